@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+#   make                 build eptmmu.ko against KDIR (default: the running kernel)
+#   make check           build test kernels, run every suite under QEMU
+#   make run             the demo: boot QEMU with the module and run a workload
+#   make W=1 / C=1       extra warnings / sparse, as for any kernel module
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+PWD := $(shell pwd)
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(PWD) modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(PWD) clean
+
+check:
+	bash scripts/check.sh
+
+run:
+	bash scripts/demo.sh
+
+.PHONY: all modules clean check run

@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`: every test, on every test kernel, under QEMU.
+#
+#   EPTMMU_KERNELS="plain lockdep kcsan"   which kernels (default: all three)
+#   EPTMMU_CACHE=/var/cache/eptmmu         kernel builds, kept between runs
+#
+# Ends with "N passed, N failed" over all kernels; exits non-zero on any
+# failure, timeout, crash, kernel report naming eptmmu, or missing result.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kernels=${EPTMMU_KERNELS:-plain lockdep kcsan}
+
+t0=$SECONDS
+ensure_packages "${EPTMMU_PACKAGES[@]}"
+mkdir -p "$EPTMMU_OUT"
+say "packages ready ($((SECONDS - t0)) s)"
+
+# plan_for KERNEL: the guest's plan (a shell fragment run by /init) and the
+# list of STEP:KIND the report expects from it.
+plan_for() {
+	local k=$1
+	PLAN=$EPTMMU_OUT/plan-$k.sh
+	EXPECT=(smoke:rc kunit:kunit)
+	cat >"$PLAN" <<'EOF'
+step smoke sh -c 'insmod /eptmmu.ko && dmesg | grep "eptmmu: SPTE mode" && rmmod eptmmu'
+step kunit sh -c 'insmod /eptmmu.ko && insmod /eptmmu_test.ko; r=$?; rmmod eptmmu_test; rmmod eptmmu; exit $r'
+EOF
+	if [ "$k" = lockdep ]; then
+		# kmemleak skips objects younger than 5 s and wants two scans.
+		cat >>"$PLAN" <<'EOF'
+step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'
+EOF
+		EXPECT+=(kmemleak:rc)
+	fi
+}
+
+results=()
+status=0
+for k in $kernels; do
+	t1=$SECONDS
+	kernel_build "$k"
+	t2=$SECONDS
+	module_build "$k" EPTMMU_TEST=1
+	plan_for "$k"
+	make_initramfs "$EPTMMU_OUT/initrd-$k.gz" "$PLAN" \
+		"$MODDIR/src/eptmmu.ko" "$MODDIR/src/eptmmu_test.ko"
+	limit=180
+	[ "$k" = plain ] || limit=420
+	log=$EPTMMU_OUT/console-$k.log
+	qrc=0
+	rm -f "$EPTMMU_OUT/result-$k.json"
+	run_qemu "$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-$k.gz" \
+		"$log" "$limit" || qrc=$?
+	t3=$SECONDS
+	[ $qrc -eq 124 ] && echo "  QEMU timed out after $limit s (log: $log)"
+	python3 "$EPTMMU_TOP/scripts/ktap_report.py" run --ksrc "$KSRC" \
+		--log "$log" --kernel "$k" --json "$EPTMMU_OUT/result-$k.json" \
+		"${EXPECT[@]}" || status=1
+	[ $qrc -eq 0 ] || status=1
+	echo "  $k: kernel $((t2 - t1)) s, module+boot+tests $((t3 - t2)) s (log: $log)"
+	results+=("$EPTMMU_OUT/result-$k.json")
+done
+
+echo "=== summary ($((SECONDS - t0)) s) ==="
+python3 "$EPTMMU_TOP/scripts/ktap_report.py" total "${results[@]}" || status=1
+exit $status

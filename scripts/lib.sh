@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by scripts/check.sh and scripts/demo.sh: packages, kernel and
+# module builds, initramfs, and the QEMU run.  Source it; do not run it.
+
+EPTMMU_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+EPTMMU_CACHE=${EPTMMU_CACHE:-/var/cache/eptmmu}
+EPTMMU_OUT=${EPTMMU_OUT:-$EPTMMU_CACHE/run}
+export EPTMMU_CACHE
+
+EPTMMU_PACKAGES=(linux-source-6.12 qemu-system-x86 busybox-static bc bison
+	flex libelf-dev libssl-dev cpio kmod dwarves python3 build-essential
+	xz-utils gzip rsync)
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install whatever of "$@" is missing; do nothing when all are present.
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# kernel_build VARIANT -> sets KBUILD (O= dir) and KSRC
+kernel_build() {
+	KBUILD=$("$EPTMMU_TOP/scripts/kbuild.sh" "$1" | tail -n 1)
+	KSRC=$(readlink -f "$KBUILD/source")
+	[ -f "$KBUILD/arch/x86/boot/bzImage" ] || die "no bzImage in $KBUILD"
+}
+
+# module_build VARIANT [make args...] -> sets MODDIR with eptmmu*.ko
+# Each kernel gets its own copy of the tree so objects never mix.
+module_build() {
+	local variant=$1
+	shift
+	MODDIR=$EPTMMU_OUT/mod-$variant
+	mkdir -p "$MODDIR"
+	rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.ko' \
+		--exclude '.*.cmd' --exclude tools/build \
+		"$EPTMMU_TOP/" "$MODDIR/src/"
+	make -s -C "$KSRC" O="$KBUILD" M="$MODDIR/src" "$@" modules ||
+		die "module build failed against the $variant kernel"
+}
+
+# tools_build -> sets TOOLSDIR with static user-space binaries
+tools_build() {
+	TOOLSDIR=$EPTMMU_OUT/tools
+	mkdir -p "$TOOLSDIR"
+	make -s -C "$EPTMMU_TOP/tools" OUT="$TOOLSDIR" ||
+		die "tools build failed"
+}
+
+# make_initramfs DIR PLAN FILE... : busybox, /init, the plan, the files.
+# The plan is a shell fragment /init sources; it calls step NAME CMD...
+make_initramfs() {
+	local out=$1 plan=$2 root
+	shift 2
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt}
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$plan" "$root/plan.sh"
+	[ $# -gt 0 ] && cp "$@" "$root/"
+	cat >"$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+cd /
+# Markers go through printk so they are ordered with the kernel's output.
+mark() { echo "eptmmu-harness: $*" >/dev/kmsg; }
+# step NAME CMD...: run CMD with its output framed by markers, through
+# printk so the parser sees it in order; END records CMD's exit status.
+step() {
+	name=$1
+	shift
+	mark "BEGIN $name"
+	("$@"; echo $? >/tmp/rc) 2>&1 |
+		while IFS= read -r l; do echo "eptmmu-out[$name]: $l" >/dev/kmsg; done
+	mark "END $name rc=$(cat /tmp/rc)"
+}
+mark "BOOTED $(uname -r)"
+. /plan.sh
+mark DONE
+sync
+reboot -f
+EOF
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
+	rm -rf "$root"
+}
+
+# run_qemu BZIMAGE INITRD LOG TIMEOUT [APPEND]
+run_qemu() {
+	local kernel=$1 initrd=$2 log=$3 limit=$4 append=${5:-}
+	local rc=0
+	timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=multi \
+		-cpu max -smp 2 -m 1G -M pc -bios /usr/share/qemu/qboot.rom \
+		-nographic -no-reboot -nic none -kernel "$kernel" \
+		-initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 loglevel=7 $append" \
+		</dev/null >"$log" 2>&1 || rc=$?
+	return $rc
+}

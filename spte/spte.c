@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SPTE constructors, access tracking, the volatile-bits policy and the
+ * write helpers.  Nothing above spte/ stores to an SPTE except through the
+ * helpers at the bottom of this file.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/bug.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/string.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/inject.h>
+#include <eptmmu/spte.h>
+
+bool eptmmu_ad_enabled __read_mostly;
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_ad_enabled);
+
+static char *ept_ad = "auto";
+module_param(ept_ad, charp, 0444);
+MODULE_PARM_DESC(ept_ad,
+		 "EPT accessed/dirty bits: auto (what the backend offers), on, off (access tracking)");
+
+#ifdef EPTMMU_TEST
+struct eptmmu_inject eptmmu_inject;
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_inject);
+#endif
+
+/**
+ * spte_make_leaf() - build a present leaf SPTE
+ * @pfn: host page frame mapped (the first one, for a huge leaf)
+ * @level: PG_LEVEL_4K, PG_LEVEL_2M or PG_LEVEL_1G
+ * @access: VMX_EPT_{READABLE,WRITABLE,EXECUTABLE}_MASK bits to grant
+ * @host_writable: the host page may be written
+ * @memtype: EPT memory type (X86_MEMTYPE_*)
+ * @ad: use EPT A/D bits (false: access tracking)
+ *
+ * W is granted only with @host_writable, and every SPTE granted W is
+ * MMU-writable too, so that a later write-protect can be undone by the fast
+ * path.  IPAT is set: eptmmu decides the memory type, not the guest's PAT.
+ * A and D start clear; the caller sets them when the access warrants it.
+ *
+ * Return: the SPTE.
+ */
+u64 spte_make_leaf(u64 pfn, int level, unsigned int access,
+		   bool host_writable, u8 memtype, bool ad)
+{
+	u64 spte = SPTE_PRESENT | VMX_EPT_IPAT_BIT;
+
+	if (WARN_ON_ONCE(level < PG_LEVEL_4K || level > PG_LEVEL_1G))
+		level = PG_LEVEL_4K;
+	spte |= ((u64)memtype << VMX_EPT_MT_EPTE_SHIFT) & VMX_EPT_MT_MASK;
+	spte |= (pfn << PAGE_SHIFT) & SPTE_PFN_MASK;
+	if (level > PG_LEVEL_4K)
+		spte |= SPTE_LARGE_MASK;
+	spte |= access & (VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK);
+	if (host_writable)
+		spte |= SPTE_HOST_WRITABLE;
+	if (access & VMX_EPT_WRITABLE_MASK) {
+		if (!WARN_ON_ONCE(!host_writable))
+			spte |= VMX_EPT_WRITABLE_MASK | SPTE_MMU_WRITABLE;
+	}
+	if (!ad)
+		spte |= SPTE_AD_DISABLED;
+	return spte;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_make_leaf);
+
+/**
+ * spte_make_nonleaf() - build an entry that points to a child table
+ * @child_pfn: page frame of the child table
+ * @ad: A/D mode of the tree (the CPU sets A on non-leaf entries too)
+ *
+ * Non-leaf entries grant all of RWX: permissions are decided at the leaf.
+ *
+ * Return: the SPTE.
+ */
+u64 spte_make_nonleaf(u64 child_pfn, bool ad)
+{
+	u64 spte = SPTE_PRESENT | VMX_EPT_RWX_MASK;
+
+	spte |= (child_pfn << PAGE_SHIFT) & SPTE_PFN_MASK;
+	if (!ad)
+		spte |= SPTE_AD_DISABLED;
+	return spte;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_make_nonleaf);
+
+/**
+ * spte_make_split_child() - one entry of the table that replaces a huge leaf
+ * @huge: the huge leaf
+ * @huge_level: its level (PG_LEVEL_2M or PG_LEVEL_1G)
+ * @index: entry index in the new child table, 0..511
+ *
+ * The child maps the matching slice of the huge page with the same
+ * permissions, memory type, A/D state and software bits, so splitting
+ * never changes what the guest can do.
+ *
+ * Return: the child SPTE.
+ */
+u64 spte_make_split_child(u64 huge, int huge_level, unsigned int index)
+{
+	int child_level = huge_level - 1;
+	u64 pfn = spte_pfn(huge) + index * SPTE_PAGES_PER(child_level);
+	u64 child = huge & ~SPTE_PFN_MASK;
+
+	WARN_ON_ONCE(!spte_is_present_leaf(huge, huge_level) ||
+		     huge_level == PG_LEVEL_4K || index >= SPTE_ENT_PER_PAGE);
+	child |= (pfn << PAGE_SHIFT) & SPTE_PFN_MASK;
+	if (child_level == PG_LEVEL_4K)
+		child &= ~SPTE_LARGE_MASK;
+	return child;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_make_split_child);
+
+/**
+ * spte_mark_access_tracked() - age an SPTE
+ * @spte: a present leaf (anything else is returned unchanged)
+ *
+ * With A/D: clear A; the CPU sets it again on the next access.
+ * Without A/D: move R and X to the saved field and clear RWX, so the next
+ * access faults and the fast path learns the page is young.  W is not
+ * saved: restoring it without a write fault would let a write go unseen by
+ * dirty logging, so a write after aging takes the write-protect fast path.
+ * Idempotent.
+ *
+ * Return: the aged SPTE.
+ */
+u64 spte_mark_access_tracked(u64 spte)
+{
+	u64 saved = 0;
+
+	if (!spte_is_present(spte))
+		return spte;
+	if (spte_ad_enabled(spte))
+		return spte & ~(u64)VMX_EPT_ACCESS_BIT;
+	if (spte & SPTE_ACC_TRACKED)
+		return spte;
+	if (spte & VMX_EPT_READABLE_MASK)
+		saved |= SPTE_SAVED_R;
+	if (spte & VMX_EPT_EXECUTABLE_MASK)
+		saved |= SPTE_SAVED_X;
+	spte &= ~(VMX_EPT_RWX_MASK | SPTE_SAVED_MASK);
+	return spte | saved | SPTE_ACC_TRACKED;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_mark_access_tracked);
+
+/**
+ * spte_restore_access() - undo spte_mark_access_tracked()
+ * @spte: a present leaf (anything else is returned unchanged)
+ *
+ * With A/D this sets A, which is what the CPU would do on the access.
+ * Without A/D it gives back R and X; W stays clear until a write fault.
+ *
+ * Return: the young SPTE.
+ */
+u64 spte_restore_access(u64 spte)
+{
+	if (!spte_is_present(spte))
+		return spte;
+	if (spte_ad_enabled(spte))
+		return spte | VMX_EPT_ACCESS_BIT;
+	if (!(spte & SPTE_ACC_TRACKED))
+		return spte;
+	if (spte & SPTE_SAVED_R)
+		spte |= VMX_EPT_READABLE_MASK;
+	if (spte & SPTE_SAVED_X)
+		spte |= VMX_EPT_EXECUTABLE_MASK;
+	return spte & ~(SPTE_SAVED_MASK | SPTE_ACC_TRACKED);
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_restore_access);
+
+/**
+ * spte_has_volatile_bits() - may this SPTE change while mmu_lock is held?
+ * @spte: the value a writer read
+ * @level: where it was read
+ *
+ * A writer holding mmu_lock for write excludes every other locked writer,
+ * but not the CPU, the soft vCPU or the fast page fault.  A plain store is
+ * safe only if none of them can change @spte between the writer's read and
+ * its store; otherwise the writer must xchg to learn what it replaced.
+ * Each term names the lockless agent and the race it prevents:
+ *
+ *  - access-tracked: the fast path restores R/X (and maybe W).  A plain
+ *    store would drop that restore and, worse, a W granted with it.
+ *  - MMU-writable but not W: the fast path may set W and the guest then
+ *    writes (and, with A/D, the CPU sets D).  A plain store from a
+ *    read-only snapshot loses D, so the page never reaches the dirty log;
+ *    a flush decided from the snapshot is skipped, so a stale writable TLB
+ *    entry survives the write-protect.
+ *  - A/D, A clear: the CPU sets A on the next access; losing it only
+ *    makes a used page look idle, but aging would then evict hot pages.
+ *  - A/D, W and D clear: the CPU sets D on the next write.  Losing D loses
+ *    a dirty page.
+ *
+ * Non-present and non-leaf entries carry nothing we read back: false.
+ *
+ * Return: true if a writer must use an atomic exchange.
+ */
+bool spte_has_volatile_bits(u64 spte, int level)
+{
+	if (!spte_is_present_leaf(spte, level))
+		return false;
+	if (spte & SPTE_ACC_TRACKED)
+		return true;
+	if (!spte_is_writable(spte) && spte_can_fast_set_w(spte))
+		return true;
+	if (spte_ad_enabled(spte)) {
+		if (!(spte & VMX_EPT_ACCESS_BIT))
+			return true;
+		if (spte_is_writable(spte) && !(spte & VMX_EPT_DIRTY_BIT))
+			return true;
+	}
+	return false;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_has_volatile_bits);
+
+/**
+ * spte_needs_tlb_flush() - does replacing @old by @new require a TLB flush?
+ * @old: the value really replaced (as returned by a write helper)
+ * @new: the value written
+ * @level: level of the entry
+ *
+ * A vCPU may cache any translation @old allowed.  Flush when that cache
+ * could now allow more than the SPTE does: a present leaf disappears or
+ * maps another page, W is withdrawn (1->0), or MMU-writable is withdrawn.
+ * With A/D, clearing D needs one too: a TLB entry that already recorded
+ * the page as dirty lets later writes through without setting D again.
+ * Aging never needs one: clearing A, or marking for access tracking
+ * (which drops W but keeps MMU-writable), leaves at worst a young-looking
+ * page; whoever write-protects it later flushes for MMU-writable or for a
+ * dirty-log harvest.  Non-leaf changes are the caller's business: it
+ * flushes when it unlinks a table.
+ *
+ * Return: true if the caller must flush before its operation returns.
+ */
+bool spte_needs_tlb_flush(u64 old, u64 new, int level)
+{
+	bool aging;
+
+	if (!spte_is_present_leaf(old, level))
+		return false;
+	if (!spte_is_present_leaf(new, level) ||
+	    spte_pfn(old) != spte_pfn(new))
+		return true;
+	if (spte_is_mmu_writable(old) && !spte_is_mmu_writable(new))
+		return true;
+	aging = !(old & SPTE_ACC_TRACKED) && (new & SPTE_ACC_TRACKED);
+	if (spte_is_writable(old) && !spte_is_writable(new) && !aging)
+		return true;
+	if (spte_ad_enabled(old) && (old & VMX_EPT_DIRTY_BIT) &&
+	    !(new & VMX_EPT_DIRTY_BIT))
+		return true;
+	return false;
+}
+EXPORT_SYMBOL_IF_KUNIT(spte_needs_tlb_flush);
+
+/**
+ * eptmmu_spte_write_locked() - store an SPTE with mmu_lock held for write
+ * @sptep: the entry
+ * @old: what the caller read from @sptep under the lock
+ * @new: the value to store
+ * @level: level of the entry
+ *
+ * The caller holds mmu_lock for write (mmu/ asserts it).  If @old has
+ * volatile bits, xchg so the returned value is what was really replaced.
+ *
+ * Return: the old value to base dirty, accessed and flush decisions on.
+ */
+u64 eptmmu_spte_write_locked(u64 *sptep, u64 old, u64 new, int level)
+{
+	if (spte_has_volatile_bits(old, level) &&
+	    !eptmmu_broken(spte_plain_store))
+		return xchg(sptep, new);
+	WRITE_ONCE(*sptep, new);
+	return old;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_write_locked);
+
+/**
+ * eptmmu_spte_try_cmpxchg() - store an SPTE without exclusive access
+ * @sptep: the entry
+ * @old: in: the value the caller based @new on; out on failure: current
+ * @new: the value to store
+ *
+ * For writers holding mmu_lock for read and for lockless writers: every
+ * one of them can race another, so each store must prove it replaced what
+ * it read.
+ *
+ * Return: true if @new was stored.
+ */
+bool eptmmu_spte_try_cmpxchg(u64 *sptep, u64 *old, u64 new)
+{
+	return try_cmpxchg64(sptep, old, new);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_try_cmpxchg);
+
+/**
+ * eptmmu_spte_clear_bits() - atomically clear bits in an SPTE
+ * @sptep: the entry
+ * @bits: bits to clear
+ *
+ * For lockless aging with A/D: clear A without losing a D the CPU sets
+ * at the same moment.
+ *
+ * Return: the value before the clear.
+ */
+u64 eptmmu_spte_clear_bits(u64 *sptep, u64 bits)
+{
+	return (u64)atomic64_fetch_and(~bits, (atomic64_t *)sptep);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_clear_bits);
+
+/**
+ * eptmmu_spte_set_bits() - atomically set bits in an SPTE
+ * @sptep: the entry
+ * @bits: bits to set
+ *
+ * What the CPU does when it sets A or D: a locked OR, never a store.
+ *
+ * Return: the value before the update.
+ */
+u64 eptmmu_spte_set_bits(u64 *sptep, u64 bits)
+{
+	return (u64)atomic64_fetch_or(bits, (atomic64_t *)sptep);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_set_bits);
+
+/**
+ * eptmmu_spte_init() - choose the SPTE mode
+ * @backend_has_ad: the vCPU backend offers EPT A/D bits
+ * @backend: backend name, for the log line
+ *
+ * Return: 0, or -EINVAL for a bad ept_ad= value or ept_ad=on without A/D.
+ */
+int eptmmu_spte_init(bool backend_has_ad, const char *backend)
+{
+	const char *why;
+
+	if (!strcmp(ept_ad, "auto")) {
+		eptmmu_ad_enabled = backend_has_ad;
+		why = backend_has_ad ? "the backend offers EPT A/D" :
+				       "the backend has no EPT A/D";
+	} else if (!strcmp(ept_ad, "on")) {
+		if (!backend_has_ad) {
+			pr_err("ept_ad=on, but the %s backend has no EPT A/D bits\n",
+			       backend);
+			return -EINVAL;
+		}
+		eptmmu_ad_enabled = true;
+		why = "ept_ad=on";
+	} else if (!strcmp(ept_ad, "off")) {
+		eptmmu_ad_enabled = false;
+		why = "ept_ad=off";
+	} else {
+		pr_err("ept_ad=%s: expected auto, on or off\n", ept_ad);
+		return -EINVAL;
+	}
+	pr_info("SPTE mode: %s (%s; %s backend)\n",
+		eptmmu_ad_enabled ? "EPT A/D bits" :
+				    "access tracking without A/D bits",
+		why, backend);
+	return 0;
+}
