@@ -193,21 +193,72 @@ static bool leaf_present(u64 s)
 	return (s & SPTE_PRESENT) && (s & SPTE_LARGE_MASK);
 }
 
-static u64 t_zap(u64 s) { return 0; }
-static u64 t_freeze(u64 s) { return SPTE_FROZEN; }
-static u64 t_wrprot(u64 s) { return s & ~(u64)W; }
-static u64 t_wrprot_full(u64 s) { return s & ~(W | SPTE_MMU_WRITABLE); }
-static u64 t_clear_a(u64 s) { return s & ~(u64)A; }
-static u64 t_clear_d(u64 s) { return s & ~(u64)D; }
-static u64 t_mark(u64 s) { return spte_mark_access_tracked(s); }
-static u64 t_restore(u64 s) { return spte_restore_access(s); }
-static u64 t_set_ad(u64 s) { return s | A | D; }
-static u64 t_move(u64 s) { return s + (1ULL << PAGE_SHIFT); }
+static u64 t_zap(u64 s)
+{
+	return 0;
+}
 
-static bool f_always(u64 o) { return leaf_present(o); }
-static bool f_never(u64 o) { return false; }
+static u64 t_freeze(u64 s)
+{
+	return SPTE_FROZEN;
+}
+
+static u64 t_wrprot(u64 s)
+{
+	return s & ~(u64)W;
+}
+
+static u64 t_wrprot_full(u64 s)
+{
+	return s & ~(W | SPTE_MMU_WRITABLE);
+}
+
+static u64 t_clear_a(u64 s)
+{
+	return s & ~(u64)A;
+}
+
+static u64 t_clear_d(u64 s)
+{
+	return s & ~(u64)D;
+}
+
+static u64 t_mark(u64 s)
+{
+	return spte_mark_access_tracked(s);
+}
+
+static u64 t_restore(u64 s)
+{
+	return spte_restore_access(s);
+}
+
+static u64 t_set_ad(u64 s)
+{
+	return s | A | D;
+}
+
+static u64 t_move(u64 s)
+{
+	return s + (1ULL << PAGE_SHIFT);
+}
+
+static bool f_always(u64 o)
+{
+	return leaf_present(o);
+}
+
+static bool f_never(u64 o)
+{
+	return false;
+}
+
 /* A cached writable translation must go when W goes. */
-static bool f_if_w(u64 o) { return leaf_present(o) && (o & W); }
+static bool f_if_w(u64 o)
+{
+	return leaf_present(o) && (o & W);
+}
+
 /* ... and when the MMU stops allowing W at all (it may have been fast-set). */
 static bool f_if_w_or_mmuw(u64 o)
 {
@@ -279,9 +330,10 @@ static void flush_nonleaf_is_callers(struct kunit *test)
 }
 
 /* Properties of mark/restore over every permission, level and mode. */
-static void for_each_leaf(struct kunit *test,
-			  void (*check)(struct kunit *test, u64 leaf, bool ad,
-					unsigned int access))
+typedef void (*leaf_check_t)(struct kunit *test, u64 leaf, bool ad,
+			     unsigned int access);
+
+static void check_every_leaf(struct kunit *test, leaf_check_t check)
 {
 	unsigned int access, l;
 	int ad;
@@ -321,7 +373,7 @@ static void check_mark_restore(struct kunit *test, u64 leaf, bool ad,
 
 static void mark_restore_roundtrip(struct kunit *test)
 {
-	for_each_leaf(test, check_mark_restore);
+	check_every_leaf(test, check_mark_restore);
 }
 
 static void check_mark(struct kunit *test, u64 leaf, bool ad,
@@ -347,7 +399,7 @@ static void check_mark(struct kunit *test, u64 leaf, bool ad,
 
 static void mark_idempotent(struct kunit *test)
 {
-	for_each_leaf(test, check_mark);
+	check_every_leaf(test, check_mark);
 }
 
 static void mark_keeps_mmu_writable(struct kunit *test)
@@ -407,7 +459,7 @@ static void check_leaf_not_mmio(struct kunit *test, u64 leaf, bool ad,
 
 static void leaves_never_mmio(struct kunit *test)
 {
-	for_each_leaf(test, check_leaf_not_mmio);
+	check_every_leaf(test, check_leaf_not_mmio);
 }
 
 static void frozen_is_inert(struct kunit *test)

@@ -13,14 +13,15 @@
 #define _EPTMMU_INJECT_H
 
 #include <linux/compiler.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
-
-#ifdef EPTMMU_TEST
 
 struct eptmmu_inject {
 	/* eptmmu_spte_write_locked() never uses xchg: volatile bits get lost. */
 	bool spte_plain_store;
 };
+
+#ifdef EPTMMU_TEST
 
 extern struct eptmmu_inject eptmmu_inject;
 
@@ -28,7 +29,9 @@ extern struct eptmmu_inject eptmmu_inject;
 
 #else
 
-#define eptmmu_broken(knob)	false
+/* Still names the knob, so a production build catches a misspelt one. */
+#define eptmmu_broken(knob)	\
+	((void)sizeof_field(struct eptmmu_inject, knob), false)
 
 #endif /* EPTMMU_TEST */
 
