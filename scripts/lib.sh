@@ -43,8 +43,8 @@ module_build() {
 	shift
 	MODDIR=$EPTMMU_OUT/mod-$variant
 	mkdir -p "$MODDIR"
-	rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.ko' \
-		--exclude '.*.cmd' --exclude tools/build \
+	rsync -a --delete --exclude .git --filter=':- .gitignore' \
+		--exclude tools/build \
 		"$EPTMMU_TOP/" "$MODDIR/src/"
 	make -s -C "$KSRC" O="$KBUILD" M="$MODDIR/src" "$@" modules ||
 		die "module build failed against the $variant kernel"
