@@ -10,6 +10,9 @@
 #include <linux/init.h>
 #include <linux/module.h>
 
+#include <linux/rcupdate.h>
+
+#include <eptmmu/dev.h>
 #include <eptmmu/spte.h>
 
 static int __init eptmmu_init(void)
@@ -18,11 +21,18 @@ static int __init eptmmu_init(void)
 	 * Only the software vCPU exists so far; it emulates the CPU's EPT
 	 * walk, including A/D, so A/D is available.
 	 */
-	return eptmmu_spte_init(true, "soft");
+	int r = eptmmu_spte_init(true, "soft");
+
+	if (r)
+		return r;
+	return eptmmu_dev_init();
 }
 
 static void __exit eptmmu_exit(void)
 {
+	eptmmu_dev_exit();
+	/* Page tables freed with call_rcu must be gone before our code is. */
+	rcu_barrier();
 	pr_info("unloaded\n");
 }
 

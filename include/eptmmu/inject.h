@@ -16,9 +16,22 @@
 #include <linux/stddef.h>
 #include <linux/types.h>
 
+/* Where a race test can hold a thread (see eptmmu_park()). */
+enum eptmmu_park_point {
+	/* Slow fault: pfn resolved, invalidation sequence snapshotted. */
+	EPTMMU_PARK_SLOW_BEFORE_LOCK,
+	EPTMMU_PARK_NR
+};
+
 struct eptmmu_inject {
 	/* eptmmu_spte_write_locked() never uses xchg: volatile bits get lost. */
 	bool spte_plain_store;
+	/* eptmmu_flush_remote_tlbs() does nothing: vCPU TLBs go stale. */
+	bool skip_flush;
+	/* The slow fault ignores invalidations that raced with it. */
+	bool skip_invalidate_recheck;
+	/* Called at every park point while set. */
+	void (*park)(enum eptmmu_park_point point);
 };
 
 #ifdef EPTMMU_TEST
@@ -27,11 +40,21 @@ extern struct eptmmu_inject eptmmu_inject;
 
 #define eptmmu_broken(knob)	READ_ONCE(eptmmu_inject.knob)
 
+#define eptmmu_park(point)						\
+	do {								\
+		void (*__park)(enum eptmmu_park_point) =		\
+			READ_ONCE(eptmmu_inject.park);			\
+		if (__park)						\
+			__park(point);					\
+	} while (0)
+
 #else
 
 /* Still names the knob, so a production build catches a misspelt one. */
 #define eptmmu_broken(knob)	\
 	((void)sizeof_field(struct eptmmu_inject, knob), false)
+
+#define eptmmu_park(point)	do { } while (0)
 
 #endif /* EPTMMU_TEST */
 

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/eptmmu and the VM and vCPU file descriptors.  Every argument from
+ * user space is checked here or in the function it is passed to, before
+ * anything changes; include/uapi/eptmmu.h lists the errnos.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/dev.h>
+#include <eptmmu/vcpu.h>
+
+static int vcpu_release(struct inode *inode, struct file *file)
+{
+	struct eptmmu_vcpu *vcpu = file->private_data;
+
+	eptmmu_vm_put(vcpu->vm);
+	return 0;
+}
+
+static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
+{
+	struct eptmmu_run run;
+	int r;
+
+	if (copy_from_user(&run, argp, sizeof(run)))
+		return -EFAULT;
+	if (!run.count || run.count > EPTMMU_MAX_RUN_ACCESSES || run.flags ||
+	    run.pad)
+		return -EINVAL;
+	if (!mutex_trylock(&vcpu->run_lock))
+		return -EBUSY;
+	r = eptmmu_vcpu_run(vcpu, &run);
+	mutex_unlock(&vcpu->run_lock);
+	if (r)
+		return r;
+	if (copy_to_user(argp, &run, sizeof(run)))
+		return -EFAULT;
+	return 0;
+}
+
+/* The VM maps its creator's memory; no other address space may drive it. */
+static int vm_usable(struct eptmmu_vm *vm)
+{
+	if (READ_ONCE(vm->dead) || current->mm != vm->mm)
+		return -EIO;
+	return 0;
+}
+
+static long vcpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct eptmmu_vcpu *vcpu = file->private_data;
+	int r = vm_usable(vcpu->vm);
+
+	if (r)
+		return r;
+	switch (cmd) {
+	case EPTMMU_RUN:
+		return vcpu_run(vcpu, (void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations vcpu_fops = {
+	.owner = THIS_MODULE,
+	.release = vcpu_release,
+	.unlocked_ioctl = vcpu_ioctl,
+	.llseek = noop_llseek,
+};
+
+static int vm_release(struct inode *inode, struct file *file)
+{
+	eptmmu_vm_put(file->private_data);
+	return 0;
+}
+
+static long vm_create_vcpu(struct eptmmu_vm *vm, unsigned long arg)
+{
+	struct eptmmu_vcpu *vcpu;
+	int fd;
+
+	if (arg)
+		return -EINVAL;
+	vcpu = eptmmu_soft_vcpu_create(vm);
+	if (IS_ERR(vcpu))
+		return PTR_ERR(vcpu);
+	/* The vCPU stays in the VM (and is freed with it) even if this fails. */
+	eptmmu_vm_get(vm);
+	fd = anon_inode_getfd("eptmmu-vcpu", &vcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		eptmmu_vm_put(vm);
+	return fd;
+}
+
+static long vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct eptmmu_vm *vm = file->private_data;
+	void __user *argp = (void __user *)arg;
+	int r = vm_usable(vm);
+
+	if (r)
+		return r;
+	switch (cmd) {
+	case EPTMMU_SET_MEMSLOT: {
+		struct eptmmu_memslot req;
+
+		if (copy_from_user(&req, argp, sizeof(req)))
+			return -EFAULT;
+		return eptmmu_set_memslot(vm, &req);
+	}
+	case EPTMMU_CREATE_VCPU:
+		return vm_create_vcpu(vm, arg);
+	case EPTMMU_GET_VM_STATS: {
+		struct eptmmu_vm_stats st;
+
+		eptmmu_get_vm_stats(vm, &st);
+		return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations vm_fops = {
+	.owner = THIS_MODULE,
+	.release = vm_release,
+	.unlocked_ioctl = vm_ioctl,
+	.llseek = noop_llseek,
+};
+
+static long dev_create_vm(unsigned long arg)
+{
+	struct eptmmu_vm *vm;
+	int fd;
+
+	if (arg)
+		return -EINVAL;
+	if (!current->mm)
+		return -EINVAL;
+	vm = eptmmu_vm_create(current->mm);
+	if (IS_ERR(vm))
+		return PTR_ERR(vm);
+	fd = anon_inode_getfd("eptmmu-vm", &vm_fops, vm, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		eptmmu_vm_put(vm);
+	return fd;
+}
+
+static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case EPTMMU_GET_API_VERSION:
+		return EPTMMU_API_VERSION;
+	case EPTMMU_CREATE_VM:
+		return dev_create_vm(arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice eptmmu_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "eptmmu",
+	.fops = &dev_fops,
+};
+
+int eptmmu_dev_init(void)
+{
+	return misc_register(&eptmmu_misc);
+}
+
+void eptmmu_dev_exit(void)
+{
+	misc_deregister(&eptmmu_misc);
+}

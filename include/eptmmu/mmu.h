@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The MMU room: VMs, memslots, EPT page-table pages, the iterator, the
+ * slow page fault, zap / split / teardown and TLB-flush requests.
+ *
+ * Locks (Documentation/locking.rst has the rules and the races):
+ *   vm->slots_lock (mutex)  memslot updates
+ *   vm->srcu                memslot array readers
+ *   vm->mmu_lock (rwlock)   page-table structure; read side for faults and
+ *                           range operations, write side for teardown and
+ *                           the invalidation bookkeeping
+ *   RCU                     lockless walkers: page-table pages are freed
+ *                           with call_rcu after they are unlinked
+ */
+#ifndef _EPTMMU_MMU_H
+#define _EPTMMU_MMU_H
+
+#include <linux/atomic.h>
+#include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/rwlock.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/types.h>
+
+#include <eptmmu/spte.h>
+#include "../uapi/eptmmu.h"
+
+struct eptmmu_vcpu;
+
+struct eptmmu_slot {
+	u64 base_gfn;
+	u64 npages;
+	unsigned long userspace_addr;
+	u32 flags;
+	u32 id;
+};
+
+/* Copy-on-update: readers hold vm->srcu, writers vm->slots_lock. */
+struct eptmmu_slots {
+	u64 generation;
+	int nr;
+	struct eptmmu_slot slots[EPTMMU_MAX_MEMSLOTS];	/* by base_gfn */
+	struct rcu_head rcu;
+};
+
+/* One page-table page: page->private of its page points here. */
+struct eptmmu_pt {
+	u64 *spt;
+	u64 base_gfn;
+	int level;
+	struct rcu_head rcu;
+};
+
+/* Each vCPU backend implements these; the MMU calls them. */
+struct eptmmu_vcpu_ops {
+	const char *name;
+	/* Drop every cached translation; return when none can be used. */
+	void (*flush_tlb)(struct eptmmu_vcpu *vcpu);
+	void (*destroy)(struct eptmmu_vcpu *vcpu);
+};
+
+/* Page-table pages a fault may need, allocated before mmu_lock. */
+#define EPTMMU_PT_CACHE_MIN	(SPTE_ROOT_LEVEL)
+
+struct eptmmu_pt_cache {
+	int nr;
+	struct eptmmu_pt *pts[EPTMMU_PT_CACHE_MIN];
+};
+
+struct eptmmu_vcpu {
+	struct eptmmu_vm *vm;
+	const struct eptmmu_vcpu_ops *ops;
+	int id;
+	struct mutex run_lock;		/* one EPTMMU_RUN at a time */
+	struct eptmmu_pt_cache cache;	/* under run_lock */
+	struct eptmmu_vcpu_stats stats;	/* written by the running thread */
+};
+
+struct eptmmu_vm {
+	refcount_t refs;		/* the VM fd and every vCPU */
+	struct mm_struct *mm;		/* mmgrab'd creator's mm */
+	bool ad;			/* SPTE A/D mode, fixed at creation */
+
+	struct mutex slots_lock;
+	struct srcu_struct srcu;
+	struct eptmmu_slots __rcu *slots;
+
+	rwlock_t mmu_lock;
+	struct eptmmu_pt *root;
+
+	/* Invalidation protocol (acctrack/notifier.c, mmu/fault.c). */
+	struct mmu_notifier mn;
+	unsigned long mmu_invalidate_seq;
+	long mmu_invalidate_in_progress;
+	unsigned long mmu_invalidate_start;	/* hva range in progress */
+	unsigned long mmu_invalidate_end;
+	bool dead;			/* the mm has gone: only teardown left */
+
+	struct mutex vcpus_lock;	/* vCPU creation */
+	atomic_t nr_vcpus;
+	struct eptmmu_vcpu *vcpus[EPTMMU_MAX_VCPUS];
+
+	struct {
+		atomic64_t tables, maps_4k, maps_2m, maps_1g, splits, zapped;
+		atomic64_t tlb_flushes, invalidations;
+	} stats;
+};
+
+/*
+ * Iterator over the SPTEs covering [start, end) gfns, pre-order, never
+ * below @min_level.  Valid inside rcu_read_lock(); the mmu_lock side is the
+ * caller's.
+ */
+struct eptmmu_iter {
+	struct eptmmu_vm *vm;
+	u64 start, end;
+	int min_level;
+	int level;
+	u64 gfn;		/* base gfn of the current entry */
+	u64 next_gfn;		/* where to resume after a yield */
+	u64 *pt[SPTE_ROOT_LEVEL + 1];
+	u64 *sptep;
+	u64 old_spte;
+	bool valid;
+	bool yielded;
+};
+
+void eptmmu_iter_start(struct eptmmu_iter *it, struct eptmmu_vm *vm,
+		       u64 start, u64 end, int min_level);
+void eptmmu_iter_next(struct eptmmu_iter *it);
+void eptmmu_iter_skip_children(struct eptmmu_iter *it);
+void eptmmu_iter_restart(struct eptmmu_iter *it);
+bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
+			      bool *flush);
+
+#define for_each_eptmmu_spte(it, vm, start, end, min_level)		\
+	for (eptmmu_iter_start(it, vm, start, end, min_level);		\
+	     (it)->valid; eptmmu_iter_next(it))
+
+static inline u64 eptmmu_gfn_round(u64 gfn, int level)
+{
+	return gfn & ~(SPTE_PAGES_PER(level) - 1);
+}
+
+static inline unsigned int eptmmu_spte_index(u64 gfn, int level)
+{
+	return (gfn >> SPTE_LEVEL_SHIFT(level)) & (SPTE_ENT_PER_PAGE - 1);
+}
+
+u64 *eptmmu_spte_to_child(u64 spte);
+
+/* mmu/vm.c */
+struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm);
+void eptmmu_vm_get(struct eptmmu_vm *vm);
+void eptmmu_vm_put(struct eptmmu_vm *vm);
+int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req);
+struct eptmmu_slot *eptmmu_gfn_to_slot(struct eptmmu_slots *slots, u64 gfn);
+void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st);
+int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu);
+
+static inline struct eptmmu_slots *eptmmu_slots(struct eptmmu_vm *vm)
+{
+	return srcu_dereference_check(vm->slots, &vm->srcu,
+				      lockdep_is_held(&vm->slots_lock));
+}
+
+/* mmu/pt.c */
+struct eptmmu_pt *eptmmu_pt_alloc(struct eptmmu_vm *vm, gfp_t gfp);
+void eptmmu_pt_free(struct eptmmu_vm *vm, struct eptmmu_pt *pt);
+int eptmmu_pt_cache_topup(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
+void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
+bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
+			  bool can_yield);
+void eptmmu_zap_all_locked(struct eptmmu_vm *vm);
+void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
+void eptmmu_free_all_tables(struct eptmmu_vm *vm);
+bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			     bool *flush);
+struct eptmmu_pt *eptmmu_pt_cache_pop(struct eptmmu_pt_cache *c);
+void eptmmu_pt_cache_push(struct eptmmu_pt_cache *c, struct eptmmu_pt *pt);
+u64 eptmmu_pt_pfn(struct eptmmu_pt *pt);
+
+/* mmu/fault.c */
+#define EPTMMU_FAULT_RETRY	1	/* state changed: try the access again */
+#define EPTMMU_FAULT_MMIO	2	/* no memslot: an MMIO exit */
+
+int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
+int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
+
+/* acctrack/notifier.c */
+int eptmmu_notifier_register(struct eptmmu_vm *vm);
+void eptmmu_notifier_unregister(struct eptmmu_vm *vm);
+
+#endif /* _EPTMMU_MMU_H */

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * eptmmu user-space ABI: /dev/eptmmu, VM file descriptors, vCPU file
+ * descriptors.  Documentation/abi.rst is the long form.
+ *
+ * Every ioctl that rejects its argument changes nothing.  Errors common to
+ * all of them:
+ *   ENOTTY  unknown ioctl for this kind of file descriptor
+ *   EFAULT  an argument (or an array it points to) cannot be copied
+ *   EIO     the VM's address space has gone (its creating process exited),
+ *           or the caller is not in the creating process's address space
+ */
+#ifndef _UAPI_EPTMMU_H
+#define _UAPI_EPTMMU_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define EPTMMU_API_VERSION	1
+#define EPTMMU_IO		0xE7
+
+/* ---- /dev/eptmmu ---- */
+
+/* Returns EPTMMU_API_VERSION. */
+#define EPTMMU_GET_API_VERSION	_IO(EPTMMU_IO, 0x00)
+/*
+ * Returns a new VM file descriptor.  The VM maps memory of the calling
+ * process (its mm).  EINVAL: argument not 0.  ENOMEM.
+ */
+#define EPTMMU_CREATE_VM	_IO(EPTMMU_IO, 0x01)
+
+/* ---- VM file descriptor ---- */
+
+#define EPTMMU_MAX_MEMSLOTS	32
+#define EPTMMU_MAX_VCPUS	64
+/* 4-level EPT translates 48-bit guest-physical addresses. */
+#define EPTMMU_MAX_GPA		(1ULL << 48)
+#define EPTMMU_MAX_MEMSLOT_SIZE	(1ULL << 40)
+
+#define EPTMMU_MEM_LOG_DIRTY_PAGES	(1u << 0)
+#define EPTMMU_MEM_READONLY		(1u << 1)
+
+/**
+ * struct eptmmu_memslot - guest-physical range backed by process memory
+ * @slot: slot id, 0 .. EPTMMU_MAX_MEMSLOTS - 1
+ * @flags: EPTMMU_MEM_*
+ * @guest_phys_addr: first guest-physical byte (4 KiB aligned)
+ * @memory_size: bytes (4 KiB multiple); 0 deletes slot @slot
+ * @userspace_addr: process virtual address of the first byte (4 KiB aligned)
+ *
+ * EPTMMU_SET_MEMSLOT creates slot @slot, changes the flags of an existing
+ * slot (only EPTMMU_MEM_LOG_DIRTY_PAGES may change), or deletes it.  A
+ * delete zaps the slot's mappings and flushes every vCPU before returning.
+ * Errors:
+ *   EINVAL  unknown flag, @slot out of range, an address or size not
+ *           4 KiB aligned, size over EPTMMU_MAX_MEMSLOT_SIZE, range past
+ *           EPTMMU_MAX_GPA or wrapping
+ *   EFAULT  [@userspace_addr, +@memory_size) is not user memory
+ *   EEXIST  the range overlaps another slot
+ *   EBUSY   @slot exists with another address, size or READONLY flag:
+ *           delete it first
+ *   ENOENT  delete of a slot that does not exist
+ */
+struct eptmmu_memslot {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+};
+
+#define EPTMMU_SET_MEMSLOT	_IOW(EPTMMU_IO, 0x10, struct eptmmu_memslot)
+/*
+ * Returns a new vCPU file descriptor.  EINVAL: argument not 0.
+ * ENOSPC: EPTMMU_MAX_VCPUS already exist.
+ */
+#define EPTMMU_CREATE_VCPU	_IO(EPTMMU_IO, 0x11)
+
+/**
+ * struct eptmmu_vm_stats - VM-wide counters (since creation)
+ * @tables: page-table pages currently allocated, the root included
+ * @maps_4k: 4 KiB leaves installed by the slow path
+ * @maps_2m: 2 MiB leaves installed
+ * @maps_1g: 1 GiB leaves installed
+ * @splits: huge leaves split into a table
+ * @zapped: leaves zapped
+ * @tlb_flushes: flushes delivered to all vCPUs
+ * @invalidations: MMU-notifier invalidations that hit a memslot
+ * @memslot_generation: bumped by every memslot change
+ */
+struct eptmmu_vm_stats {
+	__u64 tables;
+	__u64 maps_4k;
+	__u64 maps_2m;
+	__u64 maps_1g;
+	__u64 splits;
+	__u64 zapped;
+	__u64 tlb_flushes;
+	__u64 invalidations;
+	__u64 memslot_generation;
+};
+
+#define EPTMMU_GET_VM_STATS	_IOR(EPTMMU_IO, 0x12, struct eptmmu_vm_stats)
+
+/* ---- vCPU file descriptor ---- */
+
+#define EPTMMU_ACCESS_READ	0
+#define EPTMMU_ACCESS_WRITE	1
+#define EPTMMU_ACCESS_FETCH	2
+
+/**
+ * struct eptmmu_access - one guest memory access
+ * @gpa: guest-physical address, aligned to @size
+ * @kind: EPTMMU_ACCESS_*
+ * @size: 1, 2, 4 or 8 bytes
+ * @pad: must be 0
+ * @value: in: the value a write stores; out: the value a read or fetch saw
+ */
+struct eptmmu_access {
+	__u64 gpa;
+	__u8 kind;
+	__u8 size;
+	__u8 pad[6];
+	__u64 value;
+};
+
+#define EPTMMU_MAX_RUN_ACCESSES	65536
+
+/* Why EPTMMU_RUN stopped. */
+#define EPTMMU_EXIT_DONE	0	/* all @count accesses done */
+#define EPTMMU_EXIT_MMIO	1	/* @exit_gpa is in no memslot */
+#define EPTMMU_EXIT_FAULT	2	/* fault not resolvable: see @exit_errno */
+#define EPTMMU_EXIT_INTR	3	/* a signal is pending */
+
+/**
+ * struct eptmmu_vcpu_stats - counters of one vCPU
+ * @accesses: guest accesses performed
+ * @tlb_hits: accesses served by the vCPU's TLB
+ * @walks: EPT walks (TLB misses)
+ * @faults: EPT violations taken
+ * @fast_fixed_wp: faults fixed by the fast path setting W
+ * @fast_fixed_acc: faults fixed by the fast path restoring access
+ * @fast_retries: fast-path cmpxchg failures retried
+ * @fast_fallbacks: faults the fast path passed to the slow path
+ * @slow_faults: faults handled by the slow path
+ * @slow_retries: slow-path attempts retried (invalidation raced, frozen SPTE)
+ * @mmio_exits: accesses that hit no memslot
+ * @tlb_flushes: flushes of this vCPU's TLB
+ */
+struct eptmmu_vcpu_stats {
+	__u64 accesses;
+	__u64 tlb_hits;
+	__u64 walks;
+	__u64 faults;
+	__u64 fast_fixed_wp;
+	__u64 fast_fixed_acc;
+	__u64 fast_retries;
+	__u64 fast_fallbacks;
+	__u64 slow_faults;
+	__u64 slow_retries;
+	__u64 mmio_exits;
+	__u64 tlb_flushes;
+};
+
+/**
+ * struct eptmmu_run - run a batch of guest accesses on a vCPU
+ * @accesses: user pointer to an array of struct eptmmu_access
+ * @count: entries in it, 1 .. EPTMMU_MAX_RUN_ACCESSES
+ * @flags: must be 0
+ * @done: out: accesses completed (their @value written back)
+ * @exit_reason: out: EPTMMU_EXIT_*
+ * @exit_gpa: out: the gpa of the access that stopped the run
+ * @exit_errno: out: for EPTMMU_EXIT_FAULT, a positive errno: EFAULT (no
+ *	process memory behind the gpa), EACCES (write to a read-only slot or
+ *	to read-only process memory), ENOMEM, EAGAIN (the access kept
+ *	faulting: its mapping was invalidated on every one of many retries)
+ * @pad: reserved, 0
+ * @stats: out: counters of this vCPU, cumulative
+ *
+ * Errors: EINVAL (@count or @flags out of range, an access with a bad
+ * kind, size, alignment or pad), EBUSY (another thread is running this
+ * vCPU).  Accesses before the one that stopped the run have been done.
+ */
+struct eptmmu_run {
+	__u64 accesses;
+	__u32 count;
+	__u32 flags;
+	__u32 done;
+	__u32 exit_reason;
+	__u64 exit_gpa;
+	__u32 exit_errno;
+	__u32 pad;
+	struct eptmmu_vcpu_stats stats;
+};
+
+#define EPTMMU_RUN		_IOWR(EPTMMU_IO, 0x20, struct eptmmu_run)
+
+#endif /* _UAPI_EPTMMU_H */

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The slow page fault: memslot, host page, mmu_lock for read, install.
+ */
+#include <linux/mm.h>
+#include <linux/pgtable.h>
+#include <linux/sched/mm.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/inject.h>
+#include <eptmmu/mmu.h>
+
+struct fault {
+	u64 gfn;
+	bool write;
+	struct eptmmu_slot *slot;
+	unsigned long hva;
+	unsigned long seq;
+	struct page *page;
+	bool host_writable;
+	int host_level;
+	int level;
+};
+
+/*
+ * How large a page the host maps at @hva.  Only a huge host mapping may
+ * become a huge leaf: a huge folio mapped by small PTEs can have holes.
+ * mmap_lock keeps the upper tables alive; a concurrent split or collapse
+ * is caught by the invalidation sequence.
+ */
+static int host_mapping_level(struct mm_struct *mm, unsigned long hva)
+{
+	pgd_t *pgd = pgd_offset(mm, hva);
+	p4d_t p4d, *p4dp;
+	pud_t pud, *pudp;
+	pmd_t pmd;
+
+	if (pgd_none(READ_ONCE(*pgd)))
+		return PG_LEVEL_4K;
+	p4dp = p4d_offset(pgd, hva);
+	p4d = READ_ONCE(*p4dp);
+	if (!p4d_present(p4d))
+		return PG_LEVEL_4K;
+	pudp = pud_offset(&p4d, hva);
+	pud = READ_ONCE(*pudp);
+	if (!pud_present(pud))
+		return PG_LEVEL_4K;
+	if (pud_leaf(pud))
+		return PG_LEVEL_1G;
+	pmd = pmdp_get_lockless(pmd_offset(&pud, hva));
+	if (pmd_present(pmd) && pmd_leaf(pmd))
+		return PG_LEVEL_2M;
+	return PG_LEVEL_4K;
+}
+
+/*
+ * Find and reference the host page.  No pin is kept past the install:
+ * the MMU notifier is what keeps the SPTE in step with the host.
+ */
+static int resolve_page(struct eptmmu_vm *vm, struct fault *f)
+{
+	struct mm_struct *mm = vm->mm;
+	struct vm_area_struct *vma;
+	unsigned int gup = 0;
+	struct page *wpage;
+	int r = 0;
+
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, f->hva);
+	if (!vma) {
+		r = -EFAULT;
+		goto out;
+	}
+	if (f->write) {
+		if (!(vma->vm_flags & VM_WRITE)) {
+			r = -EACCES;
+			goto out;
+		}
+		gup = FOLL_WRITE;
+	}
+	if (get_user_pages_remote(mm, f->hva, 1, gup, &f->page, NULL) != 1) {
+		r = -EFAULT;
+		goto out;
+	}
+	f->host_writable = f->write;
+	f->host_level = host_mapping_level(mm, f->hva);
+out:
+	mmap_read_unlock(mm);
+	/*
+	 * A read fault maps writable only if the host PTE already is: asking
+	 * GUP for write would break COW (zero page, KSM) on a mere read.
+	 */
+	if (!r && !f->write && current->mm == mm &&
+	    get_user_page_fast_only(f->hva, FOLL_WRITE, &wpage)) {
+		if (wpage == f->page) {
+			f->host_writable = true;
+			put_page(wpage);
+		} else {
+			put_page(f->page);
+			f->page = wpage;
+			f->host_writable = true;
+		}
+	}
+	mmput(mm);
+	return r;
+}
+
+/* The largest leaf the memslot's layout allows at f->gfn. */
+static int slot_max_level(struct fault *f)
+{
+	struct eptmmu_slot *s = f->slot;
+	int level;
+
+	if (s->flags & EPTMMU_MEM_LOG_DIRTY_PAGES)
+		return PG_LEVEL_4K;
+	for (level = PG_LEVEL_1G; level > PG_LEVEL_4K; level--) {
+		u64 pages = SPTE_PAGES_PER(level);
+		u64 base = eptmmu_gfn_round(f->gfn, level);
+
+		if (base < s->base_gfn || base + pages > s->base_gfn + s->npages)
+			continue;
+		/* gfn and hva must be congruent modulo the leaf size. */
+		if (((s->userspace_addr >> PAGE_SHIFT) - s->base_gfn) & (pages - 1))
+			continue;
+		return level;
+	}
+	return PG_LEVEL_4K;
+}
+
+static bool invalidation_raced(struct eptmmu_vm *vm, struct fault *f)
+{
+	lockdep_assert_held_read(&vm->mmu_lock);
+	if (eptmmu_broken(skip_invalidate_recheck))
+		return false;
+	if (vm->mmu_invalidate_in_progress &&
+	    f->hva >= vm->mmu_invalidate_start &&
+	    f->hva < vm->mmu_invalidate_end)
+		return true;
+	return vm->mmu_invalidate_seq != f->seq;
+}
+
+static void count_map(struct eptmmu_vm *vm, int level)
+{
+	if (level == PG_LEVEL_1G)
+		atomic64_inc(&vm->stats.maps_1g);
+	else if (level == PG_LEVEL_2M)
+		atomic64_inc(&vm->stats.maps_2m);
+	else
+		atomic64_inc(&vm->stats.maps_4k);
+}
+
+/* Link a table (fresh, or filled by a split) into the entry at @it. */
+static int link_table(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
+		      struct eptmmu_pt *pt)
+{
+	u64 nonleaf;
+
+	if (!pt)
+		return -ENOMEM;
+	nonleaf = spte_make_nonleaf(eptmmu_pt_pfn(pt), vcpu->vm->ad);
+	pt->level = it->level - 1;
+	pt->base_gfn = it->gfn;
+	if (!eptmmu_spte_try_cmpxchg(it->sptep, &it->old_spte, nonleaf)) {
+		eptmmu_pt_cache_push(&vcpu->cache, pt);
+		return EPTMMU_FAULT_RETRY;
+	}
+	it->old_spte = nonleaf;
+	return 0;
+}
+
+static int split_huge(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it)
+{
+	struct eptmmu_pt *pt = eptmmu_pt_cache_pop(&vcpu->cache);
+	unsigned int i;
+	int r;
+
+	if (!pt)
+		return -ENOMEM;
+	/*
+	 * The children copy the huge leaf as read; if the CPU sets A/D on
+	 * it meanwhile, the cmpxchg fails and the fault starts over.
+	 */
+	for (i = 0; i < SPTE_ENT_PER_PAGE; i++)
+		pt->spt[i] = spte_make_split_child(it->old_spte, it->level, i);
+	r = link_table(vcpu, it, pt);
+	if (!r)
+		atomic64_inc(&vcpu->vm->stats.splits);
+	return r;
+}
+
+static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
+			u64 new, bool *flush)
+{
+	struct eptmmu_vm *vm = vcpu->vm;
+	u64 old = it->old_spte;
+
+	if (spte_is_present(old) && !spte_is_last(old, it->level)) {
+		/* 4K mappings give way to a huge leaf. */
+		if (!eptmmu_freeze_and_clear(vm, it, flush))
+			return EPTMMU_FAULT_RETRY;
+		old = 0;
+	} else if (spte_is_present(old) && spte_pfn(old) == spte_pfn(new) &&
+		   (old & VMX_EPT_RWX_MASK & ~new) == 0 &&
+		   (new & VMX_EPT_RWX_MASK & ~old) == 0) {
+		/* Another vCPU fixed this fault already. */
+		return 0;
+	}
+	if (!eptmmu_spte_try_cmpxchg(it->sptep, &old, new))
+		return EPTMMU_FAULT_RETRY;
+	if (spte_needs_tlb_flush(old, new, it->level))
+		*flush = true;
+	count_map(vm, it->level);
+	return 0;
+}
+
+static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
+{
+	struct eptmmu_vm *vm = vcpu->vm;
+	struct eptmmu_iter it;
+	bool flush = false;
+	int r = EPTMMU_FAULT_RETRY, e = 0;
+
+	/* Anything but an installed leaf leaves r at "retry the access". */
+	for_each_eptmmu_spte(&it, vm, f->gfn, f->gfn + 1, f->level) {
+		if (spte_is_frozen(it.old_spte))
+			break;		/* a zap owns it */
+		if (it.level == f->level) {
+			r = install_leaf(vcpu, &it, new, &flush);
+			break;
+		}
+		if (!spte_is_present(it.old_spte))
+			e = link_table(vcpu, &it,
+				       eptmmu_pt_cache_pop(&vcpu->cache));
+		else if (spte_is_last(it.old_spte, it.level))
+			e = split_huge(vcpu, &it);
+		if (e) {
+			r = e;
+			break;
+		}
+	}
+	if (flush)
+		eptmmu_flush_remote_tlbs(vm);
+	return r;
+}
+
+/* No memslot: leave an MMIO SPTE so the next access exits at once. */
+static int install_mmio(struct eptmmu_vcpu *vcpu, u64 gfn, u64 generation)
+{
+	struct eptmmu_vm *vm = vcpu->vm;
+	struct eptmmu_iter it;
+	int r = 0;
+
+	r = eptmmu_pt_cache_topup(vm, &vcpu->cache);
+	if (r)
+		return r;
+	read_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
+		if (spte_is_frozen(it.old_spte))
+			break;
+		if (it.level == PG_LEVEL_4K) {
+			if (!spte_is_present(it.old_spte))
+				eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte,
+							spte_make_mmio(generation));
+			break;
+		}
+		/* A present leaf above 4K would be in a memslot. */
+		if (spte_is_present(it.old_spte))
+			continue;
+		if (link_table(vcpu, &it, eptmmu_pt_cache_pop(&vcpu->cache)))
+			break;
+	}
+	rcu_read_unlock();
+	read_unlock(&vm->mmu_lock);
+	return EPTMMU_FAULT_MMIO;
+}
+
+/**
+ * eptmmu_slow_page_fault() - resolve an EPT violation under mmu_lock (read)
+ * @vcpu: the faulting vCPU
+ * @gpa: guest-physical address
+ * @exit_qual: SDM exit qualification (bits 0-2: the access)
+ *
+ * Return: 0 (mapped), EPTMMU_FAULT_RETRY (something changed: retry the
+ * access), EPTMMU_FAULT_MMIO (no memslot), -EACCES (write to read-only
+ * memory), -EFAULT (no process memory), -ENOMEM.
+ */
+int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
+{
+	struct eptmmu_vm *vm = vcpu->vm;
+	struct eptmmu_slots *slots;
+	struct fault f = {
+		.gfn = gpa >> PAGE_SHIFT,
+		.write = exit_qual & EPT_VIOLATION_ACC_WRITE,
+	};
+	unsigned int access;
+	u64 pfn, new;
+	int idx, r;
+
+	WRITE_ONCE(vcpu->stats.slow_faults, vcpu->stats.slow_faults + 1);
+	idx = srcu_read_lock(&vm->srcu);
+	slots = eptmmu_slots(vm);
+	f.slot = eptmmu_gfn_to_slot(slots, f.gfn);
+	if (!f.slot) {
+		r = install_mmio(vcpu, f.gfn, slots->generation);
+		goto out;
+	}
+	if (f.write && (f.slot->flags & EPTMMU_MEM_READONLY)) {
+		r = -EACCES;
+		goto out;
+	}
+	r = eptmmu_pt_cache_topup(vm, &vcpu->cache);
+	if (r)
+		goto out;
+
+	/*
+	 * Snapshot before looking at the host page tables: an invalidation
+	 * that starts after this point bumps the sequence (or is still in
+	 * progress) by the time we hold mmu_lock.
+	 */
+	f.seq = READ_ONCE(vm->mmu_invalidate_seq);
+	smp_rmb();
+	f.hva = f.slot->userspace_addr + ((f.gfn - f.slot->base_gfn) << PAGE_SHIFT);
+	r = resolve_page(vm, &f);
+	if (r)
+		goto out;
+	if (f.slot->flags & EPTMMU_MEM_READONLY)
+		f.host_writable = false;
+
+	f.level = min(f.host_level, slot_max_level(&f));
+	pfn = page_to_pfn(f.page);
+	while (f.level > PG_LEVEL_4K &&
+	       (pfn & (SPTE_PAGES_PER(f.level) - 1)) !=
+	       (f.gfn & (SPTE_PAGES_PER(f.level) - 1)))
+		f.level--;
+	pfn -= f.gfn & (SPTE_PAGES_PER(f.level) - 1);
+
+	access = VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK;
+	/* A write-tracked slot learns of the first write through a fault. */
+	if (f.host_writable &&
+	    (f.write || !(f.slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES)))
+		access |= VMX_EPT_WRITABLE_MASK;
+	new = spte_make_leaf(pfn, f.level, access, f.host_writable,
+			     X86_MEMTYPE_WB, vm->ad);
+	if (vm->ad) {
+		new |= VMX_EPT_ACCESS_BIT;
+		if (f.write)
+			new |= VMX_EPT_DIRTY_BIT;
+	}
+
+	eptmmu_park(EPTMMU_PARK_SLOW_BEFORE_LOCK);
+
+	read_lock(&vm->mmu_lock);
+	if (invalidation_raced(vm, &f)) {
+		r = EPTMMU_FAULT_RETRY;
+	} else {
+		rcu_read_lock();
+		r = map_page(vcpu, &f, new);
+		rcu_read_unlock();
+	}
+	read_unlock(&vm->mmu_lock);
+	put_page(f.page);
+out:
+	srcu_read_unlock(&vm->srcu, idx);
+	if (r == EPTMMU_FAULT_RETRY)
+		WRITE_ONCE(vcpu->stats.slow_retries, vcpu->stats.slow_retries + 1);
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_slow_page_fault);
+
+/**
+ * eptmmu_page_fault() - the one entry for EPT violations of every backend
+ * @vcpu: the faulting vCPU
+ * @gpa: guest-physical address
+ * @exit_qual: SDM exit qualification
+ *
+ * Return: as eptmmu_slow_page_fault().
+ */
+int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
+{
+	WRITE_ONCE(vcpu->stats.faults, vcpu->stats.faults + 1);
+	return eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_page_fault);

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * EPT page-table pages, the iterator every walk uses, zapping with the
+ * frozen-SPTE protocol, TLB-flush requests and teardown.
+ */
+#include <linux/gfp.h>
+#include <linux/lockdep.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/inject.h>
+#include <eptmmu/mmu.h>
+
+struct eptmmu_pt *eptmmu_pt_alloc(struct eptmmu_vm *vm, gfp_t gfp)
+{
+	struct eptmmu_pt *pt;
+	struct page *page;
+
+	pt = kzalloc(sizeof(*pt), gfp);
+	if (!pt)
+		return NULL;
+	page = alloc_page(gfp | __GFP_ZERO);
+	if (!page) {
+		kfree(pt);
+		return NULL;
+	}
+	pt->spt = page_address(page);
+	set_page_private(page, (unsigned long)pt);
+	atomic64_inc(&vm->stats.tables);
+	return pt;
+}
+
+static void pt_release(struct eptmmu_pt *pt)
+{
+	set_page_private(virt_to_page(pt->spt), 0);
+	free_page((unsigned long)pt->spt);
+	kfree(pt);
+}
+
+/* For tables no walker can have seen: never linked, or the VM is gone. */
+void eptmmu_pt_free(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
+{
+	atomic64_dec(&vm->stats.tables);
+	pt_release(pt);
+}
+
+static void pt_free_rcu_cb(struct rcu_head *head)
+{
+	pt_release(container_of(head, struct eptmmu_pt, rcu));
+}
+
+/* An unlinked table may still be read by lockless walkers until a grace period. */
+static void pt_free_rcu(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
+{
+	atomic64_dec(&vm->stats.tables);
+	call_rcu(&pt->rcu, pt_free_rcu_cb);
+}
+
+u64 eptmmu_pt_pfn(struct eptmmu_pt *pt)
+{
+	return page_to_pfn(virt_to_page(pt->spt));
+}
+
+static struct eptmmu_pt *spte_to_pt(u64 spte)
+{
+	return (struct eptmmu_pt *)page_private(pfn_to_page(spte_pfn(spte)));
+}
+
+u64 *eptmmu_spte_to_child(u64 spte)
+{
+	return page_address(pfn_to_page(spte_pfn(spte)));
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_to_child);
+
+/**
+ * eptmmu_pt_cache_topup() - make sure a fault will not need to allocate
+ * @vm: the VM
+ * @c: the cache (owned by the faulting vCPU)
+ *
+ * mmu_lock is a spinning rwlock, so a fault cannot allocate under it.
+ * One fault links at most one table per level below the root.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int eptmmu_pt_cache_topup(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c)
+{
+	while (c->nr < EPTMMU_PT_CACHE_MIN) {
+		struct eptmmu_pt *pt = eptmmu_pt_alloc(vm, GFP_KERNEL_ACCOUNT);
+
+		if (!pt)
+			return -ENOMEM;
+		c->pts[c->nr++] = pt;
+	}
+	return 0;
+}
+
+struct eptmmu_pt *eptmmu_pt_cache_pop(struct eptmmu_pt_cache *c)
+{
+	if (WARN_ON_ONCE(!c->nr))
+		return NULL;
+	return c->pts[--c->nr];
+}
+
+/* Give back a table that lost its cmpxchg: it was never visible. */
+void eptmmu_pt_cache_push(struct eptmmu_pt_cache *c, struct eptmmu_pt *pt)
+{
+	memset(pt->spt, 0, PAGE_SIZE);
+	c->pts[c->nr++] = pt;
+}
+
+void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c)
+{
+	while (c->nr)
+		eptmmu_pt_free(vm, c->pts[--c->nr]);
+}
+
+/* ---- the iterator ---- */
+
+static void iter_read(struct eptmmu_iter *it)
+{
+	it->sptep = &it->pt[it->level][eptmmu_spte_index(it->gfn, it->level)];
+	it->old_spte = READ_ONCE(*it->sptep);
+}
+
+/**
+ * eptmmu_iter_restart() - walk again from the root, at it->next_gfn
+ * @it: the iterator
+ *
+ * After a yield every table below the root may have been replaced, so
+ * nothing but the position survives.
+ */
+void eptmmu_iter_restart(struct eptmmu_iter *it)
+{
+	it->yielded = false;
+	it->level = SPTE_ROOT_LEVEL;
+	it->pt[SPTE_ROOT_LEVEL] = it->vm->root->spt;
+	it->gfn = eptmmu_gfn_round(it->next_gfn, SPTE_ROOT_LEVEL);
+	it->valid = it->next_gfn < it->end;
+	if (it->valid)
+		iter_read(it);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_restart);
+
+void eptmmu_iter_start(struct eptmmu_iter *it, struct eptmmu_vm *vm,
+		       u64 start, u64 end, int min_level)
+{
+	it->vm = vm;
+	it->start = start;
+	it->end = min_t(u64, end, 1ULL << (SPTE_LEVEL_SHIFT(SPTE_ROOT_LEVEL) + 9));
+	it->min_level = min_level;
+	it->next_gfn = start;
+	eptmmu_iter_restart(it);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_start);
+
+static bool iter_step_down(struct eptmmu_iter *it)
+{
+	if (it->level <= it->min_level)
+		return false;
+	/*
+	 * Re-read: the entry may have been zapped or replaced since it was
+	 * visited, and only what it holds now may be followed.
+	 */
+	it->old_spte = READ_ONCE(*it->sptep);
+	if (!spte_is_present(it->old_spte) ||
+	    spte_is_last(it->old_spte, it->level))
+		return false;
+	it->pt[it->level - 1] = eptmmu_spte_to_child(it->old_spte);
+	it->level--;
+	it->gfn = eptmmu_gfn_round(max(it->next_gfn, it->gfn), it->level);
+	iter_read(it);
+	return true;
+}
+
+static bool iter_step_side(struct eptmmu_iter *it)
+{
+	if (eptmmu_spte_index(it->gfn, it->level) == SPTE_ENT_PER_PAGE - 1)
+		return false;
+	it->gfn += SPTE_PAGES_PER(it->level);
+	it->next_gfn = it->gfn;
+	iter_read(it);
+	return true;
+}
+
+static bool iter_step_up(struct eptmmu_iter *it)
+{
+	if (it->level == SPTE_ROOT_LEVEL)
+		return false;
+	it->level++;
+	it->gfn = eptmmu_gfn_round(it->gfn, it->level);
+	return true;
+}
+
+static void iter_advance(struct eptmmu_iter *it, bool descend)
+{
+	if (it->yielded) {
+		eptmmu_iter_restart(it);
+		return;
+	}
+	if (descend && iter_step_down(it))
+		return;
+	do {
+		if (iter_step_side(it)) {
+			it->valid = it->gfn < it->end;
+			return;
+		}
+	} while (iter_step_up(it));
+	it->valid = false;
+}
+
+/* Pre-order: into a present table, else to the next entry. */
+void eptmmu_iter_next(struct eptmmu_iter *it)
+{
+	iter_advance(it, true);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_next);
+
+void eptmmu_iter_skip_children(struct eptmmu_iter *it)
+{
+	iter_advance(it, false);
+}
+
+static void mmu_unlock(struct eptmmu_vm *vm, bool shared)
+	__releases(&vm->mmu_lock)
+{
+	if (shared)
+		read_unlock(&vm->mmu_lock);
+	else
+		write_unlock(&vm->mmu_lock);
+}
+
+static void mmu_lock(struct eptmmu_vm *vm, bool shared)
+	__acquires(&vm->mmu_lock)
+{
+	if (shared)
+		read_lock(&vm->mmu_lock);
+	else
+		write_lock(&vm->mmu_lock);
+}
+
+/**
+ * eptmmu_iter_cond_resched() - let others in during a long walk
+ * @it: the iterator; inside rcu_read_lock() and mmu_lock
+ * @shared: mmu_lock is held for read (else write)
+ * @flush: pending flush of the caller; delivered before the locks go
+ *
+ * A pending flush is delivered before dropping the locks: once they are
+ * dropped another thread may act on the new SPTEs as if every vCPU
+ * already saw them, and the RCU grace period that frees tables unlinked
+ * so far may end.
+ *
+ * Return: true if it yielded; the next eptmmu_iter_next() restarts.
+ */
+bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
+			      bool *flush)
+	__must_hold(RCU) __must_hold(&it->vm->mmu_lock)
+{
+	struct eptmmu_vm *vm = it->vm;
+
+	if (shared)
+		lockdep_assert_held_read(&vm->mmu_lock);
+	else
+		lockdep_assert_held_write(&vm->mmu_lock);
+	if (!need_resched() && !rwlock_needbreak(&vm->mmu_lock))
+		return false;
+	if (*flush) {
+		eptmmu_flush_remote_tlbs(vm);
+		*flush = false;
+	}
+	rcu_read_unlock();
+	mmu_unlock(vm, shared);
+	cond_resched();
+	mmu_lock(vm, shared);
+	rcu_read_lock();
+	it->next_gfn = max(it->gfn, it->start);
+	it->yielded = true;
+	return true;
+}
+
+/* ---- zapping ---- */
+
+/*
+ * Freeze an entry of a table that is already unlinked.  Read-side writers
+ * that found the table before it was unlinked may still cmpxchg into it;
+ * freezing makes them fail, and the xchg-like loop sees bits the CPU set.
+ */
+static u64 freeze_orphan_spte(u64 *sptep)
+{
+	u64 old = READ_ONCE(*sptep);
+
+	for (;;) {
+		/* Another zapper owns it for a moment: wait for it to finish. */
+		if (spte_is_frozen(old)) {
+			cpu_relax();
+			old = READ_ONCE(*sptep);
+			continue;
+		}
+		if (eptmmu_spte_try_cmpxchg(sptep, &old, SPTE_FROZEN))
+			return old;
+	}
+}
+
+/* Tear down an unlinked table and everything below it. */
+static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
+				 bool *flush)
+{
+	int i;
+
+	for (i = 0; i < SPTE_ENT_PER_PAGE; i++) {
+		u64 old = freeze_orphan_spte(&pt->spt[i]);
+
+		if (!spte_is_present(old))
+			continue;
+		if (spte_is_last(old, pt->level)) {
+			atomic64_inc(&vm->stats.zapped);
+			*flush = true;
+		} else {
+			handle_removed_table(vm, spte_to_pt(old), flush);
+		}
+	}
+	pt_free_rcu(vm, pt);
+}
+
+/**
+ * eptmmu_freeze_and_clear() - zap the entry under the iterator
+ * @vm: the VM
+ * @it: the iterator, mmu_lock held for read or write, inside RCU
+ * @flush: set when a flush is needed before the operation returns
+ *
+ * The frozen-SPTE protocol: cmpxchg the entry to SPTE_FROZEN, which every
+ * other writer treats as "busy, back off"; tear down the child table if it
+ * was one; only then make the entry non-present.  Without the freeze, a
+ * fault on the read side could link a new table into the entry while the
+ * old child is being torn down, or write into the child after it is freed.
+ *
+ * Return: false if the entry changed under us (it->old_spte is refreshed).
+ */
+bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			     bool *flush)
+{
+	u64 old = it->old_spte;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!eptmmu_spte_try_cmpxchg(it->sptep, &it->old_spte, SPTE_FROZEN))
+		return false;
+	if (spte_is_present(old)) {
+		if (spte_is_last(old, it->level)) {
+			atomic64_inc(&vm->stats.zapped);
+			*flush = true;
+		} else {
+			handle_removed_table(vm, spte_to_pt(old), flush);
+			/* Paging-structure caches may hold the table itself. */
+			*flush = true;
+		}
+	}
+	WRITE_ONCE(*it->sptep, 0);
+	it->old_spte = 0;
+	return true;
+}
+
+/**
+ * eptmmu_zap_gfn_range() - remove every mapping of [start, end)
+ * @vm: the VM
+ * @start: first gfn
+ * @end: gfn past the range
+ * @can_yield: the caller may sleep
+ *
+ * Takes mmu_lock for read: zaps run in parallel with faults, and the
+ * frozen-SPTE protocol keeps them apart.  MMIO SPTEs in the range go too.
+ * Every vCPU has stopped using the zapped translations when it returns.
+ *
+ * Return: true if anything was zapped.
+ */
+bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
+			  bool can_yield)
+{
+	struct eptmmu_iter it;
+	bool flush = false, any = false;
+
+	read_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K) {
+retry:
+		if (can_yield && eptmmu_iter_cond_resched(&it, true, &flush))
+			continue;
+		if (!it.old_spte || spte_is_frozen(it.old_spte))
+			continue;
+		/* A table only partly in the range: zap inside it. */
+		if (spte_is_present(it.old_spte) &&
+		    !spte_is_last(it.old_spte, it.level) &&
+		    (it.gfn < start ||
+		     it.gfn + SPTE_PAGES_PER(it.level) > end))
+			continue;
+		if (!eptmmu_freeze_and_clear(vm, &it, &flush))
+			goto retry;
+		any = true;
+	}
+	if (flush)
+		eptmmu_flush_remote_tlbs(vm);
+	rcu_read_unlock();
+	read_unlock(&vm->mmu_lock);
+	return any;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_zap_gfn_range);
+
+/**
+ * eptmmu_flush_remote_tlbs() - make every vCPU drop cached translations
+ * @vm: the VM
+ *
+ * Synchronous: when it returns, no vCPU of @vm can use a translation it
+ * cached before the call.  Callable in atomic context (under mmu_lock).
+ */
+void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm)
+{
+	int i, n;
+
+	if (eptmmu_broken(skip_flush))
+		return;
+	/* Pairs with the release in eptmmu_vm_add_vcpu(). */
+	n = atomic_read_acquire(&vm->nr_vcpus);
+	for (i = 0; i < n; i++) {
+		struct eptmmu_vcpu *vcpu = READ_ONCE(vm->vcpus[i]);
+
+		vcpu->ops->flush_tlb(vcpu);
+	}
+	atomic64_inc(&vm->stats.tlb_flushes);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_flush_remote_tlbs);
+
+static void free_subtree(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
+{
+	int i;
+
+	for (i = 0; i < SPTE_ENT_PER_PAGE; i++) {
+		u64 spte = pt->spt[i];
+
+		if (spte_is_present(spte) && !spte_is_last(spte, pt->level))
+			free_subtree(vm, spte_to_pt(spte));
+	}
+	eptmmu_pt_free(vm, pt);
+}
+
+/*
+ * VM teardown: no vCPU, notifier or ioctl can reach the tables any more,
+ * so they go at once, without RCU.
+ */
+void eptmmu_free_all_tables(struct eptmmu_vm *vm)
+{
+	if (vm->root)
+		free_subtree(vm, vm->root);
+	vm->root = NULL;
+}

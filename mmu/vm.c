@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMs and memslots.
+ *
+ * The memslot array is copy-on-update: readers (faults, notifiers) hold
+ * vm->srcu and never block an update; an update builds a new array under
+ * vm->slots_lock, publishes it, waits for readers of the old one, and
+ * only then zaps what the old array mapped.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/mmu.h>
+
+struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
+{
+	struct eptmmu_slots *slots;
+	struct eptmmu_vm *vm;
+	int r = -ENOMEM;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&vm->refs, 1);
+	mutex_init(&vm->slots_lock);
+	mutex_init(&vm->vcpus_lock);
+	rwlock_init(&vm->mmu_lock);
+	vm->ad = eptmmu_ad_enabled;
+	if (init_srcu_struct(&vm->srcu))
+		goto free_vm;
+	slots = kzalloc(sizeof(*slots), GFP_KERNEL_ACCOUNT);
+	if (!slots)
+		goto free_srcu;
+	RCU_INIT_POINTER(vm->slots, slots);
+	vm->root = eptmmu_pt_alloc(vm, GFP_KERNEL_ACCOUNT);
+	if (!vm->root)
+		goto free_slots;
+	vm->root->level = SPTE_ROOT_LEVEL;
+
+	mmgrab(mm);
+	vm->mm = mm;
+	r = eptmmu_notifier_register(vm);
+	if (r)
+		goto drop_mm;
+	return vm;
+
+drop_mm:
+	mmdrop(mm);
+	eptmmu_free_all_tables(vm);
+free_slots:
+	kfree(slots);
+free_srcu:
+	cleanup_srcu_struct(&vm->srcu);
+free_vm:
+	kfree(vm);
+	return ERR_PTR(r);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vm_create);
+
+void eptmmu_vm_get(struct eptmmu_vm *vm)
+{
+	refcount_inc(&vm->refs);
+}
+
+static void vm_destroy(struct eptmmu_vm *vm)
+{
+	int i;
+
+	/* After this no notifier callback runs or is running. */
+	eptmmu_notifier_unregister(vm);
+	for (i = 0; i < atomic_read(&vm->nr_vcpus); i++)
+		vm->vcpus[i]->ops->destroy(vm->vcpus[i]);
+	eptmmu_free_all_tables(vm);
+	WARN_ON_ONCE(atomic64_read(&vm->stats.tables));
+	kfree(rcu_dereference_protected(vm->slots, true));
+	cleanup_srcu_struct(&vm->srcu);
+	mmdrop(vm->mm);
+	kfree(vm);
+}
+
+void eptmmu_vm_put(struct eptmmu_vm *vm)
+{
+	if (refcount_dec_and_test(&vm->refs))
+		vm_destroy(vm);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vm_put);
+
+/**
+ * eptmmu_vm_add_vcpu() - publish a vCPU to the flush path
+ * @vm: the VM
+ * @vcpu: a fully initialised vCPU
+ *
+ * vCPUs are never removed before the VM dies, so the flush path can walk
+ * the array without a lock.
+ *
+ * Return: the vCPU id, or -ENOSPC.
+ */
+int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu)
+{
+	int id;
+
+	mutex_lock(&vm->vcpus_lock);
+	id = atomic_read(&vm->nr_vcpus);
+	if (id >= EPTMMU_MAX_VCPUS) {
+		mutex_unlock(&vm->vcpus_lock);
+		return -ENOSPC;
+	}
+	vcpu->id = id;
+	WRITE_ONCE(vm->vcpus[id], vcpu);
+	/* The flush path must never see the count before the pointer. */
+	atomic_set_release(&vm->nr_vcpus, id + 1);
+	mutex_unlock(&vm->vcpus_lock);
+	return id;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vm_add_vcpu);
+
+struct eptmmu_slot *eptmmu_gfn_to_slot(struct eptmmu_slots *slots, u64 gfn)
+{
+	int i;
+
+	for (i = 0; i < slots->nr; i++) {
+		struct eptmmu_slot *s = &slots->slots[i];
+
+		if (gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
+			return s;
+	}
+	return NULL;
+}
+
+static struct eptmmu_slot *slot_by_id(struct eptmmu_slots *slots, u32 id)
+{
+	int i;
+
+	for (i = 0; i < slots->nr; i++)
+		if (slots->slots[i].id == id)
+			return &slots->slots[i];
+	return NULL;
+}
+
+static int check_memslot(const struct eptmmu_memslot *req)
+{
+	u64 end;
+
+	if (req->flags & ~(EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_READONLY))
+		return -EINVAL;
+	if (req->slot >= EPTMMU_MAX_MEMSLOTS)
+		return -EINVAL;
+	if (!req->memory_size)
+		return 0;
+	if (!PAGE_ALIGNED(req->guest_phys_addr) ||
+	    !PAGE_ALIGNED(req->memory_size) ||
+	    !PAGE_ALIGNED(req->userspace_addr))
+		return -EINVAL;
+	if (req->memory_size > EPTMMU_MAX_MEMSLOT_SIZE)
+		return -EINVAL;
+	if (check_add_overflow(req->guest_phys_addr, req->memory_size, &end) ||
+	    end > EPTMMU_MAX_GPA)
+		return -EINVAL;
+	if (req->userspace_addr != (unsigned long)req->userspace_addr ||
+	    !access_ok((void __user *)(unsigned long)req->userspace_addr,
+		       req->memory_size))
+		return -EFAULT;
+	return 0;
+}
+
+/* Publish @new, wait for readers of the old array, free it. */
+static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
+{
+	struct eptmmu_slots *old = eptmmu_slots(vm);
+
+	lockdep_assert_held(&vm->slots_lock);
+	new->generation = old->generation + 1;
+	rcu_assign_pointer(vm->slots, new);
+	synchronize_srcu(&vm->srcu);
+	kfree(old);
+}
+
+static int delete_slot(struct eptmmu_vm *vm, u32 id)
+{
+	struct eptmmu_slots *old = eptmmu_slots(vm), *new;
+	struct eptmmu_slot gone;
+	int i, j = 0;
+
+	if (!slot_by_id(old, id))
+		return -ENOENT;
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return -ENOMEM;
+	for (i = 0; i < old->nr; i++) {
+		if (old->slots[i].id == id)
+			gone = old->slots[i];
+		else
+			new->slots[j++] = old->slots[i];
+	}
+	new->nr = j;
+	swap_slots(vm, new);
+	/*
+	 * No fault can still be using the old array (synchronize_srcu), so
+	 * nothing can map the range again once it is zapped.
+	 */
+	eptmmu_zap_gfn_range(vm, gone.base_gfn, gone.base_gfn + gone.npages,
+			     true);
+	return 0;
+}
+
+/**
+ * eptmmu_set_memslot() - create, update the flags of, or delete a memslot
+ * @vm: the VM
+ * @req: the request, as user space gave it
+ *
+ * Errors are those documented for EPTMMU_SET_MEMSLOT; a rejected request
+ * changes nothing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
+{
+	struct eptmmu_slots *old, *new;
+	struct eptmmu_slot *cur;
+	u64 gfn, npages;
+	int r, i;
+
+	r = check_memslot(req);
+	if (r)
+		return r;
+	gfn = req->guest_phys_addr >> PAGE_SHIFT;
+	npages = req->memory_size >> PAGE_SHIFT;
+
+	mutex_lock(&vm->slots_lock);
+	if (READ_ONCE(vm->dead)) {
+		r = -EIO;
+		goto out;
+	}
+	if (!npages) {
+		r = delete_slot(vm, req->slot);
+		goto out;
+	}
+	old = eptmmu_slots(vm);
+	cur = slot_by_id(old, req->slot);
+	if (cur) {
+		if (cur->base_gfn != gfn || cur->npages != npages ||
+		    cur->userspace_addr != req->userspace_addr ||
+		    (cur->flags ^ req->flags) & EPTMMU_MEM_READONLY) {
+			r = -EBUSY;
+			goto out;
+		}
+	} else {
+		for (i = 0; i < old->nr; i++) {
+			struct eptmmu_slot *s = &old->slots[i];
+
+			if (gfn < s->base_gfn + s->npages &&
+			    s->base_gfn < gfn + npages) {
+				r = -EEXIST;
+				goto out;
+			}
+		}
+	}
+
+	new = kmemdup(old, sizeof(*old), GFP_KERNEL_ACCOUNT);
+	if (!new) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (cur) {
+		new->slots[cur - old->slots].flags = req->flags;
+	} else {
+		/* Keep the array sorted by gfn. */
+		for (i = new->nr; i > 0 && new->slots[i - 1].base_gfn > gfn; i--)
+			new->slots[i] = new->slots[i - 1];
+		new->slots[i] = (struct eptmmu_slot) {
+			.base_gfn = gfn,
+			.npages = npages,
+			.userspace_addr = req->userspace_addr,
+			.flags = req->flags,
+			.id = req->slot,
+		};
+		new->nr++;
+	}
+	swap_slots(vm, new);
+	/*
+	 * A new slot may cover gfns that faulted as MMIO before it existed;
+	 * their MMIO SPTEs must go now, not at the next generation wrap.
+	 */
+	if (!cur)
+		eptmmu_zap_gfn_range(vm, gfn, gfn + npages, true);
+	r = 0;
+out:
+	mutex_unlock(&vm->slots_lock);
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_memslot);
+
+void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st)
+{
+	int idx = srcu_read_lock(&vm->srcu);
+
+	st->memslot_generation = eptmmu_slots(vm)->generation;
+	srcu_read_unlock(&vm->srcu, idx);
+	st->tables = atomic64_read(&vm->stats.tables);
+	st->maps_4k = atomic64_read(&vm->stats.maps_4k);
+	st->maps_2m = atomic64_read(&vm->stats.maps_2m);
+	st->maps_1g = atomic64_read(&vm->stats.maps_1g);
+	st->splits = atomic64_read(&vm->stats.splits);
+	st->zapped = atomic64_read(&vm->stats.zapped);
+	st->tlb_flushes = atomic64_read(&vm->stats.tlb_flushes);
+	st->invalidations = atomic64_read(&vm->stats.invalidations);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);
