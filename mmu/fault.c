@@ -166,6 +166,7 @@ static int link_table(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
 		eptmmu_pt_cache_push(&vcpu->cache, pt);
 		return EPTMMU_FAULT_RETRY;
 	}
+	eptmmu_pt_linked(vcpu->vm);
 	it->old_spte = nonleaf;
 	return 0;
 }

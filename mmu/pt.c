@@ -28,7 +28,6 @@ struct eptmmu_pt *eptmmu_pt_alloc(struct eptmmu_vm *vm, gfp_t gfp)
 	}
 	pt->spt = page_address(page);
 	set_page_private(page, (unsigned long)pt);
-	atomic64_inc(&vm->stats.tables);
 	return pt;
 }
 
@@ -39,11 +38,16 @@ static void pt_release(struct eptmmu_pt *pt)
 	kfree(pt);
 }
 
-/* For tables no walker can have seen: never linked, or the VM is gone. */
+/* For tables that were never linked into the tree. */
 void eptmmu_pt_free(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
 {
-	atomic64_dec(&vm->stats.tables);
 	pt_release(pt);
+}
+
+/* stats.tables counts tables in the tree, not those waiting in caches. */
+void eptmmu_pt_linked(struct eptmmu_vm *vm)
+{
+	atomic64_inc(&vm->stats.tables);
 }
 
 static void pt_free_rcu_cb(struct rcu_head *head)
@@ -439,7 +443,8 @@ static void free_subtree(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
 		if (spte_is_present(spte) && !spte_is_last(spte, pt->level))
 			free_subtree(vm, spte_to_pt(spte));
 	}
-	eptmmu_pt_free(vm, pt);
+	atomic64_dec(&vm->stats.tables);
+	pt_release(pt);
 }
 
 /*

@@ -41,6 +41,7 @@ struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 	if (!vm->root)
 		goto free_slots;
 	vm->root->level = SPTE_ROOT_LEVEL;
+	eptmmu_pt_linked(vm);
 
 	mmgrab(mm);
 	vm->mm = mm;

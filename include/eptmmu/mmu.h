@@ -171,6 +171,7 @@ static inline struct eptmmu_slots *eptmmu_slots(struct eptmmu_vm *vm)
 /* mmu/pt.c */
 struct eptmmu_pt *eptmmu_pt_alloc(struct eptmmu_vm *vm, gfp_t gfp);
 void eptmmu_pt_free(struct eptmmu_vm *vm, struct eptmmu_pt *pt);
+void eptmmu_pt_linked(struct eptmmu_vm *vm);
 int eptmmu_pt_cache_topup(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
