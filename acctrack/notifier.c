@@ -32,13 +32,14 @@ static bool zap_hva_range(struct eptmmu_vm *vm, unsigned long start,
 		unsigned long s_end = s->userspace_addr + (s->npages << PAGE_SHIFT);
 		unsigned long lo = max(start, s->userspace_addr);
 		unsigned long hi = min(end, s_end);
+		u64 first, last;
 
 		if (lo >= hi)
 			continue;
 		hit = true;
-		eptmmu_zap_gfn_range(vm,
-				     s->base_gfn + ((lo - s->userspace_addr) >> PAGE_SHIFT),
-				     s->base_gfn + ((hi - s->userspace_addr + PAGE_SIZE - 1) >> PAGE_SHIFT),
+		first = (lo - s->userspace_addr) >> PAGE_SHIFT;
+		last = (hi - s->userspace_addr + PAGE_SIZE - 1) >> PAGE_SHIFT;
+		eptmmu_zap_gfn_range(vm, s->base_gfn + first, s->base_gfn + last,
 				     can_yield);
 	}
 	srcu_read_unlock(&vm->srcu, idx);

@@ -322,6 +322,7 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	 * progress) by the time we hold mmu_lock.
 	 */
 	f.seq = READ_ONCE(vm->mmu_invalidate_seq);
+	/* Order the snapshot before the host page-table walk (GUP). */
 	smp_rmb();
 	f.hva = f.slot->userspace_addr + ((f.gfn - f.slot->base_gfn) << PAGE_SHIFT);
 	r = resolve_page(vm, &f);

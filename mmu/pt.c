@@ -312,6 +312,20 @@ static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
 {
 	int i;
 
+	if (eptmmu_broken(pt_free_early)) {
+		/*
+		 * Detector check: the descriptor is freed before the
+		 * teardown is done with it, and read once more.  The
+		 * teardown goes on with a copy, so only KASAN notices.
+		 */
+		struct eptmmu_pt *gone = pt;
+
+		pt = kmemdup(gone, sizeof(*gone), GFP_ATOMIC);
+		kfree(gone);
+		(void)READ_ONCE(gone->level);
+		if (!pt)
+			return;
+	}
 	for (i = 0; i < SPTE_ENT_PER_PAGE; i++) {
 		u64 old = freeze_orphan_spte(&pt->spt[i]);
 

@@ -28,14 +28,38 @@ plan_for() {
 step smoke sh -c 'insmod /eptmmu.ko && dmesg | grep "eptmmu: SPTE mode" && rmmod eptmmu'
 step kunit sh -c 'insmod /eptmmu.ko && insmod /eptmmu_test.ko; r=$?; rmmod eptmmu_test; rmmod eptmmu; exit $r'
 EOF
-	if [ "$k" = lockdep ]; then
+	if [ ${#TOOLS[@]} -gt 0 ]; then
+		cat >>"$PLAN" <<'EOF'
+step selftest sh -c 'insmod /eptmmu.ko && /eptmmu_selftest; r=$?; rmmod eptmmu; exit $r'
+EOF
+		EXPECT+=(selftest:tap)
+	fi
+	# Detector checks come last: each must produce its report, and a
+	# report switches lockdep off for the rest of the boot.
+	case $k in
+	lockdep)
 		# kmemleak skips objects younger than 5 s and wants two scans.
 		cat >>"$PLAN" <<'EOF'
 step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'
+step detect-lockorder sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=lockorder; rmmod eptmmu'
+step detect-uaf sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=uaf; rmmod eptmmu'
 EOF
-		EXPECT+=(kmemleak:rc)
-	fi
+		EXPECT+=(kmemleak:rc detect-lockorder:report=lockdep
+			 detect-uaf:report=kasan) ;;
+	kcsan)
+		cat >>"$PLAN" <<'EOF'
+step detect-race sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=race; rmmod eptmmu'
+EOF
+		EXPECT+=(detect-race:report=kcsan) ;;
+	esac
 }
+
+# User-space tools, built once, statically (they run from busybox).
+TOOLS=()
+if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
+	tools_build
+	TOOLS=("$TOOLSDIR/eptmmu_selftest")
+fi
 
 results=()
 status=0
@@ -46,7 +70,7 @@ for k in $kernels; do
 	module_build "$k" EPTMMU_TEST=1
 	plan_for "$k"
 	make_initramfs "$EPTMMU_OUT/initrd-$k.gz" "$PLAN" \
-		"$MODDIR/src/eptmmu.ko" "$MODDIR/src/eptmmu_test.ko"
+		"$MODDIR"/src/eptmmu{,_test,_detect}.ko "${TOOLS[@]}"
 	limit=180
 	[ "$k" = plain ] || limit=420
 	log=$EPTMMU_OUT/console-$k.log

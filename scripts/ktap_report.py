@@ -39,7 +39,8 @@ OUT = re.compile(r'^eptmmu-out\[([^\]]+)\]: ?(.*)$')
 HEADERS = [
     (re.compile(r'possible circular locking dependency|possible recursive locking'
                 r'|inconsistent lock state|possible irq lock inversion'
-                r'|bad unlock balance|lock held when returning'), 'lockdep'),
+                r'|bad unlock balance|lock held when returning'
+                r'|^\[ BUG: '), 'lockdep'),
     (re.compile(r'suspicious RCU usage'), 'rcu'),
     (re.compile(r'^BUG: KASAN'), 'kasan'),
     (re.compile(r'^BUG: KCSAN'), 'kcsan'),
@@ -94,7 +95,13 @@ def find_reports(lines):
                 break
             j += 1
         body = [lines[k][1] for k in range(i, j)]
-        ours = any('eptmmu' in t for t in body)
+        if cls == 'kcsan':
+            # "data-race in A / B" names the two racing accesses; a race
+            # in core code that merely has eptmmu up its call chain (GUP
+            # marking a page accessed) is not ours.
+            ours = 'eptmmu' in lines[i][1]
+        else:
+            ours = any('eptmmu' in t for t in body)
         reports.append((i, cls, ours, lines[i][1]))
         i = j if j > i else i + 1
     return reports

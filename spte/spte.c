@@ -273,9 +273,13 @@ EXPORT_SYMBOL_IF_KUNIT(spte_needs_tlb_flush);
 u64 eptmmu_spte_write_locked(u64 *sptep, u64 old, u64 new, int level)
 {
 	if (spte_has_volatile_bits(old, level) &&
-	    !eptmmu_broken(spte_plain_store))
+	    !eptmmu_broken(spte_plain_store) &&
+	    !eptmmu_broken(spte_plain_access))
 		return xchg(sptep, new);
-	WRITE_ONCE(*sptep, new);
+	if (eptmmu_broken(spte_plain_access))
+		*sptep = new;
+	else
+		WRITE_ONCE(*sptep, new);
 	return old;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_write_locked);

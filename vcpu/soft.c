@@ -16,6 +16,7 @@
 #include <linux/uaccess.h>
 
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/vcpu.h>
 
 #define SOFT_TLB_ENTRIES	64
@@ -30,14 +31,12 @@ struct soft_tlb_entry {
 
 struct soft_vcpu {
 	struct eptmmu_vcpu vcpu;
+	/* Held across walk + fill + access; flushes take it too. */
 	spinlock_t tlb_lock;
 	struct soft_tlb_entry tlb[SOFT_TLB_ENTRIES];
 };
 
 enum { XLATE_OK, XLATE_VIOLATION, XLATE_MISCONFIG };
-
-#define stat_inc(vcpu, field) \
-	WRITE_ONCE((vcpu)->stats.field, (vcpu)->stats.field + 1)
 
 static struct soft_vcpu *to_soft(struct eptmmu_vcpu *vcpu)
 {
@@ -52,7 +51,7 @@ static void soft_flush_tlb(struct eptmmu_vcpu *vcpu)
 	spin_lock(&sv->tlb_lock);
 	for (i = 0; i < SOFT_TLB_ENTRIES; i++)
 		sv->tlb[i].valid = false;
-	stat_inc(vcpu, tlb_flushes);
+	WRITE_ONCE(vcpu->stats.tlb_flushes, vcpu->stats.tlb_flushes + 1);
 	spin_unlock(&sv->tlb_lock);
 }
 
@@ -122,6 +121,24 @@ static int soft_walk(struct soft_vcpu *sv, u64 gfn, u8 need, bool write,
 	}
 	rcu_read_unlock();
 	*qual |= (u64)allowed << EPT_VIOLATION_RWX_SHIFT;
+	return r;
+}
+
+/*
+ * The walk needs no lock: tables it can reach live until an RCU grace
+ * period after they are unlinked.  The detector check makes it take
+ * mmu_lock inside tlb_lock, which inverts the flush path's order.
+ */
+static int soft_walk_checked(struct soft_vcpu *sv, u64 gfn, u8 need,
+			     bool write, struct soft_tlb_entry *e, u64 *qual)
+{
+	int r;
+
+	if (!eptmmu_broken(walk_takes_mmu_lock))
+		return soft_walk(sv, gfn, need, write, e, qual);
+	read_lock(&sv->vcpu.vm->mmu_lock);
+	r = soft_walk(sv, gfn, need, write, e, qual);
+	read_unlock(&sv->vcpu.vm->mmu_lock);
 	return r;
 }
 
@@ -212,26 +229,26 @@ int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		spin_lock(&sv->tlb_lock);
 		if (e->valid && e->gfn == gfn && (e->allowed & need) == need &&
 		    (!need_dirty || e->dirty)) {
-			stat_inc(vcpu, tlb_hits);
+			WRITE_ONCE(vcpu->stats.tlb_hits, vcpu->stats.tlb_hits + 1);
 			r = XLATE_OK;
 		} else {
-			stat_inc(vcpu, walks);
+			WRITE_ONCE(vcpu->stats.walks, vcpu->stats.walks + 1);
 			/* A faulting access leaves no translation behind. */
 			if (e->gfn == gfn)
 				e->valid = false;
-			r = soft_walk(sv, gfn, need, write, e, &qual);
+			r = soft_walk_checked(sv, gfn, need, write, e, &qual);
 		}
 		if (r == XLATE_OK)
 			soft_do_access(e->pfn, a);
 		spin_unlock(&sv->tlb_lock);
 		if (r == XLATE_OK) {
-			stat_inc(vcpu, accesses);
+			WRITE_ONCE(vcpu->stats.accesses, vcpu->stats.accesses + 1);
 			return EPTMMU_EXIT_DONE;
 		}
 
 		fr = eptmmu_page_fault(vcpu, a->gpa, qual);
 		if (fr == EPTMMU_FAULT_MMIO) {
-			stat_inc(vcpu, mmio_exits);
+			WRITE_ONCE(vcpu->stats.mmio_exits, vcpu->stats.mmio_exits + 1);
 			return EPTMMU_EXIT_MMIO;
 		}
 		if (fr < 0) {

@@ -30,6 +30,16 @@ struct eptmmu_inject {
 	bool skip_flush;
 	/* The slow fault ignores invalidations that raced with it. */
 	bool skip_invalidate_recheck;
+	/*
+	 * Detector checks (kunit/detect.c): each must turn its debug
+	 * kernel's run red.
+	 */
+	/* The locked writer stores with a plain C assignment (KCSAN). */
+	bool spte_plain_access;
+	/* A zap frees an unlinked table before tearing it down (KASAN). */
+	bool pt_free_early;
+	/* The soft walk takes mmu_lock inside its tlb_lock (lockdep). */
+	bool walk_takes_mmu_lock;
 	/* Called at every park point while set. */
 	void (*park)(enum eptmmu_park_point point);
 };
@@ -54,7 +64,7 @@ extern struct eptmmu_inject eptmmu_inject;
 #define eptmmu_broken(knob)	\
 	((void)sizeof_field(struct eptmmu_inject, knob), false)
 
-#define eptmmu_park(point)	do { } while (0)
+#define eptmmu_park(point)	((void)(point))
 
 #endif /* EPTMMU_TEST */
 

@@ -75,7 +75,8 @@ struct eptmmu_vcpu {
 	struct eptmmu_vm *vm;
 	const struct eptmmu_vcpu_ops *ops;
 	int id;
-	struct mutex run_lock;		/* one EPTMMU_RUN at a time */
+	/* One EPTMMU_RUN at a time; also owns @cache. */
+	struct mutex run_lock;
 	struct eptmmu_pt_cache cache;	/* under run_lock */
 	struct eptmmu_vcpu_stats stats;	/* written by the running thread */
 };
@@ -85,6 +86,7 @@ struct eptmmu_vm {
 	struct mm_struct *mm;		/* mmgrab'd creator's mm */
 	bool ad;			/* SPTE A/D mode, fixed at creation */
 
+	/* Memslot updates; never taken by notifier callbacks. */
 	struct mutex slots_lock;
 	struct srcu_struct srcu;
 	struct eptmmu_slots __rcu *slots;
@@ -137,9 +139,9 @@ void eptmmu_iter_restart(struct eptmmu_iter *it);
 bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 			      bool *flush);
 
-#define for_each_eptmmu_spte(it, vm, start, end, min_level)		\
-	for (eptmmu_iter_start(it, vm, start, end, min_level);		\
-	     (it)->valid; eptmmu_iter_next(it))
+#define for_each_eptmmu_spte(_it, vm, start, end, min_level)		\
+	for (eptmmu_iter_start(_it, vm, start, end, min_level);		\
+	     (_it)->valid; eptmmu_iter_next(_it))
 
 static inline u64 eptmmu_gfn_round(u64 gfn, int level)
 {
