@@ -114,6 +114,16 @@ static long vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 	case EPTMMU_CREATE_VCPU:
 		return vm_create_vcpu(vm, arg);
+	case EPTMMU_GET_DIRTY_LOG:
+	case EPTMMU_CLEAR_DIRTY_LOG: {
+		struct eptmmu_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		if (cmd == EPTMMU_GET_DIRTY_LOG)
+			return eptmmu_get_dirty_log(vm, &log);
+		return eptmmu_clear_dirty_log(vm, &log);
+	}
 	case EPTMMU_GET_VM_STATS: {
 		struct eptmmu_vm_stats st;
 

@@ -107,17 +107,25 @@ out:
 	return r;
 }
 
-/* The largest leaf the memslot's layout allows at f->gfn. */
-static int slot_max_level(struct fault *f)
+/**
+ * eptmmu_slot_max_level() - the largest leaf the memslot allows at @gfn
+ * @s: the memslot
+ * @gfn: a gfn in it
+ *
+ * A huge leaf must lie wholly inside the slot, with gfn and hva congruent
+ * modulo its size; a slot that logs dirty pages gets 4K leaves only.
+ *
+ * Return: PG_LEVEL_4K, PG_LEVEL_2M or PG_LEVEL_1G.
+ */
+int eptmmu_slot_max_level(const struct eptmmu_slot *s, u64 gfn)
 {
-	struct eptmmu_slot *s = f->slot;
 	int level;
 
 	if (s->flags & EPTMMU_MEM_LOG_DIRTY_PAGES)
 		return PG_LEVEL_4K;
 	for (level = PG_LEVEL_1G; level > PG_LEVEL_4K; level--) {
 		u64 pages = SPTE_PAGES_PER(level);
-		u64 base = eptmmu_gfn_round(f->gfn, level);
+		u64 base = eptmmu_gfn_round(gfn, level);
 
 		if (base < s->base_gfn || base + pages > s->base_gfn + s->npages)
 			continue;
@@ -149,46 +157,6 @@ static void count_map(struct eptmmu_vm *vm, int level)
 		atomic64_inc(&vm->stats.maps_2m);
 	else
 		atomic64_inc(&vm->stats.maps_4k);
-}
-
-/* Link a table (fresh, or filled by a split) into the entry at @it. */
-static int link_table(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
-		      struct eptmmu_pt *pt)
-{
-	u64 nonleaf;
-
-	if (!pt)
-		return -ENOMEM;
-	nonleaf = spte_make_nonleaf(eptmmu_pt_pfn(pt), vcpu->vm->ad);
-	pt->level = it->level - 1;
-	pt->base_gfn = it->gfn;
-	if (!eptmmu_spte_try_cmpxchg(it->sptep, &it->old_spte, nonleaf)) {
-		eptmmu_pt_cache_push(&vcpu->cache, pt);
-		return EPTMMU_FAULT_RETRY;
-	}
-	eptmmu_pt_linked(vcpu->vm);
-	it->old_spte = nonleaf;
-	return 0;
-}
-
-static int split_huge(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it)
-{
-	struct eptmmu_pt *pt = eptmmu_pt_cache_pop(&vcpu->cache);
-	unsigned int i;
-	int r;
-
-	if (!pt)
-		return -ENOMEM;
-	/*
-	 * The children copy the huge leaf as read; if the CPU sets A/D on
-	 * it meanwhile, the cmpxchg fails and the fault starts over.
-	 */
-	for (i = 0; i < SPTE_ENT_PER_PAGE; i++)
-		pt->spt[i] = spte_make_split_child(it->old_spte, it->level, i);
-	r = link_table(vcpu, it, pt);
-	if (!r)
-		atomic64_inc(&vcpu->vm->stats.splits);
-	return r;
 }
 
 static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
@@ -232,10 +200,9 @@ static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
 			break;
 		}
 		if (!spte_is_present(it.old_spte))
-			e = link_table(vcpu, &it,
-				       eptmmu_pt_cache_pop(&vcpu->cache));
+			e = eptmmu_link_table(vm, &it, &vcpu->cache);
 		else if (spte_is_last(it.old_spte, it.level))
-			e = split_huge(vcpu, &it);
+			e = eptmmu_split_huge(vm, &it, &vcpu->cache);
 		if (e) {
 			r = e;
 			break;
@@ -270,7 +237,7 @@ static int install_mmio(struct eptmmu_vcpu *vcpu, u64 gfn, u64 generation)
 		/* A present leaf above 4K would be in a memslot. */
 		if (spte_is_present(it.old_spte))
 			continue;
-		if (link_table(vcpu, &it, eptmmu_pt_cache_pop(&vcpu->cache)))
+		if (eptmmu_link_table(vm, &it, &vcpu->cache))
 			break;
 	}
 	rcu_read_unlock();
@@ -331,7 +298,7 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	if (f.slot->flags & EPTMMU_MEM_READONLY)
 		f.host_writable = false;
 
-	f.level = min(f.host_level, slot_max_level(&f));
+	f.level = min(f.host_level, eptmmu_slot_max_level(f.slot, f.gfn));
 	pfn = page_to_pfn(f.page);
 	while (f.level > PG_LEVEL_4K &&
 	       (pfn & (SPTE_PAGES_PER(f.level) - 1)) !=
@@ -363,6 +330,9 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 		rcu_read_unlock();
 	}
 	read_unlock(&vm->mmu_lock);
+	/* A writable leaf in a logging slot: this write must be in the log. */
+	if (!r && (new & VMX_EPT_WRITABLE_MASK))
+		eptmmu_mark_dirty(f.slot, f.gfn);
 	put_page(f.page);
 out:
 	srcu_read_unlock(&vm->srcu, idx);
@@ -371,18 +341,3 @@ out:
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_slow_page_fault);
-
-/**
- * eptmmu_page_fault() - the one entry for EPT violations of every backend
- * @vcpu: the faulting vCPU
- * @gpa: guest-physical address
- * @exit_qual: SDM exit qualification
- *
- * Return: as eptmmu_slow_page_fault().
- */
-int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
-{
-	WRITE_ONCE(vcpu->stats.faults, vcpu->stats.faults + 1);
-	return eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
-}
-EXPORT_SYMBOL_IF_KUNIT(eptmmu_page_fault);

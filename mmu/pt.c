@@ -120,6 +120,70 @@ void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c)
 		eptmmu_pt_free(vm, c->pts[--c->nr]);
 }
 
+static int link_pt(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+		   struct eptmmu_pt_cache *c, struct eptmmu_pt *pt)
+{
+	u64 nonleaf;
+
+	if (!pt)
+		return -ENOMEM;
+	lockdep_assert_held(&vm->mmu_lock);
+	nonleaf = spte_make_nonleaf(eptmmu_pt_pfn(pt), vm->ad);
+	pt->level = it->level - 1;
+	pt->base_gfn = it->gfn;
+	if (!eptmmu_spte_try_cmpxchg(it->sptep, &it->old_spte, nonleaf)) {
+		eptmmu_pt_cache_push(c, pt);
+		return EPTMMU_FAULT_RETRY;
+	}
+	eptmmu_pt_linked(vm);
+	it->old_spte = nonleaf;
+	return 0;
+}
+
+/**
+ * eptmmu_link_table() - link a fresh table from @c into the entry at @it
+ * @vm: the VM
+ * @it: the iterator, at a non-present entry above the 4K level
+ * @c: where the table comes from (and goes back to if it loses the race)
+ *
+ * Return: 0, EPTMMU_FAULT_RETRY (the entry changed), -ENOMEM.
+ */
+int eptmmu_link_table(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+		      struct eptmmu_pt_cache *c)
+{
+	return link_pt(vm, it, c, eptmmu_pt_cache_pop(c));
+}
+
+/**
+ * eptmmu_split_huge() - replace the huge leaf at @it with a table
+ * @vm: the VM
+ * @it: the iterator, at a present leaf above the 4K level
+ * @c: where the table comes from
+ *
+ * The children map the same pages with the same permissions and software
+ * bits, so no translation changes and no flush is needed.  If the CPU or
+ * the fast path changes the huge leaf meanwhile, the cmpxchg fails and the
+ * caller starts over.
+ *
+ * Return: 0, EPTMMU_FAULT_RETRY, -ENOMEM.
+ */
+int eptmmu_split_huge(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+		      struct eptmmu_pt_cache *c)
+{
+	struct eptmmu_pt *pt = eptmmu_pt_cache_pop(c);
+	unsigned int i;
+	int r;
+
+	if (!pt)
+		return -ENOMEM;
+	for (i = 0; i < SPTE_ENT_PER_PAGE; i++)
+		pt->spt[i] = spte_make_split_child(it->old_spte, it->level, i);
+	r = link_pt(vm, it, c, pt);
+	if (!r)
+		atomic64_inc(&vm->stats.splits);
+	return r;
+}
+
 /* ---- the iterator ---- */
 
 static void iter_read(struct eptmmu_iter *it)
@@ -283,6 +347,66 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 	return true;
 }
 
+/* ---- writers ---- */
+
+/**
+ * eptmmu_note_lost_dirty() - keep a D bit that is about to disappear
+ * @vm: the VM
+ * @gfn: first gfn the leaf maps
+ * @old: the leaf's real old value
+ * @level: its level
+ *
+ * With D-bit dirty logging the D bits are the log.  Whoever clears D
+ * (a harvest) or drops the leaf (a zap) must move the D into the bitmap,
+ * or the page is never reported.  SRCU nests inside mmu_lock and RCU.
+ */
+void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
+{
+	struct eptmmu_slot *slot;
+	u64 i;
+	int idx;
+
+	if (!spte_is_present_leaf(old, level) || !spte_ad_enabled(old) ||
+	    !(old & VMX_EPT_DIRTY_BIT))
+		return;
+	idx = srcu_read_lock(&vm->srcu);
+	slot = eptmmu_gfn_to_slot(srcu_dereference(vm->slots, &vm->srcu), gfn);
+	if (slot && eptmmu_slot_logs_dbit(slot))
+		for (i = 0; i < SPTE_PAGES_PER(level); i++)
+			eptmmu_mark_dirty(slot, gfn + i);
+	srcu_read_unlock(&vm->srcu, idx);
+}
+
+/**
+ * eptmmu_set_spte_locked() - change a leaf with mmu_lock held for write
+ * @vm: the VM
+ * @it: the iterator at the leaf; it->old_spte is what the caller read
+ * @new: the value to store
+ * @flush: set when the change needs a TLB flush before the caller returns
+ *
+ * The write lock keeps other MMU writers out but not the CPU and the fast
+ * path, so the snapshot in it->old_spte may be stale by the time of the
+ * store.  The write helper exchanges when the snapshot has volatile bits
+ * and returns the value really replaced; the flush decision and the D
+ * bookkeeping use that value, never the snapshot.
+ */
+void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			    u64 new, bool *flush)
+{
+	u64 snap = it->old_spte, old;
+
+	lockdep_assert_held_write(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
+	old = eptmmu_spte_write_locked(it->sptep, snap, new, it->level);
+	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
+				 new, it->level))
+		*flush = true;
+	if (!(new & VMX_EPT_DIRTY_BIT))
+		eptmmu_note_lost_dirty(vm, it->gfn, old, it->level);
+	it->old_spte = new;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_spte_locked);
+
 /* ---- zapping ---- */
 
 /*
@@ -333,6 +457,9 @@ static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
 			continue;
 		if (spte_is_last(old, pt->level)) {
 			atomic64_inc(&vm->stats.zapped);
+			eptmmu_note_lost_dirty(vm, pt->base_gfn +
+					       i * SPTE_PAGES_PER(pt->level),
+					       old, pt->level);
 			*flush = true;
 		} else {
 			handle_removed_table(vm, spte_to_pt(old), flush);
@@ -366,6 +493,7 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	if (spte_is_present(old)) {
 		if (spte_is_last(old, it->level)) {
 			atomic64_inc(&vm->stats.zapped);
+			eptmmu_note_lost_dirty(vm, it->gfn, old, it->level);
 			*flush = true;
 		} else {
 			handle_removed_table(vm, spte_to_pt(old), flush);

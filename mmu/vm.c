@@ -70,6 +70,7 @@ void eptmmu_vm_get(struct eptmmu_vm *vm)
 
 static void vm_destroy(struct eptmmu_vm *vm)
 {
+	struct eptmmu_slots *slots;
 	int i;
 
 	/* After this no notifier callback runs or is running. */
@@ -78,7 +79,10 @@ static void vm_destroy(struct eptmmu_vm *vm)
 		vm->vcpus[i]->ops->destroy(vm->vcpus[i]);
 	eptmmu_free_all_tables(vm);
 	WARN_ON_ONCE(atomic64_read(&vm->stats.tables));
-	kfree(rcu_dereference_protected(vm->slots, true));
+	slots = rcu_dereference_protected(vm->slots, true);
+	for (i = 0; i < slots->nr; i++)
+		kvfree(slots->slots[i].dirty_bitmap);
+	kfree(slots);
 	cleanup_srcu_struct(&vm->srcu);
 	mmdrop(vm->mm);
 	kfree(vm);
@@ -147,7 +151,11 @@ static int check_memslot(const struct eptmmu_memslot *req)
 {
 	u64 end;
 
-	if (req->flags & ~(EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_READONLY))
+	if (req->flags & ~(EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_READONLY |
+			   EPTMMU_MEM_DIRTY_LOG_DBIT))
+		return -EINVAL;
+	if ((req->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) &&
+	    !(req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES))
 		return -EINVAL;
 	if (req->slot >= EPTMMU_MAX_MEMSLOTS)
 		return -EINVAL;
@@ -200,6 +208,7 @@ static int delete_slot(struct eptmmu_vm *vm, u32 id)
 	}
 	new->nr = j;
 	swap_slots(vm, new);
+	kvfree(gone.dirty_bitmap);
 	/*
 	 * No fault can still be using the old array (synchronize_srcu), so
 	 * nothing can map the range again once it is zapped.
@@ -207,6 +216,11 @@ static int delete_slot(struct eptmmu_vm *vm, u32 id)
 	eptmmu_zap_gfn_range(vm, gone.base_gfn, gone.base_gfn + gone.npages,
 			     true);
 	return 0;
+}
+
+static bool log_on(const struct eptmmu_slot *s)
+{
+	return s->flags & EPTMMU_MEM_LOG_DIRTY_PAGES;
 }
 
 /**
@@ -221,8 +235,10 @@ static int delete_slot(struct eptmmu_vm *vm, u32 id)
  */
 int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 {
+	unsigned long *stale_bitmap = NULL;
 	struct eptmmu_slots *old, *new;
-	struct eptmmu_slot *cur;
+	struct eptmmu_slot *cur, *ns;
+	bool was_logging;
 	u64 gfn, npages;
 	int r, i;
 
@@ -231,6 +247,9 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		return r;
 	gfn = req->guest_phys_addr >> PAGE_SHIFT;
 	npages = req->memory_size >> PAGE_SHIFT;
+
+	if ((req->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) && !vm->ad)
+		return -EINVAL;
 
 	mutex_lock(&vm->slots_lock);
 	if (READ_ONCE(vm->dead)) {
@@ -247,6 +266,12 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		if (cur->base_gfn != gfn || cur->npages != npages ||
 		    cur->userspace_addr != req->userspace_addr ||
 		    (cur->flags ^ req->flags) & EPTMMU_MEM_READONLY) {
+			r = -EBUSY;
+			goto out;
+		}
+		/* A logging slot switches mode only through "off". */
+		if (cur->flags & req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES &&
+		    (cur->flags ^ req->flags) & EPTMMU_MEM_DIRTY_LOG_DBIT) {
 			r = -EBUSY;
 			goto out;
 		}
@@ -268,12 +293,20 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		goto out;
 	}
 	if (cur) {
-		new->slots[cur - old->slots].flags = req->flags;
+		ns = &new->slots[cur - old->slots];
+		ns->flags = req->flags;
+		if (log_on(ns) && !log_on(cur)) {
+			r = eptmmu_dirty_log_alloc(ns);
+		} else if (!log_on(ns) && log_on(cur)) {
+			stale_bitmap = ns->dirty_bitmap;
+			ns->dirty_bitmap = NULL;
+		}
 	} else {
 		/* Keep the array sorted by gfn. */
 		for (i = new->nr; i > 0 && new->slots[i - 1].base_gfn > gfn; i--)
 			new->slots[i] = new->slots[i - 1];
-		new->slots[i] = (struct eptmmu_slot) {
+		ns = &new->slots[i];
+		*ns = (struct eptmmu_slot) {
 			.base_gfn = gfn,
 			.npages = npages,
 			.userspace_addr = req->userspace_addr,
@@ -281,15 +314,29 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 			.id = req->slot,
 		};
 		new->nr++;
+		if (log_on(ns))
+			r = eptmmu_dirty_log_alloc(ns);
 	}
+	if (r) {
+		kfree(new);
+		goto out;
+	}
+	was_logging = cur && log_on(cur);
+	/* Frees the old array, and @cur with it. */
 	swap_slots(vm, new);
-	/*
-	 * A new slot may cover gfns that faulted as MMIO before it existed;
-	 * their MMIO SPTEs must go now, not at the next generation wrap.
-	 */
-	if (!cur)
+	/* No fault can see the old slot any more: its bitmap may go. */
+	kvfree(stale_bitmap);
+	if (!cur) {
+		/*
+		 * A new slot may cover gfns that faulted as MMIO before it
+		 * existed; their MMIO SPTEs must go now.
+		 */
 		eptmmu_zap_gfn_range(vm, gfn, gfn + npages, true);
-	r = 0;
+	} else if (log_on(ns) && !was_logging) {
+		eptmmu_dirty_log_start(vm, ns);
+	} else if (!log_on(ns) && was_logging) {
+		eptmmu_dirty_log_stop(vm, ns);
+	}
 out:
 	mutex_unlock(&vm->slots_lock);
 	return r;
@@ -310,5 +357,6 @@ void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st)
 	st->zapped = atomic64_read(&vm->stats.zapped);
 	st->tlb_flushes = atomic64_read(&vm->stats.tlb_flushes);
 	st->invalidations = atomic64_read(&vm->stats.invalidations);
+	st->ept_ad = vm->ad;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);

@@ -97,5 +97,9 @@ kmake -j"$jobs" bzImage modules_prepare
 # Module.symvers for out-of-tree modules comes from a full modules pass.
 kmake -j"$jobs" modules
 touch "$out/.done"
+# Builds for superseded fragments only take disk space (~200 MB each).
+for old in "$cache"/kbuild-"$variant"-*; do
+	[ "$old" = "$out" ] || rm -rf "$old"
+done
 log "done: $out"
 echo "$out"

@@ -190,16 +190,27 @@ def run(args):
                 problem(f'step {name}: exited {st["rc"]}')
         elif kind == 'tap':
             p = f = 0
+            plan = None
             for _, text, stp in lines[lo + 1:hi]:
                 if stp != name:
                     continue
+                m = re.match(r'^1\.\.(\d+)', text)
+                if m and plan is None:
+                    plan = int(m.group(1))
                 if re.match(r'^ok \d+', text):
                     p += 1
                 elif re.match(r'^not ok \d+', text):
                     f += 1
                     res['problems'].append(f'{name}: {text}')
+                elif text.startswith('Bail out!'):
+                    res['problems'].append(f'{name}: {text}')
             if p + f == 0:
                 problem(f'step {name}: no TAP results')
+            elif plan is not None and p + f < plan:
+                # Tests that never reported count as failed.
+                missing = plan - (p + f)
+                res['problems'].append(f'{name}: {missing} of {plan} planned tests never reported')
+                f += missing
             res['passed'] += p
             res['failed'] += f
             res['rows'].append(f'{name}: {p} passed, {f} failed')

@@ -20,6 +20,16 @@
 enum eptmmu_park_point {
 	/* Slow fault: pfn resolved, invalidation sequence snapshotted. */
 	EPTMMU_PARK_SLOW_BEFORE_LOCK,
+	/*
+	 * The next three are in atomic context (mmu_lock or RCU held):
+	 * the hook must spin, not sleep.
+	 */
+	/* eptmmu_set_spte_locked(): old SPTE read, not yet stored. */
+	EPTMMU_PARK_LOCKED_WRITE,
+	/* Fast path: SPTE read, cmpxchg not yet tried. */
+	EPTMMU_PARK_FAST_BEFORE_CMPXCHG,
+	/* Fast path: W set by cmpxchg, gfn not yet marked dirty. */
+	EPTMMU_PARK_FAST_AFTER_SET,
 	EPTMMU_PARK_NR
 };
 
@@ -30,6 +40,14 @@ struct eptmmu_inject {
 	bool skip_flush;
 	/* The slow fault ignores invalidations that raced with it. */
 	bool skip_invalidate_recheck;
+	/* Locked writers decide the flush from their snapshot, not xchg. */
+	bool flush_from_snapshot;
+	/* The fast path stores with WRITE_ONCE instead of cmpxchg. */
+	bool fast_plain_store;
+	/* The fast path marks the gfn dirty before its cmpxchg. */
+	bool fast_mark_before_set;
+	/* The fast path finds the gfn to mark from the pfn, not position. */
+	bool dirty_gfn_from_pfn;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.

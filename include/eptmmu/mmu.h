@@ -37,6 +37,11 @@ struct eptmmu_slot {
 	unsigned long userspace_addr;
 	u32 flags;
 	u32 id;
+	/*
+	 * One bit per page while the slot logs dirty pages; set with atomic
+	 * bitops by faults and harvests, freed after an SRCU grace period.
+	 */
+	unsigned long *dirty_bitmap;
 };
 
 /* Copy-on-update: readers hold vm->srcu, writers vm->slots_lock. */
@@ -155,6 +160,18 @@ static inline unsigned int eptmmu_spte_index(u64 gfn, int level)
 
 u64 *eptmmu_spte_to_child(u64 spte);
 
+static inline bool eptmmu_slot_logs_dbit(const struct eptmmu_slot *slot)
+{
+	return (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES) &&
+	       (slot->flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
+}
+
+static inline void eptmmu_mark_dirty(struct eptmmu_slot *slot, u64 gfn)
+{
+	if (slot->dirty_bitmap && gfn - slot->base_gfn < slot->npages)
+		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
+}
+
 /* mmu/vm.c */
 struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm);
 void eptmmu_vm_get(struct eptmmu_vm *vm);
@@ -183,7 +200,14 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush);
+void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			    u64 new, bool *flush);
+void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level);
 struct eptmmu_pt *eptmmu_pt_cache_pop(struct eptmmu_pt_cache *c);
+int eptmmu_link_table(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+		      struct eptmmu_pt_cache *c);
+int eptmmu_split_huge(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+		      struct eptmmu_pt_cache *c);
 void eptmmu_pt_cache_push(struct eptmmu_pt_cache *c, struct eptmmu_pt *pt);
 u64 eptmmu_pt_pfn(struct eptmmu_pt *pt);
 
@@ -191,8 +215,16 @@ u64 eptmmu_pt_pfn(struct eptmmu_pt *pt);
 #define EPTMMU_FAULT_RETRY	1	/* state changed: try the access again */
 #define EPTMMU_FAULT_MMIO	2	/* no memslot: an MMIO exit */
 
-int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
 int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
+int eptmmu_slot_max_level(const struct eptmmu_slot *slot, u64 gfn);
+
+/* mmu/dirty.c */
+int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot);
+void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
+void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
+int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
+int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
+
 
 /* acctrack/notifier.c */
 int eptmmu_notifier_register(struct eptmmu_vm *vm);

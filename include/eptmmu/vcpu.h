@@ -6,7 +6,7 @@
 #ifndef _EPTMMU_VCPU_H
 #define _EPTMMU_VCPU_H
 
-#include <eptmmu/mmu.h>
+#include <eptmmu/fastpf.h>
 
 /* Give up on an access whose faults keep being undone (livelock guard). */
 #define EPTMMU_ACCESS_MAX_TRIES	100000

@@ -39,6 +39,12 @@
 
 #define EPTMMU_MEM_LOG_DIRTY_PAGES	(1u << 0)
 #define EPTMMU_MEM_READONLY		(1u << 1)
+/*
+ * With EPTMMU_MEM_LOG_DIRTY_PAGES: log by EPT dirty bits (pages stay
+ * writable; a harvest collects and clears D) instead of by write
+ * protection.  Only for VMs that use EPT A/D bits (stats.ept_ad).
+ */
+#define EPTMMU_MEM_DIRTY_LOG_DBIT	(1u << 2)
 
 /**
  * struct eptmmu_memslot - guest-physical range backed by process memory
@@ -49,16 +55,21 @@
  * @userspace_addr: process virtual address of the first byte (4 KiB aligned)
  *
  * EPTMMU_SET_MEMSLOT creates slot @slot, changes the flags of an existing
- * slot (only EPTMMU_MEM_LOG_DIRTY_PAGES may change), or deletes it.  A
+ * slot (only the dirty-logging flags may change), or deletes it.  A
  * delete zaps the slot's mappings and flushes every vCPU before returning.
+ * Turning dirty logging on write-protects the slot (or clears its D bits)
+ * and splits its huge pages before returning; turning it off lets huge
+ * pages come back on the next fault.
  * Errors:
- *   EINVAL  unknown flag, @slot out of range, an address or size not
+ *   EINVAL  unknown flag, DIRTY_LOG_DBIT without LOG_DIRTY_PAGES or on a
+ *           VM without EPT A/D, @slot out of range, an address or size not
  *           4 KiB aligned, size over EPTMMU_MAX_MEMSLOT_SIZE, range past
  *           EPTMMU_MAX_GPA or wrapping
  *   EFAULT  [@userspace_addr, +@memory_size) is not user memory
  *   EEXIST  the range overlaps another slot
- *   EBUSY   @slot exists with another address, size or READONLY flag:
- *           delete it first
+ *   EBUSY   @slot exists with another address, size or READONLY flag, or
+ *           the logging mode changes while logging stays on: delete it
+ *           (or stop logging) first
  *   ENOENT  delete of a slot that does not exist
  */
 struct eptmmu_memslot {
@@ -87,6 +98,7 @@ struct eptmmu_memslot {
  * @tlb_flushes: flushes delivered to all vCPUs
  * @invalidations: MMU-notifier invalidations that hit a memslot
  * @memslot_generation: bumped by every memslot change
+ * @ept_ad: 1 if the VM's SPTEs use EPT A/D bits, 0 for access tracking
  */
 struct eptmmu_vm_stats {
 	__u64 tables;
@@ -98,9 +110,44 @@ struct eptmmu_vm_stats {
 	__u64 tlb_flushes;
 	__u64 invalidations;
 	__u64 memslot_generation;
+	__u64 ept_ad;
 };
 
 #define EPTMMU_GET_VM_STATS	_IOR(EPTMMU_IO, 0x12, struct eptmmu_vm_stats)
+
+#define EPTMMU_DIRTY_LOG_NO_CLEAR	(1u << 0)
+
+/**
+ * struct eptmmu_dirty_log - harvest or clear a memslot's dirty log
+ * @slot: a slot with EPTMMU_MEM_LOG_DIRTY_PAGES
+ * @flags: GET: 0 or EPTMMU_DIRTY_LOG_NO_CLEAR; CLEAR: 0
+ * @first_page: CLEAR: first page (slot-relative), a multiple of 64; GET: 0
+ * @num_pages: CLEAR: pages, a multiple of 64 unless the range ends at the
+ *	slot's end; GET: 0
+ * @bitmap: user pointer; bit i of word w is page 64 * w + i (relative to
+ *	the slot for GET, to @first_page for CLEAR); GET fills
+ *	DIV_ROUND_UP(npages, 64) words
+ *
+ * EPTMMU_GET_DIRTY_LOG copies the pages written since the last harvest
+ * and, unless NO_CLEAR, clears them and write-protects them again (or
+ * clears their D bits); every vCPU's TLB is flushed before it returns.
+ * With NO_CLEAR (manual protect) it only copies, and
+ * EPTMMU_CLEAR_DIRTY_LOG clears and re-protects the pages whose bits are
+ * set in @bitmap.  A page is always either in the log not yet harvested or
+ * write-protected (D clear) in every SPTE and every vCPU TLB.
+ * Errors: ENOENT (no such slot), EINVAL (slot not logging, bad flags,
+ * range), EFAULT (@bitmap not writable / readable).
+ */
+struct eptmmu_dirty_log {
+	__u32 slot;
+	__u32 flags;
+	__u64 first_page;
+	__u64 num_pages;
+	__u64 bitmap;
+};
+
+#define EPTMMU_GET_DIRTY_LOG	_IOW(EPTMMU_IO, 0x13, struct eptmmu_dirty_log)
+#define EPTMMU_CLEAR_DIRTY_LOG	_IOW(EPTMMU_IO, 0x14, struct eptmmu_dirty_log)
 
 /* ---- vCPU file descriptor ---- */
 
@@ -110,7 +157,7 @@ struct eptmmu_vm_stats {
 
 /**
  * struct eptmmu_access - one guest memory access
- * @gpa: guest-physical address, aligned to @size
+ * @gpa: guest-physical address, aligned to @size, below EPTMMU_MAX_GPA
  * @kind: EPTMMU_ACCESS_*
  * @size: 1, 2, 4 or 8 bytes
  * @pad: must be 0

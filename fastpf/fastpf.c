@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The lockless fast page fault, and the fault entry every backend calls.
+ *
+ * Some EPT violations only need a bit flipped in a leaf that is already
+ * there: W on a write-protected, MMU-writable page (dirty logging), or
+ * R/X restored on an access-tracked page (aging without A/D).  Those are
+ * fixed here with one cmpxchg, without mmu_lock, inside an RCU read
+ * section that keeps the tables we walk alive.  Everything else goes to
+ * the slow path.
+ *
+ * Why the gfn marked dirty is the SPTE's position and never derived from
+ * its pfn: between our read and our cmpxchg the leaf may be zapped and
+ * the same pfn mapped again, at this gfn or another (the ABA).  If our
+ * cmpxchg succeeds, the value at *this position* is the one we read, and
+ * the position alone says which gfn it translates: direct EPT has no
+ * reverse map that could name another gfn for the same pfn.
+ */
+#include <linux/rcupdate.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/fastpf.h>
+#include <eptmmu/inject.h>
+
+#define FAST_MAX_RETRIES	4
+
+static void stat_inc(u64 *counter)
+{
+	WRITE_ONCE(*counter, *counter + 1);
+}
+
+/*
+ * Detector of the ABA (test builds only): what a fast path that looked
+ * the gfn up from the pfn would find -- the highest gfn mapping @pfn.
+ */
+static u64 gfn_of_pfn(struct eptmmu_vm *vm, u64 pfn, u64 fallback)
+{
+	struct eptmmu_iter it;
+	u64 gfn = fallback;
+
+	for_each_eptmmu_spte(&it, vm, 0, EPTMMU_MAX_GPA >> PAGE_SHIFT,
+			     PG_LEVEL_4K)
+		if (spte_is_present_leaf(it.old_spte, it.level) &&
+		    it.level == PG_LEVEL_4K && spte_pfn(it.old_spte) == pfn)
+			gfn = it.gfn;
+	return gfn;
+}
+
+static void mark_written(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+			 u64 gfn, u64 spte)
+{
+	if (eptmmu_broken(dirty_gfn_from_pfn))
+		gfn = gfn_of_pfn(vm, spte_pfn(spte), gfn);
+	eptmmu_mark_dirty(slot, gfn);
+}
+
+/**
+ * eptmmu_fast_page_fault() - try to fix an EPT violation without mmu_lock
+ * @vcpu: the faulting vCPU
+ * @gpa: guest-physical address
+ * @exit_qual: SDM exit qualification (bits 0-2: the access)
+ *
+ * Return: EPTMMU_FAST_FIXED, or EPTMMU_FAST_FALLBACK for the slow path.
+ */
+int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
+{
+	struct eptmmu_vm *vm = vcpu->vm;
+	bool write = exit_qual & EPT_VIOLATION_ACC_WRITE;
+	u64 need = exit_qual & VMX_EPT_RWX_MASK;	/* bits 0-2: R, W, X */
+	u64 gfn = gpa >> PAGE_SHIFT;
+	int r = EPTMMU_FAST_FALLBACK, retry, idx;
+	struct eptmmu_slot *slot;
+	struct eptmmu_iter it;
+	u64 *sptep = NULL;
+	u64 old = 0;
+	int level = 0;
+
+	idx = srcu_read_lock(&vm->srcu);
+	slot = eptmmu_gfn_to_slot(eptmmu_slots(vm), gfn);
+	if (!slot)
+		goto out_srcu;		/* MMIO: the slow path's business */
+
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
+		if (spte_is_present_leaf(it.old_spte, it.level)) {
+			sptep = it.sptep;
+			old = it.old_spte;
+			level = it.level;
+			gfn = it.gfn;	/* the position: see the comment on top */
+			break;
+		}
+	}
+	if (!sptep)
+		goto out;
+
+	for (retry = 0; retry < FAST_MAX_RETRIES; retry++) {
+		bool tracked = spte_is_access_tracked(old);
+		bool set_w = false;
+		u64 new = old;
+
+		if (!spte_is_present_leaf(old, level))
+			break;		/* zapped or frozen meanwhile */
+		/* One bit for 512 pages: the slow path splits first. */
+		if (level > PG_LEVEL_4K &&
+		    (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES))
+			break;
+		if (tracked)
+			new = spte_restore_access(old);
+		if (write && !spte_is_writable(new)) {
+			if (!spte_can_fast_set_w(new))
+				break;
+			new |= VMX_EPT_WRITABLE_MASK;
+			set_w = true;
+		}
+		if ((new & need) != need)
+			break;
+		if (new == old) {
+			/* Another vCPU fixed it; the violation dropped our TLB entry. */
+			r = EPTMMU_FAST_FIXED;
+			goto out;
+		}
+
+		if (set_w && eptmmu_broken(fast_mark_before_set) &&
+		    !eptmmu_slot_logs_dbit(slot))
+			mark_written(vm, slot, gfn, old);
+		eptmmu_park(EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
+		if (eptmmu_broken(fast_plain_store)) {
+			WRITE_ONCE(*sptep, new);
+		} else if (!eptmmu_spte_try_cmpxchg(sptep, &old, new)) {
+			stat_inc(&vcpu->stats.fast_retries);
+			continue;
+		}
+
+		/*
+		 * Mark only after W is really ours.  Marking first would let
+		 * a harvest collect the mark and re-protect the page before
+		 * our cmpxchg grants W again: the write would go unlogged.
+		 * With D-bit logging the CPU's D records the write instead.
+		 */
+		if (set_w) {
+			eptmmu_park(EPTMMU_PARK_FAST_AFTER_SET);
+			if (!eptmmu_broken(fast_mark_before_set) &&
+			    !eptmmu_slot_logs_dbit(slot))
+				mark_written(vm, slot, gfn, new);
+		}
+		if (tracked)
+			stat_inc(&vcpu->stats.fast_fixed_acc);
+		else
+			stat_inc(&vcpu->stats.fast_fixed_wp);
+		r = EPTMMU_FAST_FIXED;
+		goto out;
+	}
+out:
+	rcu_read_unlock();
+out_srcu:
+	srcu_read_unlock(&vm->srcu, idx);
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_fast_page_fault);
+
+/**
+ * eptmmu_page_fault() - the one entry for EPT violations of every backend
+ * @vcpu: the faulting vCPU
+ * @gpa: guest-physical address
+ * @exit_qual: SDM exit qualification
+ *
+ * Return: 0 (fixed), or as eptmmu_slow_page_fault().
+ */
+int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
+{
+	stat_inc(&vcpu->stats.faults);
+	if (eptmmu_fast_page_fault(vcpu, gpa, exit_qual) == EPTMMU_FAST_FIXED)
+		return 0;
+	stat_inc(&vcpu->stats.fast_fallbacks);
+	return eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_page_fault);

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dirty logging, in one place.
+ *
+ * Two modes per memslot.  Write protection: W is cleared but MMU-writable
+ * kept, so the first write after a harvest takes the fast path, which
+ * sets W and marks the page.  D bits (A/D VMs only): pages stay writable;
+ * the CPU's D is the log and a harvest moves it into the bitmap.
+ *
+ * The invariant every function here keeps: a page is either marked in the
+ * bitmap and not yet harvested, or write-protected (D clear) in its SPTE
+ * and in every vCPU's TLB.  Harvests run with slots_lock, then mmu_lock
+ * for write, so no fault installs a leaf in the middle of one.
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/mmu.h>
+
+int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
+{
+	slot->dirty_bitmap = kvcalloc(BITS_TO_LONGS(slot->npages),
+				      sizeof(long), GFP_KERNEL_ACCOUNT);
+	return slot->dirty_bitmap ? 0 : -ENOMEM;
+}
+
+/* What a harvest or a start stores into a leaf: W or D withdrawn. */
+static u64 protected_spte(u64 spte, bool dbit)
+{
+	return dbit ? spte & ~(u64)VMX_EPT_DIRTY_BIT :
+		      spte & ~(u64)VMX_EPT_WRITABLE_MASK;
+}
+
+/*
+ * Does a leaf need the store?  With write protection: any leaf that is
+ * or may become writable (MMU-writable), stale snapshot or not -- the
+ * write helper tells from the real old value whether the fast path made
+ * it writable meanwhile.  With D bits: any A/D leaf.
+ */
+static bool needs_protect(u64 spte, int level, bool dbit)
+{
+	if (!spte_is_present_leaf(spte, level))
+		return false;
+	if (dbit)
+		return spte_ad_enabled(spte);
+	return spte_is_writable(spte) || spte_is_mmu_writable(spte);
+}
+
+/*
+ * Protect [start, end) under the write lock; split huge leaves with tables
+ * from @c.  Return where to resume when @c ran dry, or @end.
+ */
+static u64 protect_range(struct eptmmu_vm *vm, u64 start, u64 end, bool dbit,
+			 struct eptmmu_pt_cache *c, bool *flush)
+{
+	struct eptmmu_iter it;
+
+	lockdep_assert_held_write(&vm->mmu_lock);
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K) {
+retry:
+		if (eptmmu_iter_cond_resched(&it, false, flush))
+			continue;
+		if (!spte_is_present_leaf(it.old_spte, it.level))
+			continue;
+		if (it.level > PG_LEVEL_4K) {
+			int r;
+
+			if (!c->nr)
+				return max(it.gfn, start);
+			/* The iterator then steps into the new table. */
+			r = eptmmu_split_huge(vm, &it, c);
+			if (r == EPTMMU_FAULT_RETRY)
+				goto retry;
+			continue;
+		}
+		if (needs_protect(it.old_spte, it.level, dbit))
+			eptmmu_set_spte_locked(vm, &it,
+					       protected_spte(it.old_spte, dbit),
+					       flush);
+	}
+	return end;
+}
+
+/**
+ * eptmmu_dirty_log_start() - protect a slot that has just started logging
+ * @vm: the VM
+ * @slot: the slot as published, with its logging flags and bitmap
+ *
+ * Called with slots_lock after the slot is published, so a fault that
+ * starts now already sees it logging.  Huge leaves are split: one dirty
+ * bit per 2M would report 511 clean pages as dirty.  Returns when every
+ * vCPU's TLB agrees.
+ */
+void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
+{
+	struct eptmmu_pt_cache cache = { 0 };
+	u64 start = slot->base_gfn, end = start + slot->npages;
+	bool dbit = eptmmu_slot_logs_dbit(slot);
+
+	lockdep_assert_held(&vm->slots_lock);
+	while (start < end) {
+		bool flush = false;
+
+		if (eptmmu_pt_cache_topup(vm, &cache)) {
+			/* No memory to split: zapped leaves refault as 4K. */
+			eptmmu_zap_gfn_range(vm, start, end, true);
+			break;
+		}
+		write_lock(&vm->mmu_lock);
+		rcu_read_lock();
+		start = protect_range(vm, start, end, dbit, &cache, &flush);
+		if (flush)
+			eptmmu_flush_remote_tlbs(vm);
+		rcu_read_unlock();
+		write_unlock(&vm->mmu_lock);
+	}
+	eptmmu_pt_cache_free(vm, &cache);
+}
+
+/**
+ * eptmmu_dirty_log_stop() - let huge pages come back after logging
+ * @vm: the VM
+ * @slot: the slot as published, logging off
+ *
+ * Write access returns lazily through the fast path.  Huge pages need a
+ * slow fault, so the 4K leaves of every 2M range that could be mapped huge
+ * are zapped; the next access maps them as the host backs them.
+ */
+void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
+{
+	u64 end = slot->base_gfn + slot->npages, run = 0, gfn;
+	u64 span = SPTE_PAGES_PER(PG_LEVEL_2M);
+
+	lockdep_assert_held(&vm->slots_lock);
+	for (gfn = round_up(slot->base_gfn, span); gfn + span <= end; gfn += span) {
+		if (eptmmu_slot_max_level(slot, gfn) >= PG_LEVEL_2M) {
+			if (!run)
+				run = gfn;
+			continue;
+		}
+		if (run)
+			eptmmu_zap_gfn_range(vm, run, gfn, true);
+		run = 0;
+	}
+	if (run)
+		eptmmu_zap_gfn_range(vm, run, gfn, true);
+}
+
+/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
+static void reprotect_mask(struct eptmmu_vm *vm, u64 gfn, u64 mask, bool *flush)
+{
+	struct eptmmu_iter it;
+
+	for_each_eptmmu_spte(&it, vm, gfn + __ffs64(mask), gfn + fls64(mask),
+			     PG_LEVEL_4K) {
+		if (it.level != PG_LEVEL_4K || !(mask & BIT_ULL(it.gfn - gfn)))
+			continue;
+		if (needs_protect(it.old_spte, it.level, false))
+			eptmmu_set_spte_locked(vm, &it,
+					       protected_spte(it.old_spte, false),
+					       flush);
+	}
+}
+
+/* D-bit logging: move every leaf's D into the bitmap; write lock held. */
+static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+			  bool *flush)
+{
+	struct eptmmu_iter it;
+
+	for_each_eptmmu_spte(&it, vm, slot->base_gfn,
+			     slot->base_gfn + slot->npages, PG_LEVEL_4K) {
+		if (eptmmu_iter_cond_resched(&it, false, flush))
+			continue;
+		/* eptmmu_set_spte_locked() records a D it takes away. */
+		if (needs_protect(it.old_spte, it.level, true))
+			eptmmu_set_spte_locked(vm, &it,
+					       protected_spte(it.old_spte, true),
+					       flush);
+	}
+}
+
+static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
+{
+	struct eptmmu_slots *slots = eptmmu_slots(vm);
+	int i;
+
+	lockdep_assert_held(&vm->slots_lock);
+	for (i = 0; i < slots->nr; i++) {
+		struct eptmmu_slot *s = &slots->slots[i];
+
+		if (s->id != id)
+			continue;
+		*r = s->dirty_bitmap ? 0 : -EINVAL;
+		return *r ? NULL : s;
+	}
+	*r = -ENOENT;
+	return NULL;
+}
+
+/**
+ * eptmmu_get_dirty_log() - EPTMMU_GET_DIRTY_LOG
+ * @vm: the VM
+ * @log: the request from user space
+ *
+ * Return: 0 or a negative errno (include/uapi/eptmmu.h).
+ */
+int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
+{
+	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;
+	void __user *ubuf = u64_to_user_ptr(log->bitmap);
+	bool flush = false, any = false, dbit;
+	struct eptmmu_slot *slot;
+	u64 *buf = NULL;
+	size_t words, w;
+	int r;
+
+	if (log->flags & ~EPTMMU_DIRTY_LOG_NO_CLEAR || log->first_page ||
+	    log->num_pages)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	slot = logging_slot(vm, log->slot, &r);
+	if (!slot)
+		goto out;
+	words = DIV_ROUND_UP(slot->npages, 64);
+	/* Find out now, while nothing is harvested, if the buffer is bad. */
+	r = -EFAULT;
+	if (clear_user(ubuf, words * sizeof(u64)))
+		goto out;
+	r = -ENOMEM;
+	buf = kvcalloc(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		goto out;
+	dbit = eptmmu_slot_logs_dbit(slot);
+
+	write_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	if (dbit)
+		harvest_dbits(vm, slot, &flush);
+	for (w = 0; w < words; w++) {
+		atomic_long_t *word = (atomic_long_t *)&slot->dirty_bitmap[w];
+		u64 mask = keep ? atomic_long_read(word) :
+				  atomic_long_xchg(word, 0);
+
+		buf[w] = mask;
+		any |= mask;
+		if (mask && !keep && !dbit)
+			reprotect_mask(vm, slot->base_gfn + w * 64, mask, &flush);
+	}
+	/*
+	 * Aging without A/D drops W without a flush, so a vCPU may still
+	 * hold a writable translation of a page whose SPTE looks protected:
+	 * whenever pages were harvested, flush, whatever the SPTEs said.
+	 */
+	if (flush || (any && !keep))
+		eptmmu_flush_remote_tlbs(vm);
+	rcu_read_unlock();
+	write_unlock(&vm->mmu_lock);
+	r = copy_to_user(ubuf, buf, words * sizeof(u64)) ? -EFAULT : 0;
+out:
+	mutex_unlock(&vm->slots_lock);
+	kvfree(buf);
+	return r;
+}
+
+/**
+ * eptmmu_clear_dirty_log() - EPTMMU_CLEAR_DIRTY_LOG (manual protect)
+ * @vm: the VM
+ * @log: the request: pages [first_page, +num_pages) whose bits are set
+ *
+ * Return: 0 or a negative errno (include/uapi/eptmmu.h).
+ */
+int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
+{
+	void __user *ubuf = u64_to_user_ptr(log->bitmap);
+	bool flush = false, any = false, dbit;
+	struct eptmmu_slot *slot;
+	u64 *buf = NULL, end;
+	size_t words, w;
+	int r;
+
+	if (log->flags || log->first_page % 64 || !log->num_pages)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	slot = logging_slot(vm, log->slot, &r);
+	if (!slot)
+		goto out;
+	r = -EINVAL;
+	if (check_add_overflow(log->first_page, log->num_pages, &end) ||
+	    end > slot->npages || (log->num_pages % 64 && end != slot->npages))
+		goto out;
+	words = DIV_ROUND_UP(log->num_pages, 64);
+	r = -ENOMEM;
+	buf = kvcalloc(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		goto out;
+	r = -EFAULT;
+	if (copy_from_user(buf, ubuf, words * sizeof(u64)))
+		goto out;
+	dbit = eptmmu_slot_logs_dbit(slot);
+
+	write_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for (w = 0; w < words; w++) {
+		u64 first = log->first_page + w * 64;
+		atomic_long_t *word =
+			(atomic_long_t *)&slot->dirty_bitmap[first / 64];
+		u64 mask = buf[w];
+
+		if (end - first < 64)
+			mask &= BIT_ULL(end - first) - 1;
+		if (!mask)
+			continue;
+		atomic_long_andnot(mask, word);
+		any = true;
+		/* With D bits, the next harvest collects whatever D is set. */
+		if (!dbit)
+			reprotect_mask(vm, slot->base_gfn + first, mask, &flush);
+	}
+	if (flush || any)
+		eptmmu_flush_remote_tlbs(vm);
+	rcu_read_unlock();
+	write_unlock(&vm->mmu_lock);
+	r = 0;
+out:
+	mutex_unlock(&vm->slots_lock);
+	kvfree(buf);
+	return r;
+}
