@@ -49,8 +49,12 @@ static u64 gfn_of_pfn(struct eptmmu_vm *vm, u64 pfn, u64 fallback)
 static void mark_written(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 			 u64 gfn, u64 spte)
 {
-	if (eptmmu_broken(dirty_gfn_from_pfn))
+	if (eptmmu_broken(dirty_gfn_from_pfn)) {
 		gfn = gfn_of_pfn(vm, spte_pfn(spte), gfn);
+		slot = eptmmu_gfn_to_slot(eptmmu_slots(vm), gfn);
+		if (!slot)
+			return;
+	}
 	eptmmu_mark_dirty(slot, gfn);
 }
 

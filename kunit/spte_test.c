@@ -519,6 +519,19 @@ static void leaf_readonly_host(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, spte_has_volatile_bits(s, PG_LEVEL_4K));
 }
 
+/* Read-only by choice: the fast path may grant W on the first write. */
+static void leaf_readonly_by_choice(struct kunit *test)
+{
+	u64 s = spte_make_leaf(3, PG_LEVEL_4K, R | X, true,
+			       X86_MEMTYPE_WB, true);
+
+	KUNIT_EXPECT_FALSE(test, spte_is_writable(s));
+	KUNIT_EXPECT_TRUE(test, spte_is_host_writable(s));
+	KUNIT_EXPECT_TRUE(test, spte_is_mmu_writable(s));
+	KUNIT_EXPECT_TRUE(test, spte_can_fast_set_w(s));
+	KUNIT_EXPECT_TRUE(test, spte_has_volatile_bits(s | A, PG_LEVEL_4K));
+}
+
 static void leaf_4k_has_no_large_bit(struct kunit *test)
 {
 	u64 s = spte_make_leaf(3, PG_LEVEL_4K, R, false, X86_MEMTYPE_WB, true);
@@ -788,6 +801,7 @@ static struct kunit_case spte_format_cases[] = {
 	KUNIT_CASE(field_layout),
 	KUNIT_CASE(leaf_fields),
 	KUNIT_CASE(leaf_readonly_host),
+	KUNIT_CASE(leaf_readonly_by_choice),
 	KUNIT_CASE(leaf_4k_has_no_large_bit),
 	KUNIT_CASE(nonleaf_fields),
 	KUNIT_CASE(accessed_dirty_by_mode),

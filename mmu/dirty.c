@@ -264,6 +264,7 @@ out:
 	kvfree(buf);
 	return r;
 }
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_dirty_log);
 
 /**
  * eptmmu_clear_dirty_log() - EPTMMU_CLEAR_DIRTY_LOG (manual protect)
@@ -329,3 +330,4 @@ out:
 	kvfree(buf);
 	return r;
 }
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_clear_dirty_log);

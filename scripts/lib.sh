@@ -41,9 +41,14 @@ kernel_build() {
 module_build() {
 	local variant=$1
 	shift
-	MODDIR=$EPTMMU_OUT/mod-$variant
+	MODDIR=$EPTMMU_OUT/modbuild-$variant
+	# mod-*: trees copied with source mtimes, whose objects may be stale.
+	rm -rf "$EPTMMU_OUT/mod-$variant"
 	mkdir -p "$MODDIR"
-	rsync -a --delete --exclude .git --filter=':- .gitignore' \
+	# By content, without source mtimes: a file whose content changed
+	# gets a fresh mtime, so make rebuilds it even if the new content is
+	# older than the object built from the previous one.
+	rsync -rlpD --checksum --delete --exclude .git --filter=':- .gitignore' \
 		--exclude tools/build \
 		"$EPTMMU_TOP/" "$MODDIR/src/"
 	make -s -C "$KSRC" O="$KBUILD" M="$MODDIR/src" "$@" modules ||

@@ -38,9 +38,11 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_inject);
  * @memtype: EPT memory type (X86_MEMTYPE_*)
  * @ad: use EPT A/D bits (false: access tracking)
  *
- * W is granted only with @host_writable, and every SPTE granted W is
- * MMU-writable too, so that a later write-protect can be undone by the fast
- * path.  IPAT is set: eptmmu decides the memory type, not the guest's PAT.
+ * W is granted only with @host_writable.  Every host-writable leaf is
+ * MMU-writable, with W or without: a leaf mapped read-only by choice (a
+ * read fault in a dirty-logging slot) or write-protected later gets W from
+ * the fast path on its first write fault.  IPAT is set: eptmmu decides
+ * the memory type, not the guest's PAT.
  * A and D start clear; the caller sets them when the access warrants it.
  *
  * Return: the SPTE.
@@ -58,10 +60,10 @@ u64 spte_make_leaf(u64 pfn, int level, unsigned int access,
 		spte |= SPTE_LARGE_MASK;
 	spte |= access & (VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK);
 	if (host_writable)
-		spte |= SPTE_HOST_WRITABLE;
+		spte |= SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE;
 	if (access & VMX_EPT_WRITABLE_MASK) {
 		if (!WARN_ON_ONCE(!host_writable))
-			spte |= VMX_EPT_WRITABLE_MASK | SPTE_MMU_WRITABLE;
+			spte |= VMX_EPT_WRITABLE_MASK;
 	}
 	if (!ad)
 		spte |= SPTE_AD_DISABLED;

@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the fast page fault and dirty logging, and the five
+ * races between them and the other writers of SPTEs.
+ *
+ * Each race test makes the bad interleaving happen on purpose: a park
+ * point holds one thread between reading an SPTE and writing it (spinning:
+ * it is in atomic context) while a vCPU thread on the other CPU does the
+ * competing thing.  Each runs twice: against the real code, where nothing
+ * is lost, and against a broken variant switched on by a test-only knob,
+ * where the test asserts that the loss is seen.
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/inject.h>
+#include <eptmmu/vcpu.h>
+
+#include "test_env.h"
+
+/* ---- parking in atomic context ---- */
+
+static struct {
+	enum eptmmu_park_point point;
+	atomic_t armed, parked, release;
+} sp;
+
+static void spin_park(enum eptmmu_park_point point)
+{
+	unsigned long deadline = jiffies + 5 * HZ;
+
+	if (point != sp.point || atomic_cmpxchg(&sp.armed, 1, 0) != 1)
+		return;
+	atomic_set(&sp.parked, 1);
+	while (!atomic_read(&sp.release) && time_before(jiffies, deadline))
+		cpu_relax();
+}
+
+static void unpark_all(void *unused)
+{
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	atomic_set(&sp.armed, 0);
+	atomic_set(&sp.release, 1);
+	memset(&eptmmu_inject, 0, sizeof(eptmmu_inject));
+}
+
+static void arm_park(struct kunit *test, enum eptmmu_park_point point)
+{
+	sp.point = point;
+	atomic_set(&sp.parked, 0);
+	atomic_set(&sp.release, 0);
+	atomic_set(&sp.armed, 1);
+	WRITE_ONCE(eptmmu_inject.park, spin_park);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+}
+
+static bool wait_parked(void)
+{
+	unsigned long deadline = jiffies + 5 * HZ;
+
+	while (!atomic_read(&sp.parked)) {
+		if (time_after(jiffies, deadline))
+			return false;
+		cpu_relax();
+		cond_resched();
+	}
+	return true;
+}
+
+/* ---- a second thread, on the other CPU ---- */
+
+struct worker {
+	struct completion done;
+	void (*fn)(struct worker *w);
+	struct eptmmu_vcpu *vcpu;
+	u64 gpa, value;
+	int result;
+};
+
+static int worker_fn(void *data)
+{
+	struct worker *w = data;
+
+	w->fn(w);
+	complete(&w->done);
+	return 0;
+}
+
+/*
+ * The parked side spins with mmu_lock or RCU held: it must never share a
+ * CPU with the thread it waits for.  Pin this (the test) thread where it
+ * is and put the worker on another CPU.
+ */
+static void start_worker(struct kunit *test, struct worker *w)
+{
+	struct task_struct *t;
+	int cpu = raw_smp_processor_id();
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two CPUs");
+	KUNIT_ASSERT_EQ(test, set_cpus_allowed_ptr(current, cpumask_of(cpu)), 0);
+	init_completion(&w->done);
+	t = kthread_create(worker_fn, w, "eptmmu-race");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	kthread_bind(t, cpumask_any_but(cpu_online_mask, cpu));
+	wake_up_process(t);
+}
+
+static void finish_worker(struct kunit *test, struct worker *w)
+{
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0UL);
+}
+
+static void do_guest_write(struct worker *w)
+{
+	u64 v = w->value;
+
+	w->result = guest(w->vcpu, w->gpa, EPTMMU_ACCESS_WRITE, &v);
+}
+
+/* Wait until the worker parks, then let it go once @during has run. */
+static void write_while_parked(struct worker *w)
+{
+	if (!wait_parked()) {
+		w->result = -ETIMEDOUT;
+		return;
+	}
+	do_guest_write(w);
+	atomic_set(&sp.release, 1);
+}
+
+static void do_fast_fault(struct worker *w)
+{
+	w->result = eptmmu_fast_page_fault(w->vcpu, w->gpa,
+					   EPT_VIOLATION_ACC_WRITE);
+}
+
+/* ---- dirty logging from the test thread ---- */
+
+static int set_flags(struct env *env, u32 flags)
+{
+	struct eptmmu_memslot req = {
+		.slot = 0, .flags = flags, .guest_phys_addr = env->gpa,
+		.memory_size = env->size, .userspace_addr = env->hva,
+	};
+
+	return eptmmu_set_memslot(env->vm, &req);
+}
+
+/* Harvest slot @slot (at most 64 pages); return the bitmap's first word. */
+static u64 harvest(struct kunit *test, struct env *env, u32 slot)
+{
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = { .slot = slot, .bitmap = ubuf };
+	u64 word = ~0ULL;
+
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	return word;
+}
+
+/* Written once and harvested: P is write-protected and clean. */
+static void write_and_harvest(struct kunit *test, struct env *env, u64 v)
+{
+	guest_write(test, env, 0, v);
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_ASSERT_FALSE(test, spte_is_writable(leaf_of(env->vm,
+							  env->gpa >> PAGE_SHIFT,
+							  NULL)));
+}
+
+static u64 host_value(struct kunit *test, struct env *env, u64 off)
+{
+	u64 v = 0;
+
+	KUNIT_EXPECT_EQ(test, copy_from_user(&v, (void __user *)(env->hva + off), 8),
+			0UL);
+	return v;
+}
+
+/* ---- the fast path on its own ---- */
+
+static void fast_fixes_write_protect(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+
+	write_and_harvest(test, env, 1);
+	guest_write(test, env, 0, 2);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.fast_fixed_wp, 1ULL);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.slow_faults, 1ULL);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_EXPECT_EQ(test, host_value(test, env, 0), 2ULL);
+}
+
+static void fast_restores_access_tracked(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE, 0, false);
+	u64 gfn = env->gpa >> PAGE_SHIFT, leaf;
+	struct eptmmu_iter it;
+
+	guest_write(test, env, 0, 7);
+	/* Age it, as aging without A/D does: RWX go, R/X are saved. */
+	read_lock(&env->vm->mmu_lock);
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, env->vm, gfn, gfn + 1, PG_LEVEL_4K)
+		if (it.level == PG_LEVEL_4K)
+			eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte,
+						spte_mark_access_tracked(it.old_spte));
+	rcu_read_unlock();
+	read_unlock(&env->vm->mmu_lock);
+	eptmmu_flush_remote_tlbs(env->vm);
+
+	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 7ULL);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.fast_fixed_acc, 1ULL);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	/* A read restores R/X only: W waits for a write fault. */
+	KUNIT_EXPECT_FALSE(test, spte_is_access_tracked(leaf));
+	KUNIT_EXPECT_FALSE(test, spte_is_writable(leaf));
+	guest_write(test, env, 0, 8);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.fast_fixed_wp, 1ULL);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.slow_faults, 1ULL);
+}
+
+static void fast_leaves_mmio_and_readonly(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_READONLY, true);
+
+	KUNIT_EXPECT_EQ(test, eptmmu_fast_page_fault(env->vcpu, 0,
+						     EPT_VIOLATION_ACC_READ),
+			EPTMMU_FAST_FALLBACK);
+	guest_read(test, env, 0);
+	/* Present but not host-writable: a write is not the fast path's. */
+	KUNIT_EXPECT_EQ(test, eptmmu_fast_page_fault(env->vcpu, env->gpa,
+						     EPT_VIOLATION_ACC_WRITE),
+			EPTMMU_FAST_FALLBACK);
+}
+
+static void dirty_log_start_splits_stop_recovers(struct kunit *test)
+{
+	struct env *env = env_create(test, SZ_2M, SZ_2M, 0, true);
+	u64 base = env->gpa >> PAGE_SHIFT;
+	struct eptmmu_vm_stats st;
+	int level = 0;
+
+	guest_write(test, env, 0, 1);
+	leaf_of(env->vm, base, &level);
+	if (level != PG_LEVEL_2M)
+		kunit_skip(test, "the host did not back the region with a THP");
+	KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES), 0);
+	leaf_of(env->vm, base + 3, &level);
+	KUNIT_EXPECT_EQ(test, level, PG_LEVEL_4K);
+	/* A huge leaf is never fast-fixed in a logging slot: it is gone. */
+	guest_write(test, env, 3 * PAGE_SIZE, 2);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.fast_fixed_wp, 1ULL);
+	KUNIT_ASSERT_EQ(test, set_flags(env, 0), 0);
+	guest_write(test, env, 5 * PAGE_SIZE, 3);
+	leaf_of(env->vm, base + 5, &level);
+	KUNIT_EXPECT_EQ(test, level, PG_LEVEL_2M);
+	eptmmu_get_vm_stats(env->vm, &st);
+	KUNIT_EXPECT_EQ(test, st.maps_2m, 2ULL);
+}
+
+static void dirty_log_dbit_keeps_writable(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES |
+				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
+	u64 faults;
+
+	guest_write(test, env, PAGE_SIZE, 1);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 2ULL);
+	faults = env->vcpu->stats.faults;
+	/* Still writable: the next write needs no fault, only D. */
+	guest_write(test, env, PAGE_SIZE, 2);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 2ULL);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 0ULL);
+}
+
+static void dirty_log_dbit_survives_zap(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES |
+				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
+	u64 base = env->gpa >> PAGE_SHIFT;
+
+	guest_write(test, env, 2 * PAGE_SIZE, 1);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+	guest_write(test, env, 2 * PAGE_SIZE, 2);	/* D only */
+	eptmmu_zap_gfn_range(env->vm, base, base + 4, true);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+}
+
+static void dirty_log_clear_manual(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = ubuf,
+	};
+	u64 word = 0, faults;
+
+	guest_write(test, env, 0, 1);
+	guest_write(test, env, PAGE_SIZE, 1);
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	KUNIT_EXPECT_EQ(test, word, 3ULL);
+	/* Collected but not cleared: still writable, still in the log. */
+	KUNIT_EXPECT_TRUE(test, spte_is_writable(leaf_of(env->vm,
+							 env->gpa >> PAGE_SHIFT,
+							 NULL)));
+	word = 1;
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, &word, 8), 0UL);
+	log.flags = 0;
+	log.num_pages = 4;
+	KUNIT_ASSERT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	/* Page 0 re-protected and cleared, page 1 left alone. */
+	faults = env->vcpu->stats.faults;
+	guest_write(test, env, PAGE_SIZE, 2);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+	guest_write(test, env, 0, 2);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults + 1);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 3ULL);
+}
+
+/* ---- race 1: the dirty bit lost to a plain store ---- */
+
+/*
+ * D-bit logging.  A harvest (mmu_lock for write) reads a read-only,
+ * accessed, MMU-writable leaf and parks.  The vCPU writes: the fast path
+ * sets W, the CPU sets D.  The harvest stores its D-clear value.  The
+ * xchg shows the D it replaced and the page is logged; a plain store
+ * loses the D and the write is never reported.
+ * Returns whether the written page was reported.
+ */
+static bool race_dirty_bit(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES |
+				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
+	struct worker w = { .fn = write_while_parked, .vcpu = env->vcpu,
+			    .gpa = env->gpa, .value = 0x5eed };
+	u64 leaf, reported = 1;
+
+	/* Written by the process (host-writable), then mapped by a read. */
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &reported, 8),
+			0UL);
+	/* Mapped by a read: R only, MMU-writable, A set, D clear. */
+	guest_read(test, env, 0);
+	leaf = leaf_of(env->vm, env->gpa >> PAGE_SHIFT, NULL);
+	KUNIT_ASSERT_FALSE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_TRUE(test, spte_can_fast_set_w(leaf));
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 0ULL);
+
+	WRITE_ONCE(eptmmu_inject.spte_plain_store, broken);
+	arm_park(test, EPTMMU_PARK_LOCKED_WRITE);
+	start_worker(test, &w);
+	reported = harvest(test, env, 0);
+	finish_worker(test, &w);
+	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
+	unpark_all(NULL);
+	reported |= harvest(test, env, 0);
+	KUNIT_EXPECT_EQ(test, host_value(test, env, 0), 0x5eedULL);
+	return reported & 1;
+}
+
+static void race1_dirty_bit(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, race_dirty_bit(test, false));
+}
+
+static void race1_dirty_bit_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, race_dirty_bit(test, true));
+}
+
+/* ---- race 2: the flush after the fast path's W ---- */
+
+/*
+ * Turning dirty logging on write-protects every MMU-writable leaf under
+ * mmu_lock (write).  Between its read (read-only) and its store the fast
+ * path makes the page writable and the vCPU caches that.  The real old
+ * value from the xchg says W was set: flush.  Deciding from the snapshot
+ * skips the flush, and the vCPU keeps writing through its TLB to a page
+ * the MMU believes write-protected.
+ * Returns the faults the vCPU's next write took (1 right, 0 stale).
+ */
+static u64 race_flush(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = write_while_parked, .vcpu = env->vcpu,
+			    .gpa = env->gpa, .value = 1 };
+	u64 faults;
+
+	write_and_harvest(test, env, 1);
+	/* Logging off leaves it read-only and MMU-writable (lazy W). */
+	KUNIT_ASSERT_EQ(test, set_flags(env, 0), 0);
+
+	WRITE_ONCE(eptmmu_inject.flush_from_snapshot, broken);
+	arm_park(test, EPTMMU_PARK_LOCKED_WRITE);
+	start_worker(test, &w);
+	KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES), 0);
+	finish_worker(test, &w);
+	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
+	KUNIT_EXPECT_EQ(test, w.vcpu->stats.fast_fixed_wp, 1ULL);
+	KUNIT_EXPECT_FALSE(test, spte_is_writable(leaf_of(env->vm,
+							  env->gpa >> PAGE_SHIFT,
+							  NULL)));
+	unpark_all(NULL);
+	faults = env->vcpu->stats.faults;
+	guest_write(test, env, 0, 2);
+	faults = env->vcpu->stats.faults - faults;
+	/* Leave no stale translation behind. */
+	eptmmu_flush_remote_tlbs(env->vm);
+	return faults;
+}
+
+static void race2_flush_after_fast_w(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, race_flush(test, false), 1ULL);
+}
+
+static void race2_flush_after_fast_w_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, race_flush(test, true), 0ULL);
+}
+
+/* ---- race 3: the ABA ---- */
+
+/*
+ * Slots A and B map the same host page.  The fast path reads A's leaf
+ * (pfn X) for a write and parks.  A is zapped; B maps X; A maps X again
+ * with a bit-identical leaf.  The cmpxchg succeeds: the dirty mark must go
+ * to A, the SPTE's position, not to some gfn found from X.
+ * Returns the dirty bits of A (bit 0) and B (bit 1).
+ */
+static int race_aba(struct kunit *test, bool broken)
+{
+	/* Without A/D, so the re-created leaf is bit-identical. */
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, false);
+	struct eptmmu_memslot alias = {
+		.slot = 1, .flags = EPTMMU_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = env->gpa + SZ_1M, .memory_size = PAGE_SIZE,
+		.userspace_addr = env->hva,
+	};
+	struct eptmmu_vcpu *other = eptmmu_soft_vcpu_create(env->vm);
+	struct worker w = { .fn = do_fast_fault, .vcpu = env->vcpu,
+			    .gpa = env->gpa };
+	u64 gfn = env->gpa >> PAGE_SHIFT, before, v = 0;
+	int bits;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(other));
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &alias), 0);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &v, 8), 0UL);
+	/* This thread owns the mm: the read maps it host- and MMU-writable. */
+	guest_read(test, env, 0);
+	before = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_can_fast_set_w(before));
+	KUNIT_ASSERT_FALSE(test, spte_is_writable(before));
+
+	WRITE_ONCE(eptmmu_inject.dirty_gfn_from_pfn, broken);
+	arm_park(test, EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_parked());
+	eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+	KUNIT_ASSERT_EQ(test, guest(other, alias.guest_phys_addr,
+				    EPTMMU_ACCESS_READ, &v), EPTMMU_EXIT_DONE);
+	KUNIT_ASSERT_EQ(test, guest(other, env->gpa, EPTMMU_ACCESS_READ, &v),
+			EPTMMU_EXIT_DONE);
+	KUNIT_ASSERT_EQ(test, leaf_of(env->vm, gfn, NULL), before);
+	atomic_set(&sp.release, 1);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, w.result, EPTMMU_FAST_FIXED);
+	unpark_all(NULL);
+
+	bits = harvest(test, env, 0) & 1;
+	bits |= (harvest(test, env, 1) & 1) << 1;
+	return bits;
+}
+
+static void race3_aba(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, race_aba(test, false), 1);
+}
+
+static void race3_aba_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, race_aba(test, true), 2);
+}
+
+/* ---- race 4: the fast path against a zap ---- */
+
+/*
+ * The fast path reads a leaf and parks; a zap freezes and clears it.
+ * The cmpxchg must fail and the fault go to the slow path; a plain store
+ * would bring the zapped leaf back to life.
+ * Returns the SPTE after the fast path returned.
+ */
+static u64 race_zap(struct kunit *test, bool broken, int *result)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = do_fast_fault, .vcpu = env->vcpu,
+			    .gpa = env->gpa };
+	u64 gfn = env->gpa >> PAGE_SHIFT, after;
+
+	write_and_harvest(test, env, 1);
+	WRITE_ONCE(eptmmu_inject.fast_plain_store, broken);
+	arm_park(test, EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_parked());
+	KUNIT_ASSERT_TRUE(test, eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true));
+	atomic_set(&sp.release, 1);
+	finish_worker(test, &w);
+	unpark_all(NULL);
+	after = leaf_of(env->vm, gfn, NULL);
+	*result = w.result;
+	eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+	return after;
+}
+
+static void race4_fast_vs_zap(struct kunit *test)
+{
+	int result;
+
+	KUNIT_EXPECT_EQ(test, race_zap(test, false, &result), 0ULL);
+	KUNIT_EXPECT_EQ(test, result, EPTMMU_FAST_FALLBACK);
+}
+
+static void race4_fast_vs_zap_broken(struct kunit *test)
+{
+	int result;
+
+	KUNIT_EXPECT_NE(test, race_zap(test, true, &result), 0ULL);
+	KUNIT_EXPECT_EQ(test, result, EPTMMU_FAST_FIXED);
+}
+
+/* ---- race 5: the fast path against a harvest ---- */
+
+/*
+ * The fast path, about to make a logged page writable, parks; a harvest
+ * runs to completion; then the write goes through.  The page must show up
+ * in some harvest.  Marking before the cmpxchg lets the first harvest take
+ * the mark and re-protect the page, the cmpxchg then grants W anyway, and
+ * the write is in no harvest.
+ * Returns whether the write was reported by either harvest.
+ */
+static bool race_harvest(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = do_guest_write, .vcpu = env->vcpu,
+			    .gpa = env->gpa, .value = 0xfeed };
+	u64 reported;
+
+	write_and_harvest(test, env, 1);
+	WRITE_ONCE(eptmmu_inject.fast_mark_before_set, broken);
+	arm_park(test, EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_parked());
+	reported = harvest(test, env, 0);
+	/* In the broken run that harvest saw the early mark: not the write. */
+	atomic_set(&sp.release, 1);
+	finish_worker(test, &w);
+	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
+	unpark_all(NULL);
+	KUNIT_EXPECT_EQ(test, host_value(test, env, 0), 0xfeedULL);
+	if (broken)
+		reported = 0;	/* reported before the write happened */
+	return (reported | harvest(test, env, 0)) & 1;
+}
+
+static void race5_fast_vs_harvest(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, race_harvest(test, false));
+}
+
+static void race5_fast_vs_harvest_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, race_harvest(test, true));
+}
+
+static struct kunit_case fastpf_cases[] = {
+	KUNIT_CASE(fast_fixes_write_protect),
+	KUNIT_CASE(fast_restores_access_tracked),
+	KUNIT_CASE(fast_leaves_mmio_and_readonly),
+	KUNIT_CASE(dirty_log_start_splits_stop_recovers),
+	KUNIT_CASE(dirty_log_dbit_keeps_writable),
+	KUNIT_CASE(dirty_log_dbit_survives_zap),
+	KUNIT_CASE(dirty_log_clear_manual),
+	{}
+};
+
+static struct kunit_suite fastpf_suite = {
+	.name = "eptmmu_fastpf",
+	.test_cases = fastpf_cases,
+};
+
+static struct kunit_case dirty_race_cases[] = {
+	KUNIT_CASE(race1_dirty_bit),
+	KUNIT_CASE(race1_dirty_bit_broken),
+	KUNIT_CASE(race2_flush_after_fast_w),
+	KUNIT_CASE(race2_flush_after_fast_w_broken),
+	KUNIT_CASE(race3_aba),
+	KUNIT_CASE(race3_aba_broken),
+	KUNIT_CASE(race4_fast_vs_zap),
+	KUNIT_CASE(race4_fast_vs_zap_broken),
+	KUNIT_CASE(race5_fast_vs_harvest),
+	KUNIT_CASE(race5_fast_vs_harvest_broken),
+	{}
+};
+
+static struct kunit_suite dirty_race_suite = {
+	.name = "eptmmu_dirty_races",
+	.test_cases = dirty_race_cases,
+};
+
+kunit_test_suites(&fastpf_suite, &dirty_race_suite);

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit fixtures shared by the suites; see test_env.h.
+ */
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/uaccess.h>
+
+#include "test_env.h"
+
+static void put_vm_action(void *vm)
+{
+	eptmmu_vm_put(vm);
+}
+
+/* Anonymous memory at an address aligned to @align, of @size bytes. */
+unsigned long map_aligned(struct kunit *test, u64 size, u64 align)
+{
+	unsigned long hva = kunit_vm_mmap(test, NULL, 0, size + align,
+					  PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, 0);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
+	KUNIT_ASSERT_NE(test, hva, 0UL);
+	return ALIGN(hva, align);
+}
+
+struct env *env_create(struct kunit *test, u64 size, u64 align,
+			      u32 flags, bool ad)
+{
+	struct eptmmu_memslot req = { 0 };
+	struct env *env = kunit_kzalloc(test, sizeof(*env), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, env);
+	env->hva = map_aligned(test, size, align);
+	env->size = size;
+	env->gpa = SLOT_GPA;
+	env->vm = eptmmu_vm_create(current->mm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(env->vm));
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_vm_action,
+							env->vm), 0);
+	/* Nothing is mapped yet, so the mode can still be chosen per test. */
+	env->vm->ad = ad;
+	req.slot = 0;
+	req.flags = flags;
+	req.guest_phys_addr = env->gpa;
+	req.memory_size = size;
+	req.userspace_addr = env->hva;
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	env->vcpu = eptmmu_soft_vcpu_create(env->vm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(env->vcpu));
+	return env;
+}
+
+int guest(struct eptmmu_vcpu *vcpu, u64 gpa, int kind, u64 *value)
+{
+	struct eptmmu_access a = {
+		.gpa = gpa, .kind = kind, .size = 8, .value = *value,
+	};
+	u32 err = 0;
+	int exit;
+
+	mutex_lock(&vcpu->run_lock);
+	exit = eptmmu_vcpu_access(vcpu, &a, &err);
+	mutex_unlock(&vcpu->run_lock);
+	*value = a.value;
+	return exit;
+}
+
+void guest_write(struct kunit *test, struct env *env, u64 off, u64 v)
+{
+	KUNIT_ASSERT_EQ(test, guest(env->vcpu, env->gpa + off,
+				    EPTMMU_ACCESS_WRITE, &v), EPTMMU_EXIT_DONE);
+}
+
+u64 guest_read(struct kunit *test, struct env *env, u64 off)
+{
+	u64 v = 0;
+
+	KUNIT_EXPECT_EQ(test, guest(env->vcpu, env->gpa + off,
+				    EPTMMU_ACCESS_READ, &v), EPTMMU_EXIT_DONE);
+	return v;
+}
+
+/* The leaf SPTE that maps @gfn now (0 if none), and its level. */
+u64 leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level)
+{
+	struct eptmmu_iter it;
+	u64 leaf = 0;
+
+	read_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
+		if (spte_is_present_leaf(it.old_spte, it.level)) {
+			leaf = it.old_spte;
+			if (level)
+				*level = it.level;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	read_unlock(&vm->mmu_lock);
+	return leaf;
+}
+
+u64 leaf_pfn(struct eptmmu_vm *vm, u64 gfn)
+{
+	int level = PG_LEVEL_4K;
+	u64 leaf = leaf_of(vm, gfn, &level);
+
+	if (!leaf)
+		return 0;
+	return spte_pfn(leaf) + (gfn & (SPTE_PAGES_PER(level) - 1));
+}
+
+u64 host_pfn(unsigned long hva)
+{
+	struct page *page;
+	u64 pfn;
+
+	if (get_user_pages_fast(hva, 1, 0, &page) != 1)
+		return 0;
+	pfn = page_to_pfn(page);
+	put_page(page);
+	return pfn;
+}
+
+u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end)
+{
+	struct eptmmu_iter it;
+	u64 n = 0;
+
+	read_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K)
+		if (spte_is_present_leaf(it.old_spte, it.level))
+			n += SPTE_PAGES_PER(it.level);
+	rcu_read_unlock();
+	read_unlock(&vm->mmu_lock);
+	return n;
+}
+
