@@ -2,9 +2,14 @@
 /*
  * KUnit fixtures shared by the suites; see test_env.h.
  */
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/uaccess.h>
+
+#include <eptmmu/inject.h>
 
 #include "test_env.h"
 
@@ -140,3 +145,84 @@ u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end)
 	return n;
 }
 
+/* ---- parking in atomic context ---- */
+
+struct spin_park sp;
+
+static void spin_park(enum eptmmu_park_point point)
+{
+	unsigned long deadline = jiffies + 5 * HZ;
+
+	if (point != sp.point || atomic_cmpxchg(&sp.armed, 1, 0) != 1)
+		return;
+	atomic_set(&sp.parked, 1);
+	while (!atomic_read(&sp.release) && time_before(jiffies, deadline))
+		cpu_relax();
+}
+
+void unpark_all(void *unused)
+{
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	atomic_set(&sp.armed, 0);
+	atomic_set(&sp.release, 1);
+	memset(&eptmmu_inject, 0, sizeof(eptmmu_inject));
+}
+
+void arm_park(struct kunit *test, enum eptmmu_park_point point)
+{
+	sp.point = point;
+	atomic_set(&sp.parked, 0);
+	atomic_set(&sp.release, 0);
+	atomic_set(&sp.armed, 1);
+	WRITE_ONCE(eptmmu_inject.park, spin_park);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+}
+
+bool wait_parked(void)
+{
+	unsigned long deadline = jiffies + 5 * HZ;
+
+	while (!atomic_read(&sp.parked)) {
+		if (time_after(jiffies, deadline))
+			return false;
+		cpu_relax();
+		cond_resched();
+	}
+	return true;
+}
+
+/* ---- a second thread, on the other CPU ---- */
+
+static int worker_fn(void *data)
+{
+	struct worker *w = data;
+
+	w->fn(w);
+	complete(&w->done);
+	return 0;
+}
+
+/*
+ * The parked side spins with mmu_lock or RCU held: it must never share a
+ * CPU with the thread it waits for.  Pin this (the test) thread where it
+ * is and put the worker on another CPU.
+ */
+void start_worker(struct kunit *test, struct worker *w)
+{
+	struct task_struct *t;
+	int cpu = raw_smp_processor_id();
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two CPUs");
+	KUNIT_ASSERT_EQ(test, set_cpus_allowed_ptr(current, cpumask_of(cpu)), 0);
+	init_completion(&w->done);
+	t = kthread_create(worker_fn, w, "eptmmu-race");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	kthread_bind(t, cpumask_any_but(cpu_online_mask, cpu));
+	wake_up_process(t);
+}
+
+void finish_worker(struct kunit *test, struct worker *w)
+{
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0UL);
+}

@@ -8,6 +8,9 @@
 #define _EPTMMU_KUNIT_TEST_ENV_H
 
 #include <kunit/test.h>
+#include <linux/completion.h>
+
+#include <eptmmu/inject.h>
 
 #include <eptmmu/vcpu.h>
 
@@ -31,5 +34,33 @@ u64 leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level);
 u64 leaf_pfn(struct eptmmu_vm *vm, u64 gfn);
 u64 host_pfn(unsigned long hva);
 u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end);
+
+/*
+ * Park points in atomic context: the parked thread spins (with a 5 s
+ * limit) until released; one-shot per arm_park().
+ */
+struct spin_park {
+	enum eptmmu_park_point point;
+	atomic_t armed, parked, release;
+};
+
+extern struct spin_park sp;
+
+void arm_park(struct kunit *test, enum eptmmu_park_point point);
+bool wait_parked(void);
+void unpark_all(void *unused);
+
+/* A second thread, on another CPU than the (pinned) test thread. */
+struct worker {
+	struct completion done;
+	void (*fn)(struct worker *w);
+	struct eptmmu_vcpu *vcpu;
+	struct eptmmu_vm *vm;
+	u64 gpa, value;
+	int result;
+};
+
+void start_worker(struct kunit *test, struct worker *w);
+void finish_worker(struct kunit *test, struct worker *w);
 
 #endif /* _EPTMMU_KUNIT_TEST_ENV_H */

@@ -358,5 +358,7 @@ void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st)
 	st->tlb_flushes = atomic64_read(&vm->stats.tlb_flushes);
 	st->invalidations = atomic64_read(&vm->stats.invalidations);
 	st->ept_ad = vm->ad;
+	st->aging_passes = atomic64_read(&vm->stats.aging_passes);
+	st->aged_young = atomic64_read(&vm->stats.aged_young);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);

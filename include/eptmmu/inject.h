@@ -30,6 +30,8 @@ enum eptmmu_park_point {
 	EPTMMU_PARK_FAST_BEFORE_CMPXCHG,
 	/* Fast path: W set by cmpxchg, gfn not yet marked dirty. */
 	EPTMMU_PARK_FAST_AFTER_SET,
+	/* Broken aging only: between its read and its store. */
+	EPTMMU_PARK_AGE_MID,
 	EPTMMU_PARK_NR
 };
 
@@ -48,6 +50,10 @@ struct eptmmu_inject {
 	bool fast_mark_before_set;
 	/* The fast path finds the gfn to mark from the pfn, not position. */
 	bool dirty_gfn_from_pfn;
+	/* Aging marks for access tracking in two atomic steps, not one. */
+	bool age_two_step;
+	/* Aging clears A with a plain read-modify-write. */
+	bool age_plain_rmw;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.

@@ -114,6 +114,7 @@ struct eptmmu_vm {
 	struct {
 		atomic64_t tables, maps_4k, maps_2m, maps_1g, splits, zapped;
 		atomic64_t tlb_flushes, invalidations;
+		atomic64_t aging_passes, aged_young;
 	} stats;
 };
 
@@ -229,5 +230,11 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 /* acctrack/notifier.c */
 int eptmmu_notifier_register(struct eptmmu_vm *vm);
 void eptmmu_notifier_unregister(struct eptmmu_vm *vm);
+bool eptmmu_hva_to_gfns(const struct eptmmu_slot *s, unsigned long start,
+			unsigned long end, u64 *first, u64 *last);
+
+/* acctrack/age.c */
+bool eptmmu_age_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
+			  bool clear);
 
 #endif /* _EPTMMU_MMU_H */

@@ -99,6 +99,9 @@ struct eptmmu_memslot {
  * @invalidations: MMU-notifier invalidations that hit a memslot
  * @memslot_generation: bumped by every memslot change
  * @ept_ad: 1 if the VM's SPTEs use EPT A/D bits, 0 for access tracking
+ * @aging_passes: MMU-notifier aging calls that hit a memslot (lockless)
+ * @aged_young: leaves those calls found young (and, unless test_young,
+ *	made old)
  */
 struct eptmmu_vm_stats {
 	__u64 tables;
@@ -111,6 +114,8 @@ struct eptmmu_vm_stats {
 	__u64 invalidations;
 	__u64 memslot_generation;
 	__u64 ept_ad;
+	__u64 aging_passes;
+	__u64 aged_young;
 };
 
 #define EPTMMU_GET_VM_STATS	_IOR(EPTMMU_IO, 0x12, struct eptmmu_vm_stats)
