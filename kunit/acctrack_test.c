@@ -139,8 +139,11 @@ static int aging_hole(struct kunit *test, bool broken)
 	}
 	for (i = 0; i < 2000; i++) {
 		start_worker(test, &w);
-		while (!completion_done(&w.done))
+		/* Non-preemptible kernels: let this CPU's RCU kthread in. */
+		while (!completion_done(&w.done)) {
 			holes += !leaf_consistent(leaf0(env));
+			cond_resched();
+		}
 		finish_worker(test, &w);
 		holes += !leaf_consistent(leaf0(env));
 		/* The fast path restores it for the next round. */

@@ -188,6 +188,10 @@ static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
 	int i;
 
 	lockdep_assert_held(&vm->slots_lock);
+	/* The same errno as EPTMMU_SET_MEMSLOT for an impossible id. */
+	*r = -EINVAL;
+	if (id >= EPTMMU_MAX_MEMSLOTS)
+		return NULL;
 	for (i = 0; i < slots->nr; i++) {
 		struct eptmmu_slot *s = &slots->slots[i];
 
@@ -258,7 +262,18 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
-	r = copy_to_user(ubuf, buf, words * sizeof(u64)) ? -EFAULT : 0;
+	r = 0;
+	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
+		/*
+		 * The buffer went away after clear_user() said it was fine:
+		 * give the pages back to the log rather than lose them (they
+		 * stay re-protected, which the invariant allows).
+		 */
+		for (w = 0; w < words; w++)
+			atomic_long_or(buf[w],
+				       (atomic_long_t *)&slot->dirty_bitmap[w]);
+		r = -EFAULT;
+	}
 out:
 	mutex_unlock(&vm->slots_lock);
 	kvfree(buf);

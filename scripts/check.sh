@@ -29,10 +29,18 @@ step smoke sh -c 'insmod /eptmmu.ko && dmesg | grep "eptmmu: SPTE mode" && rmmod
 step kunit sh -c 'insmod /eptmmu.ko && insmod /eptmmu_test.ko; r=$?; rmmod eptmmu_test; rmmod eptmmu; exit $r'
 EOF
 	if [ ${#TOOLS[@]} -gt 0 ]; then
-		cat >>"$PLAN" <<'EOF'
-step selftest sh -c 'insmod /eptmmu.ko && /eptmmu_selftest; r=$?; rmmod eptmmu; exit $r'
+		# Every selftest in both SPTE modes: EPT A/D bits, and access
+		# tracking without them.  The debug kernels run 5-10x slower:
+		# they get smaller workloads, never fewer checks.
+		local st="" dl=""
+		[ "$k" = plain ] || { st="-m 16 -n 10000"; dl="-w 200000 -i 100"; }
+		cat >>"$PLAN" <<EOF
+step selftest sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
+step selftest-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 EOF
-		EXPECT+=(selftest:tap)
+		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap)
 	fi
 	# Detector checks come last: each must produce its report, and a
 	# report switches lockdep off for the rest of the boot.
@@ -58,7 +66,7 @@ EOF
 TOOLS=()
 if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
-	TOOLS=("$TOOLSDIR/eptmmu_selftest")
+	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test)
 fi
 
 results=()

@@ -1080,7 +1080,7 @@ static void bad_calls(struct bad_ctx *c)
 		{ "CREATE_VCPU with argument ~0", VM, EPTMMU_CREATE_VCPU, ~0UL, EINVAL },
 
 		/* slot 0 is [G, G + M) backed by mem; slot 1 is free */
-		{ "SET_MEMSLOT unknown flag bit 2", VM, EPTMMU_SET_MEMSLOT,
+		{ "SET_MEMSLOT flag bit 2 (DIRTY_LOG_DBIT) without LOG_DIRTY_PAGES", VM, EPTMMU_SET_MEMSLOT,
 		  MS(1, 1u << 2, G2, M, c->mem2), EINVAL },
 		{ "SET_MEMSLOT unknown flag bit 31", VM, EPTMMU_SET_MEMSLOT,
 		  MS(1, 1u << 31, G2, M, c->mem2), EINVAL },

@@ -140,8 +140,10 @@ struct eptmmu_vm_stats {
  * EPTMMU_CLEAR_DIRTY_LOG clears and re-protects the pages whose bits are
  * set in @bitmap.  A page is always either in the log not yet harvested or
  * write-protected (D clear) in every SPTE and every vCPU TLB.
- * Errors: ENOENT (no such slot), EINVAL (slot not logging, bad flags,
- * range), EFAULT (@bitmap not writable / readable).
+ * Errors: ENOENT (no such slot), EINVAL (slot id out of range, slot not
+ * logging, bad flags or range), EFAULT (@bitmap not writable / readable;
+ * the log is left as it was).  CLEAR ignores bits past the slot's end.
+ * Turning logging off drops whatever was not harvested yet.
  */
 struct eptmmu_dirty_log {
 	__u32 slot;

@@ -1,0 +1,970 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * eptmmu_dirty_log_test - dirty logging under running vCPUs, in the spirit
+ * of KVM's dirty_log_test, plus the arguments the dirty-log ioctls refuse.
+ *
+ * vCPU threads keep writing the current iteration number into the first
+ * word of random pages while the main thread harvests the dirty log once
+ * per iteration.  Every page has a single writer, so when it is all over
+ * the first word of a page says in which iteration it was last written,
+ * and some harvest from that iteration on must have reported it: if none
+ * did, the log lost a write.  That is what a live migration relies on.
+ *
+ * One run per logging mode: write protection and (on VMs that use EPT
+ * A/D bits) D bits, each with automatic clearing (GET_DIRTY_LOG) and with
+ * manual clearing (GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG of
+ * the bits just collected).  Output is TAP; exit 0 iff all pass.
+ *
+ *   eptmmu_dirty_log_test [-m MiB] [-v vCPUs] [-i iterations] [-w writes]
+ *                         [-s seed]
+ *
+ * A run harvests at least -i times, and goes on until its vCPUs have made
+ * their share of -w guest writes: -w divided by the runs not skipped, so
+ * the whole test makes at least -w writes with or without EPT A/D.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib.h"
+
+/* Well above 32-bit space, so a truncated gpa cannot hit a slot. */
+#define GPA_BASE	0x100000000ULL
+/* Accesses per EPTMMU_RUN of a vCPU thread. */
+#define BATCH		256
+/* A vCPU that finishes no batch for this long is stuck. */
+#define STUCK_NS	(30 * 1000000000ULL)
+/* The value of the lone write after a run: no iteration ever gets there. */
+#define SINGLE_VALUE	0xd1d1d1d1d1d1d1d1ULL
+#define BM_SENTINEL	0x5a5a5a5a5a5a5a5aULL
+
+static struct {
+	unsigned int mib;
+	unsigned int vcpus;
+	unsigned long iters;
+	u64 writes;
+	u64 seed;
+} opt = {
+	.mib = 16,
+	.vcpus = 2,
+	.iters = 200,
+	.writes = 1000000,
+};
+
+static int devfd;
+
+/* splitmix64: turns (seed, run, vCPU) into unrelated xorshift states. */
+static u64 mix64(u64 x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+/* ---- bitmaps and the two ioctls ---- */
+
+static u64 bm_words(u64 npages)
+{
+	return (npages + 63) / 64;
+}
+
+static bool bm_test(const u64 *bm, u64 page)
+{
+	return bm[page / 64] >> (page % 64) & 1;
+}
+
+static u64 bm_count(const u64 *bm, u64 words)
+{
+	u64 n = 0, w;
+
+	for (w = 0; w < words; w++)
+		n += __builtin_popcountll(bm[w]);
+	return n;
+}
+
+/* Room for the bitmap of @npages and the sentinel word after it. */
+static u64 *bm_alloc(u64 npages)
+{
+	u64 *bm = calloc(bm_words(npages) + 1, sizeof(u64));
+
+	if (!bm)
+		die("calloc");
+	return bm;
+}
+
+static int log_ioctl(int vm, unsigned long cmd, u32 slot, u32 flags,
+		     u64 first_page, u64 num_pages, const void *bitmap)
+{
+	struct eptmmu_dirty_log log = {
+		.slot = slot,
+		.flags = flags,
+		.first_page = first_page,
+		.num_pages = num_pages,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	return ioctl(vm, cmd, &log) ? -errno : 0;
+}
+
+enum how {
+	AUTO,		/* GET_DIRTY_LOG */
+	MANUAL,		/* GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG */
+	PEEK,		/* GET_DIRTY_LOG with NO_CLEAR alone: consumes nothing */
+};
+
+/*
+ * One harvest of @slot into @bm (bm_alloc(@npages)).  MANUAL clears exactly
+ * the bits the GET returned, as a migration that has copied those pages
+ * would.  The checks around the GET catch a kernel that writes more than
+ * DIV_ROUND_UP(npages, 64) words or reports pages past the slot's end.
+ */
+static bool harvest(int vm, u32 slot, u64 npages, enum how how, u64 *bm,
+		    const char *what)
+{
+	u64 words = bm_words(npages);
+	int r;
+
+	bm[words] = BM_SENTINEL;
+	r = log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, slot,
+		      how == AUTO ? 0 : EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
+	if (r) {
+		tap_diag("%s: GET_DIRTY_LOG: %s", what, strerror(-r));
+		return false;
+	}
+	if (bm[words] != BM_SENTINEL) {
+		tap_diag("%s: GET_DIRTY_LOG wrote past its %llu bitmap words",
+			 what, words);
+		return false;
+	}
+	if (npages % 64 && bm[words - 1] >> (npages % 64)) {
+		tap_diag("%s: GET_DIRTY_LOG set bits past the slot's %llu pages: %#llx",
+			 what, npages, bm[words - 1]);
+		return false;
+	}
+	if (how != MANUAL)
+		return true;
+	r = log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, slot, 0, 0, npages, bm);
+	if (r)
+		tap_diag("%s: CLEAR_DIRTY_LOG: %s", what, strerror(-r));
+	return !r;
+}
+
+/* A harvest that must report exactly the @n pages of @pages. */
+static bool harvest_is(int vm, u32 slot, u64 npages, enum how how,
+		       const u64 *pages, size_t n, const char *what)
+{
+	u64 *got = bm_alloc(npages), *want = bm_alloc(npages);
+	u64 p, words = bm_words(npages);
+	int shown = 0;
+	bool ok;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
+	ok = harvest(vm, slot, npages, how, got, what);
+	if (ok && memcmp(got, want, words * sizeof(u64))) {
+		tap_diag("%s: %llu pages reported, want %zu", what,
+			 bm_count(got, words), n);
+		for (p = 0; p < npages && shown < 4; p++) {
+			if (bm_test(got, p) == bm_test(want, p))
+				continue;
+			tap_diag("%s: page %llu %s", what, p, bm_test(got, p) ?
+				 "reported, but not written" :
+				 "written, but not reported");
+			shown++;
+		}
+		ok = false;
+	}
+	free(got);
+	free(want);
+	return ok;
+}
+
+/* ---- guest accesses from the main thread ---- */
+
+static bool run_ok(int vcpu, struct eptmmu_access *a, u32 n,
+		   struct eptmmu_run *run, char *why, size_t len)
+{
+	int r = run_vcpu(vcpu, a, n, run);
+
+	if (!r && run->exit_reason == EPTMMU_EXIT_DONE && run->done == n)
+		return true;
+	if (r)
+		snprintf(why, len, "EPTMMU_RUN failed: %s", strerror(-r));
+	else
+		snprintf(why, len, "EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u",
+			 run->done, n, exit_name(run->exit_reason),
+			 run->exit_gpa, run->exit_errno);
+	return false;
+}
+
+static bool g_write(int vcpu, u64 gpa, u64 val)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, val);
+	struct eptmmu_run run;
+	char why[128];
+
+	if (run_ok(vcpu, &a, 1, &run, why, sizeof(why)))
+		return true;
+	tap_diag("write %#llx: %s", gpa, why);
+	return false;
+}
+
+/* ---- the run: vCPU threads write while the main thread harvests ---- */
+
+static const struct mode {
+	const char *name;
+	u32 flags;		/* of the memslot */
+	enum how how;
+} modes[] = {
+	{ "wp/auto", EPTMMU_MEM_LOG_DIRTY_PAGES, AUTO },
+	{ "wp/manual", EPTMMU_MEM_LOG_DIRTY_PAGES, MANUAL },
+	{ "dbit/auto",
+	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT, AUTO },
+	{ "dbit/manual",
+	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT, MANUAL },
+};
+
+/* TAP lines of one run, in the order it prints them. */
+static const char *const run_checks[] = {
+	"0 lost pages",
+	"every vCPU run completed",
+	"the guest wrote its share of -w and harvests reported pages",
+	"final harvest empty",
+	"single write reported exactly",
+};
+
+#define RUN_TAP		((int)ARRAY_SIZE(run_checks))
+
+struct dl_run;
+
+struct vcpu_thread {
+	pthread_t tid;
+	struct dl_run *run;
+	int fd;
+	unsigned int idx;
+	u64 npages;		/* pages this vCPU owns */
+	u64 rng;
+	atomic_ullong writes;
+	/* The iteration whose batch this vCPU completed last. */
+	atomic_ullong done_iter;
+	bool failed;
+	char why[160];
+	struct eptmmu_vcpu_stats stats;
+	struct eptmmu_access acc[BATCH];
+};
+
+struct dl_run {
+	int vm;
+	u8 *mem;
+	u64 npages;
+	atomic_ullong iter;
+	atomic_bool stop;
+	atomic_bool failed;
+	struct vcpu_thread *vt;
+};
+
+/*
+ * Each batch stores the iteration it started in.  Pages go round-robin to
+ * the vCPUs (page % vCPUs == index), so a page's last value is the last
+ * write of its one writer, never an older write of a slower vCPU.
+ */
+static void *vcpu_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct dl_run *d = t->run;
+	struct eptmmu_run run;
+	u64 it, p;
+	int n;
+
+	while (!atomic_load(&d->stop)) {
+		it = atomic_load(&d->iter);
+		for (n = 0; n < BATCH; n++) {
+			p = t->idx + (rand64(&t->rng) % t->npages) * opt.vcpus;
+			t->acc[n] = access_of(EPTMMU_ACCESS_WRITE,
+					      GPA_BASE + p * PAGE_SIZE, 8, it);
+		}
+		if (!run_ok(t->fd, t->acc, BATCH, &run, t->why,
+			    sizeof(t->why))) {
+			t->failed = true;
+			atomic_store(&d->failed, true);
+			break;
+		}
+		t->stats = run.stats;
+		atomic_fetch_add_explicit(&t->writes, BATCH,
+					  memory_order_relaxed);
+		atomic_store(&t->done_iter, it);
+	}
+	return NULL;
+}
+
+static u64 total_writes(struct dl_run *d)
+{
+	u64 n = 0;
+	unsigned int v;
+
+	for (v = 0; v < opt.vcpus; v++)
+		n += atomic_load_explicit(&d->vt[v].writes,
+					  memory_order_relaxed);
+	return n;
+}
+
+/*
+ * Wait until every vCPU has completed a batch that started in iteration
+ * @it, so each harvest has fresh writes of every vCPU to report (and the
+ * vCPUs are writing again while it runs).
+ */
+static bool wait_batches(struct dl_run *d, u64 it)
+{
+	struct timespec nap = { .tv_nsec = 100 * 1000 };
+	u64 t0 = now_ns();
+	unsigned int v;
+
+	for (;;) {
+		if (atomic_load(&d->failed))
+			return false;
+		for (v = 0; v < opt.vcpus; v++)
+			if (atomic_load(&d->vt[v].done_iter) < it)
+				break;
+		if (v == opt.vcpus)
+			return true;
+		if (now_ns() - t0 > STUCK_NS) {
+			tap_diag("vCPU %u completed no batch of iteration %llu in %llu s",
+				 v, it, STUCK_NS / 1000000000ULL);
+			return false;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* Note which pages harvest @it reported; return how many. */
+static u64 record(const u64 *bm, u64 *reported, u64 npages, u64 it)
+{
+	u64 p;
+
+	for (p = 0; p < npages; p++)
+		if (bm_test(bm, p))
+			reported[p] = it;
+	return bm_count(bm, bm_words(npages));
+}
+
+struct tally {
+	u64 written;		/* pages holding an iteration */
+	u64 distinct;		/* pages some harvest reported */
+	u64 spurious;		/* reported, but never written */
+	u64 lost;		/* written after the last harvest that reported them */
+	u64 late;		/* harvests that missed a write made before them */
+	u64 bad;		/* holding a value no iteration wrote */
+};
+
+/* The vCPUs store with WRITE_ONCE(): an untorn load sees old or new. */
+static u64 page_word(const struct dl_run *d, u64 p)
+{
+	return __atomic_load_n((u64 *)(d->mem + p * PAGE_SIZE),
+			       __ATOMIC_RELAXED);
+}
+
+static void snapshot(const struct dl_run *d, u64 *seen)
+{
+	u64 p;
+
+	for (p = 0; p < d->npages; p++)
+		seen[p] = page_word(d, p);
+}
+
+/*
+ * The invariant of dl_run(), one harvest at a time: a value in @seen was
+ * in memory before harvest @it began, so some harvest up to @it reported
+ * its page.  A write a harvest dropped is usually overwritten long before
+ * the run ends, where only the last write of a page counts; this catches
+ * most of them when they happen.
+ */
+static void check_seen(const struct dl_run *d, const u64 *seen,
+		       const u64 *reported, u64 it, const char *name,
+		       struct tally *t)
+{
+	u64 p;
+
+	for (p = 0; p < d->npages; p++) {
+		if (reported[p] >= seen[p])
+			continue;
+		if (t->late++ < 5)
+			tap_diag("%s: lost page %llu: held iteration %llu before harvest %llu, last reported in %llu%s",
+				 name, p, seen[p], it, reported[p],
+				 reported[p] ? "" : " (never)");
+	}
+}
+
+/* Check every page against the invariant below; print the first few misses. */
+static void tally_pages(const struct dl_run *d, const u64 *reported, u64 last,
+			const char *name, struct tally *t)
+{
+	const u64 *rep;
+	u64 p, val;
+
+	for (p = 0; p < d->npages; p++) {
+		val = page_word(d, p);
+		rep = &reported[p];
+		t->distinct += *rep != 0;
+		if (!val) {
+			t->spurious += *rep != 0;
+			continue;
+		}
+		t->written++;
+		if (val > last && t->bad++ < 3)
+			tap_diag("%s: page %llu holds %#llx, but the last iteration was %llu",
+				 name, p, val, last);
+		if (val <= last && *rep < val && t->lost++ < 5)
+			tap_diag("%s: lost page %llu: holds iteration %llu, last reported in %llu%s",
+				 name, p, val, *rep, *rep ? "" : " (never)");
+	}
+}
+
+/*
+ * Why "reported[p] >= v" must hold for a page p whose last write stored
+ * v.  The counter becomes v only after harvest v - 1 returned, and the
+ * vCPU read it before writing, so the write came after harvest v - 1.
+ * From the write on, p is in the log until a GET copies it out, so the
+ * first GET after the write reported p, and that is harvest v or later.
+ * With manual clearing a CLEAR can drop a write that found p's bit
+ * already set, but only between one harvest's GET and CLEAR: then that
+ * GET reported p, and the write, whose vCPU read the counter before that
+ * harvest ended, stored at most that harvest's iteration.  The final
+ * harvest, with the vCPUs stopped, covers the writes after the last one
+ * in the loop.
+ */
+static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
+{
+	u64 size = (u64)opt.mib * SZ_1M, npages = size / PAGE_SIZE;
+	u64 *bm = NULL, *reported = NULL, *seen = NULL, it, last;
+	u64 nrep = 0, harvests = 0;
+	u64 writes, single, other, t0, ns;
+	struct eptmmu_vcpu_stats sum = { 0 };
+	struct tally t = { 0 };
+	struct eptmmu_access a[2];
+	struct eptmmu_run run;
+	struct dl_run d = { 0 };
+	bool harvest_ok = true, vcpus_ok = true, ok;
+	char what[64], why[160];
+	unsigned int v, started = 0;
+	int r;
+
+	d.vm = xcreate_vm(devfd);
+	d.mem = xmap(size, SZ_2M);
+	d.npages = npages;
+	/* Backed before the guest runs: no zero page, no COW under the test. */
+	memset(d.mem, 0, size);
+	r = set_memslot(d.vm, 0, m->flags, GPA_BASE, size, d.mem);
+	if (r) {
+		tap_diag("%s: SET_MEMSLOT of %u MiB with flags %#x: %s",
+			 m->name, opt.mib, m->flags, strerror(-r));
+		goto out;
+	}
+	bm = bm_alloc(npages);
+	reported = calloc(npages, sizeof(*reported));
+	seen = calloc(npages, sizeof(*seen));
+	d.vt = calloc(opt.vcpus, sizeof(*d.vt));
+	if (!reported || !seen || !d.vt)
+		die("calloc");
+	for (v = 0; v < opt.vcpus; v++) {
+		struct vcpu_thread *vt = &d.vt[v];
+
+		vt->run = &d;
+		vt->fd = xcreate_vcpu(d.vm);
+		vt->idx = v;
+		vt->npages = (npages - v + opt.vcpus - 1) / opt.vcpus;
+		vt->rng = mix64(opt.seed ^ mix64(run_idx * 256 + v)) | 1;
+	}
+
+	/* Iteration values start at 1: a page still holding 0 was never written. */
+	atomic_store(&d.iter, 1);
+	t0 = now_ns();
+	for (v = 0; v < opt.vcpus; v++) {
+		errno = pthread_create(&d.vt[v].tid, NULL, vcpu_main, &d.vt[v]);
+		if (errno) {
+			tap_diag("%s: pthread_create: %s", m->name,
+				 strerror(errno));
+			atomic_store(&d.failed, true);
+			break;
+		}
+		started++;
+	}
+
+	/* -i iterations at least, more until this run's share of -w. */
+	for (it = 1; started == opt.vcpus; it++) {
+		atomic_store(&d.iter, it);
+		if (!wait_batches(&d, it))
+			break;
+		snprintf(what, sizeof(what), "%s: harvest %llu", m->name, it);
+		if (!harvest(d.vm, 0, npages, m->how, bm, what)) {
+			harvest_ok = false;
+			break;
+		}
+		harvests++;
+		nrep += record(bm, reported, npages, it);
+		check_seen(&d, seen, reported, it, m->name, &t);
+		snapshot(&d, seen);
+		if (it >= opt.iters && total_writes(&d) >= target)
+			break;
+	}
+	last = it;
+
+	atomic_store(&d.stop, true);
+	for (v = 0; v < started; v++)
+		pthread_join(d.vt[v].tid, NULL);
+	if (harvest_ok) {
+		snprintf(what, sizeof(what), "%s: final harvest", m->name);
+		harvest_ok = harvest(d.vm, 0, npages, m->how, bm, what);
+		if (harvest_ok) {
+			nrep += record(bm, reported, npages, last + 1);
+			harvests++;
+			check_seen(&d, seen, reported, last + 1, m->name, &t);
+		}
+	}
+	ns = now_ns() - t0;
+	writes = total_writes(&d);
+
+	tally_pages(&d, reported, last, m->name, &t);
+	for (v = 0; v < opt.vcpus; v++) {
+		const struct vcpu_thread *vt = &d.vt[v];
+
+		if (vt->failed) {
+			tap_diag("%s: vCPU %u: %s", m->name, v, vt->why);
+			vcpus_ok = false;
+		}
+		sum.accesses += vt->stats.accesses;
+		sum.faults += vt->stats.faults;
+		sum.fast_fixed_wp += vt->stats.fast_fixed_wp;
+		sum.slow_faults += vt->stats.slow_faults;
+		sum.tlb_flushes += vt->stats.tlb_flushes;
+	}
+	vcpus_ok &= started == opt.vcpus;
+
+	tap_diag("%s: %llu iterations, %llu guest writes, %llu pages reported in %llu harvests (%llu distinct, %llu written), %.2f s",
+		 m->name, last, writes, nrep, harvests, t.distinct, t.written,
+		 ns / 1e9);
+	tap_diag("%s: vCPU stats: accesses %llu faults %llu fast_wp %llu slow %llu tlb_flushes %llu",
+		 m->name, sum.accesses, sum.faults, sum.fast_fixed_wp,
+		 sum.slow_faults, sum.tlb_flushes);
+	if (t.spurious)
+		tap_diag("%s: %llu pages reported but never written", m->name,
+			 t.spurious);
+	if (t.lost || t.late)
+		tap_diag("%s: %llu pages lost at the end; %llu times a harvest missed a write made before it",
+			 m->name, t.lost, t.late);
+
+	tap_ok(harvest_ok && !t.lost && !t.late && !t.bad, "%s: %s", m->name,
+	       run_checks[0]);
+	tap_ok(vcpus_ok, "%s: %s", m->name, run_checks[1]);
+	if (writes < target)
+		tap_diag("%s: %llu guest writes, want at least %llu", m->name,
+			 writes, target);
+	tap_ok(writes >= target && nrep, "%s: %s", m->name, run_checks[2]);
+
+	/* Nothing runs: a harvest now must not find anything. */
+	snprintf(what, sizeof(what), "%s: harvest after the final one", m->name);
+	tap_ok(harvest_ok && harvest_is(d.vm, 0, npages, m->how, NULL, 0, what),
+	       "%s: %s", m->name, run_checks[3]);
+
+	/* The read must not count as a write. */
+	single = mix64(opt.seed + run_idx) % npages;
+	other = (single + 1) % npages;
+	a[0] = access_of(EPTMMU_ACCESS_READ, GPA_BASE + other * PAGE_SIZE, 8, 0);
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, GPA_BASE + single * PAGE_SIZE, 8,
+			 SINGLE_VALUE);
+	snprintf(what, sizeof(what), "%s: single write", m->name);
+	ok = run_ok(d.vt[single % opt.vcpus].fd, a, 2, &run, why, sizeof(why));
+	if (!ok)
+		tap_diag("%s: %s", what, why);
+	ok = ok && harvest_is(d.vm, 0, npages, m->how, &single, 1, what);
+	if (ok && *(u64 *)(d.mem + single * PAGE_SIZE) != SINGLE_VALUE) {
+		tap_diag("%s: page %llu holds %#llx", what, single,
+			 *(u64 *)(d.mem + single * PAGE_SIZE));
+		ok = false;
+	}
+	snprintf(what, sizeof(what), "%s: harvest after the single write",
+		 m->name);
+	ok = ok && harvest_is(d.vm, 0, npages, m->how, NULL, 0, what);
+	tap_ok(ok, "%s: %s", m->name, run_checks[4]);
+
+	for (v = 0; v < opt.vcpus; v++)
+		close(d.vt[v].fd);
+out:
+	close(d.vm);
+	munmap(d.mem, size);
+	free(d.vt);
+	free(reported);
+	free(seen);
+	free(bm);
+}
+
+/* ---- refused arguments ---- */
+
+/*
+ * Slot 0 logs, 200 pages: not a multiple of 64, so the last bitmap word is
+ * partial and a CLEAR may end there with any num_pages.  Slot 1 does not
+ * log.  Slot 5 does not exist.
+ */
+#define INV_PAGES	200
+#define INV_A		3
+#define INV_T		197
+#define INV_GPA1	(GPA_BASE + (1ULL << 30))
+#define INV_GPA3	(GPA_BASE + (2ULL << 30))
+
+struct bad_log {
+	const char *desc;
+	unsigned long cmd;
+	struct eptmmu_dirty_log log;
+	int err;
+};
+
+#define NR_BAD_GET	6
+#define NR_BAD_CLEAR	9
+#define INV_TAP		(NR_BAD_GET + 1 + NR_BAD_CLEAR + 1 + 3)
+
+/*
+ * Each call must fail with its errno and leave the log of slot 0 exactly
+ * as it was: pages A and T written and not cleared.
+ */
+static void bad_log_calls(int vm, int vcpu, const struct bad_log *b, size_t n)
+{
+	static const u64 dirty[] = { INV_A, INV_T };
+	int ret, err;
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < n; i++, b++) {
+		struct eptmmu_dirty_log log = b->log;
+
+		errno = 0;
+		ret = ioctl(vm, b->cmd, &log);
+		err = errno;
+		ok = ret == -1 && err == b->err;
+		if (!ok)
+			tap_diag("%s: returned %d errno %d (%s), want -1 errno %d (%s)",
+				 b->desc, ret, err, strerror(err), b->err,
+				 strerror(b->err));
+		if (!harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2, b->desc)) {
+			/* Log them again, so one failure does not cascade. */
+			g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, i);
+			g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, i);
+			ok = false;
+		}
+		tap_ok(ok, "invalid: %s -> %s", b->desc, strerrorname_np(b->err));
+	}
+}
+
+#define PTR(p)		((uintptr_t)(p))
+
+/* The two lines that depend on EPT A/D: one of them is always skipped. */
+static const char inv_ebusy[] =
+	"invalid: switching a logging slot between write protection and D bits -> EBUSY";
+static const char inv_no_ad[] =
+	"invalid: SET_MEMSLOT with LOG_DIRTY_PAGES | DIRTY_LOG_DBIT on a VM without A/D -> EINVAL";
+
+static void t_invalid(bool ept_ad)
+{
+	static const u64 dirty[] = { INV_A, INV_T };
+	u64 bm[8], ones[8], tmask = 1ULL << (INV_T - 192);
+	u8 *mem, *mem1, *mem3;
+	void *ro, *none;
+	int vm, vcpu, r, r2;
+	bool ok;
+
+	vm = xcreate_vm(devfd);
+	vcpu = xcreate_vcpu(vm);
+	mem = xmap(INV_PAGES * PAGE_SIZE, PAGE_SIZE);
+	mem1 = xmap(64 * PAGE_SIZE, PAGE_SIZE);
+	mem3 = xmap(64 * PAGE_SIZE, PAGE_SIZE);
+	ro = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		  -1, 0);
+	none = mmap(NULL, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (ro == MAP_FAILED || none == MAP_FAILED)
+		die("mmap of the bad bitmaps");
+	memset(ones, 0xff, sizeof(ones));
+
+	r = set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_BASE,
+			INV_PAGES * PAGE_SIZE, mem);
+	r2 = set_memslot(vm, 1, 0, INV_GPA1, 64 * PAGE_SIZE, mem1);
+	if (r || r2) {
+		tap_diag("invalid: slots 0 and 1: %s, %s", strerror(-r),
+			 strerror(-r2));
+		goto out;
+	}
+	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 1) ||
+	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 1))
+		goto out;
+
+	{
+		/* The EFAULT last: the next line checks it consumed nothing. */
+		const struct bad_log gets[] = {
+			{ "GET_DIRTY_LOG on a slot without logging",
+			  EPTMMU_GET_DIRTY_LOG, { .slot = 1, .bitmap = PTR(bm) },
+			  EINVAL },
+			{ "GET_DIRTY_LOG on a slot that does not exist",
+			  EPTMMU_GET_DIRTY_LOG, { .slot = 5, .bitmap = PTR(bm) },
+			  ENOENT },
+			{ "GET_DIRTY_LOG with unknown flag bit 1",
+			  EPTMMU_GET_DIRTY_LOG,
+			  { .flags = 1u << 1, .bitmap = PTR(bm) }, EINVAL },
+			{ "GET_DIRTY_LOG with first_page 64",
+			  EPTMMU_GET_DIRTY_LOG,
+			  { .first_page = 64, .bitmap = PTR(bm) }, EINVAL },
+			{ "GET_DIRTY_LOG with num_pages = the slot's pages",
+			  EPTMMU_GET_DIRTY_LOG,
+			  { .num_pages = INV_PAGES, .bitmap = PTR(bm) }, EINVAL },
+			{ "GET_DIRTY_LOG with a read-only bitmap",
+			  EPTMMU_GET_DIRTY_LOG, { .bitmap = PTR(ro) }, EFAULT },
+		};
+
+		_Static_assert(ARRAY_SIZE(gets) == NR_BAD_GET, "NR_BAD_GET");
+		bad_log_calls(vm, vcpu, gets, ARRAY_SIZE(gets));
+	}
+	ok = harvest_is(vm, 0, INV_PAGES, AUTO, dirty, 2,
+			"harvest after the refused GETs") &&
+	     harvest_is(vm, 0, INV_PAGES, AUTO, NULL, 0, "the next harvest");
+	tap_ok(ok, "invalid: after the EFAULT a harvest reports exactly the pages written before it");
+
+	/* The log holds A and T again, copied but not cleared. */
+	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 2) ||
+	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 2) ||
+	    !harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2, "before the CLEARs"))
+		goto out;
+	{
+		/* All bits set: a CLEAR that went through would drop A or T. */
+		const struct bad_log clears[] = {
+			{ "CLEAR_DIRTY_LOG with first_page 1, not a multiple of 64",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .first_page = 1, .num_pages = 64, .bitmap = PTR(ones) },
+			  EINVAL },
+			{ "CLEAR_DIRTY_LOG with num_pages 0",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .num_pages = 0, .bitmap = PTR(ones) }, EINVAL },
+			{ "CLEAR_DIRTY_LOG of pages 0..255 of a 200-page slot",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .num_pages = 256, .bitmap = PTR(ones) }, EINVAL },
+			{ "CLEAR_DIRTY_LOG of 100 pages, short of the slot's end",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .num_pages = 100, .bitmap = PTR(ones) }, EINVAL },
+			{ "CLEAR_DIRTY_LOG with flags NO_CLEAR",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .flags = EPTMMU_DIRTY_LOG_NO_CLEAR,
+			    .num_pages = INV_PAGES, .bitmap = PTR(ones) }, EINVAL },
+			{ "CLEAR_DIRTY_LOG on a slot without logging",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .slot = 1, .num_pages = 64, .bitmap = PTR(ones) },
+			  EINVAL },
+			{ "CLEAR_DIRTY_LOG on a slot that does not exist",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .slot = 5, .num_pages = 64, .bitmap = PTR(ones) },
+			  ENOENT },
+			{ "CLEAR_DIRTY_LOG with a NULL bitmap",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .num_pages = INV_PAGES, .bitmap = 0 }, EFAULT },
+			{ "CLEAR_DIRTY_LOG with an unreadable bitmap",
+			  EPTMMU_CLEAR_DIRTY_LOG,
+			  { .num_pages = INV_PAGES, .bitmap = PTR(none) }, EFAULT },
+		};
+
+		_Static_assert(ARRAY_SIZE(clears) == NR_BAD_CLEAR, "NR_BAD_CLEAR");
+		bad_log_calls(vm, vcpu, clears, ARRAY_SIZE(clears));
+	}
+
+	/*
+	 * The accepted neighbour of the refused ranges: the last, partial
+	 * word.  T must be write-protected again, so writing it logs it anew.
+	 */
+	memset(bm, 0, sizeof(bm));
+	bm[0] = tmask;
+	r = log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 192, INV_PAGES - 192, bm);
+	if (r)
+		tap_diag("CLEAR_DIRTY_LOG of pages 192..199: %s", strerror(-r));
+	ok = !r && harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 1,
+			      "after clearing T") &&
+	     g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 3) &&
+	     harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2,
+			"after writing T again");
+	tap_ok(ok, "invalid: CLEAR_DIRTY_LOG of the partial last word works (control)");
+
+	r = set_memslot(vm, 2, EPTMMU_MEM_DIRTY_LOG_DBIT, INV_GPA3,
+			64 * PAGE_SIZE, mem3);
+	r2 = del_memslot(vm, 2);
+	if (r != -EINVAL || r2 != -ENOENT)
+		tap_diag("SET_MEMSLOT DBIT alone: %s, then delete: %s",
+			 strerror(-r), strerror(-r2));
+	tap_ok(r == -EINVAL && r2 == -ENOENT,
+	       "invalid: SET_MEMSLOT with DIRTY_LOG_DBIT but not LOG_DIRTY_PAGES -> EINVAL, no slot made");
+
+	if (ept_ad) {
+		/* Slot 0 is write-protect logging; slot 3 D-bit logging. */
+		r = set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES |
+				EPTMMU_MEM_DIRTY_LOG_DBIT, GPA_BASE,
+				INV_PAGES * PAGE_SIZE, mem);
+		r2 = set_memslot(vm, 3, EPTMMU_MEM_LOG_DIRTY_PAGES |
+				 EPTMMU_MEM_DIRTY_LOG_DBIT, INV_GPA3,
+				 64 * PAGE_SIZE, mem3);
+		ok = r == -EBUSY && !r2;
+		if (!ok)
+			tap_diag("slot 0 to D bits: %s; new D-bit slot 3: %s",
+				 strerror(-r), strerror(-r2));
+		r = set_memslot(vm, 3, EPTMMU_MEM_LOG_DIRTY_PAGES, INV_GPA3,
+				64 * PAGE_SIZE, mem3);
+		if (r != -EBUSY)
+			tap_diag("slot 3 to write protection: %s", strerror(-r));
+		ok &= r == -EBUSY;
+		/* Both slots still log. */
+		ok = ok && harvest_is(vm, 0, INV_PAGES, AUTO, dirty, 2,
+				      "slot 0 after the refused switch") &&
+		     g_write(vcpu, INV_GPA3 + 7 * PAGE_SIZE, 4) &&
+		     harvest_is(vm, 3, 64, AUTO, (const u64[]){ 7 }, 1,
+				"slot 3 after the refused switch");
+		tap_ok(ok, "%s", inv_ebusy);
+		tap_ok(true, "%s # SKIP VM has EPT A/D", inv_no_ad);
+	} else {
+		tap_ok(true, "%s # SKIP VM has no EPT A/D", inv_ebusy);
+		r = set_memslot(vm, 2, EPTMMU_MEM_LOG_DIRTY_PAGES |
+				EPTMMU_MEM_DIRTY_LOG_DBIT, INV_GPA3,
+				64 * PAGE_SIZE, mem3);
+		r2 = del_memslot(vm, 2);
+		if (r != -EINVAL || r2 != -ENOENT)
+			tap_diag("SET_MEMSLOT LOG | DBIT: %s, then delete: %s",
+				 strerror(-r), strerror(-r2));
+		tap_ok(r == -EINVAL && r2 == -ENOENT, "%s", inv_no_ad);
+	}
+out:
+	close(vcpu);
+	close(vm);
+	munmap(mem, INV_PAGES * PAGE_SIZE);
+	munmap(mem1, 64 * PAGE_SIZE);
+	munmap(mem3, 64 * PAGE_SIZE);
+	munmap(ro, PAGE_SIZE);
+	munmap(none, PAGE_SIZE);
+}
+
+/* ---- runner ---- */
+
+/* A section that gave up early still prints its lines, as failures. */
+static void finish(const char *name, int start, int ntap)
+{
+	int ran = tap_count() - start;
+
+	if (ran > ntap)
+		tap_diag("%s printed %d results, declared %d", name, ran, ntap);
+	for (; ran < ntap; ran++)
+		tap_ok(false, "%s: not reached (see the diagnostics above)",
+		       name);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: eptmmu_dirty_log_test [-m MiB] [-v vCPUs] [-i iterations] [-w writes] [-s seed]\n"
+		"  -m MiB       memslot size (default %u)\n"
+		"  -v N         vCPU threads (default %u)\n"
+		"  -i N         harvests per run, at least (default %lu)\n"
+		"  -w N         guest writes, at least, over all runs: each run\n"
+		"               iterates past -i until it has written its equal\n"
+		"               share (default %llu)\n"
+		"  -s SEED      random seed (default 0)\n"
+		"Output is TAP; exit 0 iff all pass.\n",
+		opt.mib, opt.vcpus, opt.iters, opt.writes);
+}
+
+static unsigned long num(const char *s, unsigned long min, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || !*s || v < min || v > max) {
+		fprintf(stderr, "eptmmu_dirty_log_test: '%s' is not a number in %lu..%lu\n",
+			s, min, max);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	struct eptmmu_vm_stats st;
+	unsigned int runs = 0, i;
+	int ch, start, vm;
+	bool ept_ad;
+	u64 target;
+
+	while ((ch = getopt(argc, argv, "m:v:i:w:s:h")) != -1) {
+		switch (ch) {
+		case 'm':
+			opt.mib = num(optarg, 1, 4096);
+			break;
+		case 'v':
+			opt.vcpus = num(optarg, 1, EPTMMU_MAX_VCPUS);
+			break;
+		case 'i':
+			opt.iters = num(optarg, 1, 1UL << 40);
+			break;
+		case 'w':
+			opt.writes = num(optarg, 0, 1UL << 40);
+			break;
+		case 's':
+			opt.seed = num(optarg, 0, ~0UL);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	tap_plan(ARRAY_SIZE(modes) * RUN_TAP + INV_TAP);
+	devfd = xopen_dev();
+	vm = xcreate_vm(devfd);
+	xvm_stats(vm, &st);
+	close(vm);
+	ept_ad = st.ept_ad == 1;
+	for (i = 0; i < ARRAY_SIZE(modes); i++)
+		runs += ept_ad || !(modes[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
+	target = (opt.writes + runs - 1) / runs;
+	tap_diag("EPT A/D %s; %u MiB, %u vCPUs, >= %lu iterations, >= %llu writes per run, seed %llu",
+		 ept_ad ? "on" : "off", opt.mib, opt.vcpus, opt.iters, target,
+		 opt.seed);
+
+	start = tap_count();
+	t_invalid(ept_ad);
+	finish("invalid", start, INV_TAP);
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		const struct mode *m = &modes[i];
+		int c;
+
+		if ((m->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) && !ept_ad) {
+			for (c = 0; c < RUN_TAP; c++)
+				tap_ok(true, "%s: %s # SKIP VM has no EPT A/D",
+				       m->name, run_checks[c]);
+			continue;
+		}
+		start = tap_count();
+		dl_run(m, i, target);
+		finish(m->name, start, RUN_TAP);
+	}
+	close(devfd);
+	return tap_done();
+}
