@@ -189,7 +189,7 @@ def run(args):
             else:
                 problem(f'step {name}: exited {st["rc"]}')
         elif kind == 'tap':
-            p = f = 0
+            p = f = sk = 0
             plan = None
             for _, text, stp in lines[lo + 1:hi]:
                 if stp != name:
@@ -197,7 +197,9 @@ def run(args):
                 m = re.match(r'^1\.\.(\d+)', text)
                 if m and plan is None:
                     plan = int(m.group(1))
-                if re.match(r'^ok \d+', text):
+                if re.match(r'^ok \d+', text) and re.search(r'#\s*SKIP', text):
+                    sk += 1
+                elif re.match(r'^ok \d+', text):
                     p += 1
                 elif re.match(r'^not ok \d+', text):
                     f += 1
@@ -206,14 +208,15 @@ def run(args):
                     res['problems'].append(f'{name}: {text}')
             if p + f == 0:
                 problem(f'step {name}: no TAP results')
-            elif plan is not None and p + f < plan:
+            elif plan is not None and p + f + sk < plan:
                 # Tests that never reported count as failed.
-                missing = plan - (p + f)
+                missing = plan - (p + f + sk)
                 res['problems'].append(f'{name}: {missing} of {plan} planned tests never reported')
                 f += missing
             res['passed'] += p
             res['failed'] += f
-            res['rows'].append(f'{name}: {p} passed, {f} failed')
+            res['skipped'] += sk
+            res['rows'].append(f'{name}: {p} passed, {f} failed, {sk} skipped')
             if st['rc'] != 0 and f == 0:
                 problem(f'step {name}: exited {st["rc"]}')
         elif kind.startswith('report='):
