@@ -3,6 +3,7 @@
 #   make                 build eptmmu.ko against KDIR (default: the running kernel)
 #   make check           build test kernels, run every suite under QEMU
 #   make run             the demo: boot QEMU with the module and run a workload
+#   make docs            check Documentation/locking.rst against the code, build the docs
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -19,7 +20,10 @@ clean:
 check:
 	bash scripts/check.sh
 
+docs:
+	python3 scripts/check_rules.py
+
 run:
 	bash scripts/demo.sh
 
-.PHONY: all modules clean check run
+.PHONY: all modules clean check run docs

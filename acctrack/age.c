@@ -33,6 +33,7 @@ static void age_broken(struct eptmmu_iter *it, u64 old)
 	}
 }
 
+/* R-AGE-ATOMIC, R-AGE-NOFLUSH */
 /* Return whether the leaf at @it was young; make it old if @clear. */
 static bool age_leaf(struct eptmmu_iter *it, bool clear)
 {

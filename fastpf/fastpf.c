@@ -90,6 +90,7 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			sptep = it.sptep;
 			old = it.old_spte;
 			level = it.level;
+			/* R-ABA */
 			gfn = it.gfn;	/* the position: see the comment on top */
 			break;
 		}
@@ -104,12 +105,15 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 
 		if (!spte_is_present_leaf(old, level))
 			break;		/* zapped or frozen meanwhile */
+		/* R-FASTPF-HUGE */
 		/* One bit for 512 pages: the slow path splits first. */
 		if (level > PG_LEVEL_4K &&
 		    (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES))
 			break;
+		/* R-FASTPF-ACC */
 		if (tracked)
 			new = spte_restore_access(old);
+		/* R-FASTPF-WP */
 		if (write && !spte_is_writable(new)) {
 			if (!spte_can_fast_set_w(new))
 				break;
@@ -135,6 +139,7 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			continue;
 		}
 
+		/* R-DIRTY-MARK-AFTER-W */
 		/*
 		 * Mark only after W is really ours.  Marking first would let
 		 * a harvest collect the mark and re-protect the page before

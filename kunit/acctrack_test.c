@@ -42,6 +42,7 @@ static bool leaf_consistent(u64 spte)
 	return spte & VMX_EPT_RWX_MASK;
 }
 
+/* R-AGE-NOFLUSH */
 static void age_ad_clears_a_without_flush(struct kunit *test)
 {
 	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, true);
@@ -66,6 +67,7 @@ static void age_ad_clears_a_without_flush(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, 1ULL);
 }
 
+/* R-ACC-NOW, R-FASTPF-ACC */
 /*
  * Without A/D, aging hides R and X; a read restores them and never W;
  * the write after it takes the write-protect fast path and is logged.
@@ -111,6 +113,7 @@ static void do_age(struct worker *w)
 	w->result = age(env, true);
 }
 
+/* R-AGE-ATOMIC */
 /*
  * Aging races the fast path's restore.  One cmpxchg means the leaf is
  * only ever young or fully tracked.  Marking in two atomic steps opens a

@@ -5,6 +5,7 @@
  * real eptmmu code and drives it; `make check` expects the matching
  * kernel report, naming eptmmu, from the lockdep or KCSAN kernel:
  *
+  * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race).
  *   lockorder  the soft walk takes mmu_lock inside tlb_lock, against the
  *              flush path's mmu_lock -> tlb_lock             (lockdep)
  *   uaf        a zap frees an unlinked table before tearing it down (KASAN)

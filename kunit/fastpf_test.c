@@ -92,6 +92,7 @@ static u64 host_value(struct kunit *test, struct env *env, u64 off)
 
 /* ---- the fast path on its own ---- */
 
+/* R-FASTPF-WP */
 static void fast_fixes_write_protect(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
@@ -105,6 +106,7 @@ static void fast_fixes_write_protect(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, host_value(test, env, 0), 2ULL);
 }
 
+/* R-FASTPF-ACC */
 static void fast_restores_access_tracked(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE, 0, false);
@@ -149,6 +151,7 @@ static void fast_leaves_mmio_and_readonly(struct kunit *test)
 			EPTMMU_FAST_FALLBACK);
 }
 
+/* R-FASTPF-HUGE */
 static void dirty_log_start_splits_stop_recovers(struct kunit *test)
 {
 	struct env *env = env_create(test, SZ_2M, SZ_2M, 0, true);
@@ -191,6 +194,7 @@ static void dirty_log_dbit_keeps_writable(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 0ULL);
 }
 
+/* R-DIRTY-DBIT */
 static void dirty_log_dbit_survives_zap(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
@@ -205,6 +209,7 @@ static void dirty_log_dbit_survives_zap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
 }
 
+/* R-DIRTY-INVARIANT */
 static void dirty_log_clear_manual(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
@@ -239,6 +244,7 @@ static void dirty_log_clear_manual(struct kunit *test)
 }
 
 /* ---- race 1: the dirty bit lost to a plain store ---- */
+/* R-MMULOCK-WRITE, R-VOLATILE-MMUW, R-DIRTY-DBIT */
 
 /*
  * D-bit logging.  A harvest (mmu_lock for write) reads a read-only,
@@ -290,6 +296,7 @@ static void race1_dirty_bit_broken(struct kunit *test)
 }
 
 /* ---- race 2: the flush after the fast path's W ---- */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD */
 
 /*
  * Turning dirty logging on write-protects every MMU-writable leaf under
@@ -342,6 +349,7 @@ static void race2_flush_after_fast_w_broken(struct kunit *test)
 }
 
 /* ---- race 3: the ABA ---- */
+/* R-ABA */
 
 /*
  * Slots A and B map the same host page.  The fast path reads A's leaf
@@ -406,6 +414,7 @@ static void race3_aba_broken(struct kunit *test)
 }
 
 /* ---- race 4: the fast path against a zap ---- */
+/* R-FROZEN, R-RCU-PT */
 
 /*
  * The fast path reads a leaf and parks; a zap freezes and clears it.
@@ -453,6 +462,7 @@ static void race4_fast_vs_zap_broken(struct kunit *test)
 }
 
 /* ---- race 5: the fast path against a harvest ---- */
+/* R-DIRTY-MARK-AFTER-W */
 
 /*
  * The fast path, about to make a logged page writable, parks; a harvest

@@ -264,6 +264,7 @@ static void memslot_errnos(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 42ULL);
 }
 
+/* R-MEMSLOT-SRCU */
 static void memslot_delete_zaps(struct kunit *test)
 {
 	struct env *env = env_create(test, 16 * PAGE_SIZE, PAGE_SIZE, 0, true);
@@ -385,6 +386,7 @@ static u64 wrprot_then_write(struct kunit *test, struct env *env)
 	return env->vcpu->stats.faults - faults;
 }
 
+/* R-FLUSH-SYNC */
 static void stale_tlb_caught(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE, 0, true);
@@ -411,6 +413,7 @@ static void stale_tlb_caught_broken(struct kunit *test)
 }
 
 /* ---- the invalidation-retry race ---- */
+/* R-INVAL-SEQ */
 
 struct park_ctx {
 	struct completion parked, resume, done;
@@ -557,6 +560,7 @@ static int stress_fn(void *data)
 	return 0;
 }
 
+/* R-FROZEN, R-RCU-PT under load */
 static void stress_vcpus_vs_zaps(struct kunit *test)
 {
 	struct env *env = env_create(test, STRESS_SIZE, SZ_2M, 0, true);

@@ -144,17 +144,20 @@ static void volatile_table(struct kunit *test, bool ad)
 	KUNIT_EXPECT_LT(test, hits, (unsigned int)BIT(C_NR));
 }
 
+/* R-VOLATILE-A, R-VOLATILE-D (the model's CPU sets A and D) */
 static void volatile_table_ad(struct kunit *test)
 {
 	volatile_table(test, true);
 }
 
+/* R-VOLATILE-TRACKED (the model's fast path restores) */
 static void volatile_table_noad(struct kunit *test)
 {
 	volatile_table(test, false);
 }
 
 /* The seeds' dirty-bit race: read-only + accessed + MMU-writable is volatile. */
+/* R-VOLATILE-MMUW */
 static void volatile_readonly_mmu_writable(struct kunit *test)
 {
 	u64 spte = spte_make_leaf(7, PG_LEVEL_4K, R | W | X, true,
@@ -309,6 +312,7 @@ static void flush_table(struct kunit *test, bool ad)
 	KUNIT_EXPECT_GT(test, hits, 0u);
 }
 
+/* R-FLUSH-REALOLD: the predicate the real old value is fed to. */
 static void flush_table_ad(struct kunit *test)
 {
 	flush_table(test, true);
@@ -371,6 +375,7 @@ static void check_mark_restore(struct kunit *test, u64 leaf, bool ad,
 	KUNIT_EXPECT_TRUE(test, spte_is_accessed(back));
 }
 
+/* R-ACC-NOW */
 static void mark_restore_roundtrip(struct kunit *test)
 {
 	check_every_leaf(test, check_mark_restore);
@@ -769,6 +774,7 @@ static unsigned int run_dsetter(struct kunit *test, unsigned int *set)
 	return lost;
 }
 
+/* R-VOLATILE-D */
 static void write_locked_concurrent_d(struct kunit *test)
 {
 	unsigned int set, lost = run_dsetter(test, &set);

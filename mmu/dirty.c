@@ -211,6 +211,7 @@ static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
  *
  * Return: 0 or a negative errno (include/uapi/eptmmu.h).
  */
+/* R-DIRTY-INVARIANT */
 int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;

@@ -137,6 +137,7 @@ int eptmmu_slot_max_level(const struct eptmmu_slot *s, u64 gfn)
 	return PG_LEVEL_4K;
 }
 
+/* R-INVAL-SEQ */
 static bool invalidation_raced(struct eptmmu_vm *vm, struct fault *f)
 {
 	lockdep_assert_held_read(&vm->mmu_lock);

@@ -360,6 +360,7 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
  * (a harvest) or drops the leaf (a zap) must move the D into the bitmap,
  * or the page is never reported.  SRCU nests inside mmu_lock and RCU.
  */
+/* R-DIRTY-DBIT */
 void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
 {
 	struct eptmmu_slot *slot;
@@ -390,6 +391,7 @@ void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
  * and returns the value really replaced; the flush decision and the D
  * bookkeeping use that value, never the snapshot.
  */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the one writer under the write lock. */
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush)
 {
@@ -430,6 +432,7 @@ static u64 freeze_orphan_spte(u64 *sptep)
 	}
 }
 
+/* R-RCU-PT: freed by pt_free_rcu() only after the unlink. */
 /* Tear down an unlinked table and everything below it. */
 static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
 				 bool *flush)
@@ -482,6 +485,7 @@ static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
  *
  * Return: false if the entry changed under us (it->old_spte is refreshed).
  */
+/* R-FROZEN */
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush)
 {
@@ -558,6 +562,7 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_zap_gfn_range);
  * Synchronous: when it returns, no vCPU of @vm can use a translation it
  * cached before the call.  Callable in atomic context (under mmu_lock).
  */
+/* R-FLUSH-SYNC */
 void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm)
 {
 	int i, n;

@@ -177,6 +177,7 @@ static int check_memslot(const struct eptmmu_memslot *req)
 	return 0;
 }
 
+/* R-MEMSLOT-SRCU */
 /* Publish @new, wait for readers of the old array, free it. */
 static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
 {

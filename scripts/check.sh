@@ -71,6 +71,13 @@ fi
 
 results=()
 status=0
+
+# The locking rules: every ID in Documentation/locking.rst enforced in
+# code and reproduced by a test; the documents build without warnings.
+echo "--- rules and docs ---"
+python3 "$EPTMMU_TOP/scripts/check_rules.py" --json "$EPTMMU_OUT/result-rules.json" ||
+	status=1
+results+=("$EPTMMU_OUT/result-rules.json")
 for k in $kernels; do
 	t1=$SECONDS
 	kernel_build "$k"

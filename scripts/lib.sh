@@ -9,7 +9,7 @@ export EPTMMU_CACHE
 
 EPTMMU_PACKAGES=(linux-source-6.12 qemu-system-x86 busybox-static bc bison
 	flex libelf-dev libssl-dev cpio kmod dwarves python3 build-essential
-	xz-utils gzip rsync)
+	xz-utils gzip rsync python3-docutils)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

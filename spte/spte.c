@@ -131,6 +131,7 @@ EXPORT_SYMBOL_IF_KUNIT(spte_make_split_child);
  *
  * Return: the aged SPTE.
  */
+/* R-ACC-NOW: W is dropped, never saved. */
 u64 spte_mark_access_tracked(u64 spte)
 {
 	u64 saved = 0;
@@ -206,13 +207,17 @@ bool spte_has_volatile_bits(u64 spte, int level)
 {
 	if (!spte_is_present_leaf(spte, level))
 		return false;
+	/* R-VOLATILE-TRACKED */
 	if (spte & SPTE_ACC_TRACKED)
 		return true;
+	/* R-VOLATILE-MMUW */
 	if (!spte_is_writable(spte) && spte_can_fast_set_w(spte))
 		return true;
 	if (spte_ad_enabled(spte)) {
+		/* R-VOLATILE-A */
 		if (!(spte & VMX_EPT_ACCESS_BIT))
 			return true;
+		/* R-VOLATILE-D */
 		if (spte_is_writable(spte) && !(spte & VMX_EPT_DIRTY_BIT))
 			return true;
 	}

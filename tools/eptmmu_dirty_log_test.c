@@ -23,6 +23,7 @@
  * the whole test makes at least -w writes with or without EPT A/D.
  */
 #define _GNU_SOURCE
+/* R-DIRTY-INVARIANT: no page lost, against concurrent harvests. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>

@@ -1839,6 +1839,7 @@ inexact:
 	return NULL;
 }
 
+/* R-MEMSLOT-SRCU */
 static void t_memslot_race(void)
 {
 	struct race_arg args[RACE_WORKERS];

@@ -129,6 +129,7 @@ static int soft_walk(struct soft_vcpu *sv, u64 gfn, u8 need, bool write,
  * period after they are unlinked.  The detector check makes it take
  * mmu_lock inside tlb_lock, which inverts the flush path's order.
  */
+/* R-LOCK-ORDER: the walk takes RCU only, never mmu_lock. */
 static int soft_walk_checked(struct soft_vcpu *sv, u64 gfn, u8 need,
 			     bool write, struct soft_tlb_entry *e, u64 *qual)
 {

@@ -1,0 +1,1357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * eptmmu_mm_test - drive real Linux memory-management paths (page idle
+ * tracking, KSM, THP split and collapse, mprotect, munmap, compaction)
+ * under memory a VM has mapped, and check that the guest's view and the
+ * process's view of that memory always agree.
+ *
+ * A check that passes because the kernel path never ran proves nothing,
+ * so every test also asserts that the VM's counters (EPTMMU_GET_VM_STATS:
+ * invalidations, aging_passes, aged_young, maps_2m) moved.  After an event
+ * that may have moved a page, "agree" means both directions with fresh
+ * values: the process writes and the guest must read it, then the guest
+ * writes and the process must read it.  Reading old data back would not
+ * do: a stale mapping to a freed page often still holds the old data.
+ *
+ * Each test makes its own VM.  Runs as root (pagemap PFNs, page_idle,
+ * KSM and compaction knobs); a missing kernel feature makes the lines
+ * that need it SKIP.  Output is TAP; exit 0 iff no test failed.
+ *
+ *   eptmmu_mm_test [-v] [-l] [test...]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib.h"
+
+/* Well above 32-bit space, so a truncated gpa cannot hit a slot. */
+#define GPA_BASE	0x100000000ULL
+/* A second slot far from the first: no huge leaf can span both. */
+#define GPA_FAR		(GPA_BASE + (1ULL << 30))
+#define WORDS		(PAGE_SIZE / 8)
+#define SEC		1000000000ULL
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
+/* /proc/self/pagemap and /proc/kpageflags, Documentation/admin-guide/mm/pagemap.rst */
+#define PM_PRESENT	(1ULL << 63)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+#define KPF_THP		22
+
+#define PAGE_IDLE	"/sys/kernel/mm/page_idle/bitmap"
+#define KSM_DIR		"/sys/kernel/mm/ksm/"
+#define COMPACT		"/proc/sys/vm/compact_memory"
+
+static bool verbose;
+static int devfd;
+
+#define vdiag(...)	do { if (verbose) tap_diag(__VA_ARGS__); } while (0)
+
+/*
+ * Why the running test stopped early because a kernel feature is missing:
+ * the runner reports its remaining lines as SKIP instead of "not reached".
+ */
+static char skip_why[200];
+
+static void __printf(1, 2) skip_rest(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(skip_why, sizeof(skip_why), fmt, ap);
+	va_end(ap);
+}
+
+static void __printf(2, 3) tap_skip(const char *why, const char *fmt, ...)
+{
+	char name[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	tap_ok(true, "%s # SKIP %s", name, why);
+}
+
+/* A distinct, non-zero value for every (tag, index): splitmix64. */
+static u64 pat(u64 tag, u64 idx)
+{
+	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;
+
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return (x ^ (x >> 31)) | 1;
+}
+
+/* The word of page @page a check with @salt uses: it varies per page. */
+static size_t word_of(size_t page, unsigned int salt)
+{
+	return (page * 37 + salt * 101) % WORDS;
+}
+
+static struct eptmmu_access *acc_alloc(size_t n)
+{
+	struct eptmmu_access *a = calloc(n, sizeof(*a));
+
+	if (!a)
+		die("calloc");
+	return a;
+}
+
+/* ---- files ---- */
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+static u64 read_u64(const char *path)
+{
+	char buf[32];
+
+	return read_file(path, buf, sizeof(buf)) ? 0 : strtoull(buf, NULL, 0);
+}
+
+/*
+ * PFN of each of @npages pages from @addr, 0 for a page not present.
+ * pagemap walks the page tables without touching a PTE's accessed bit,
+ * which the idle test relies on.  PFNs read as 0 without CAP_SYS_ADMIN.
+ */
+static int pfns_of(const void *addr, size_t npages, u64 *pfn)
+{
+	static int fd = -1;
+	size_t i, len = npages * 8;
+	off_t off = (uintptr_t)addr / PAGE_SIZE * 8;
+
+	if (fd < 0)
+		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, pfn, len, off) != (ssize_t)len)
+		return -EIO;
+	for (i = 0; i < npages; i++)
+		pfn[i] = pfn[i] & PM_PRESENT ? pfn[i] & PM_PFN_MASK : 0;
+	return 0;
+}
+
+/* Whether the host maps @addr with a transparent huge page; -errno if unknown. */
+static int host_thp(const void *addr)
+{
+	static int fd = -1;
+	u64 pfn, flags;
+
+	if (pfns_of(addr, 1, &pfn) || !pfn)
+		return -ENOENT;
+	if (fd < 0)
+		fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &flags, 8, pfn * 8) != 8)
+		return -EIO;
+	return !!(flags & (1ULL << KPF_THP));
+}
+
+/* ---- running accesses ---- */
+
+static void diag_run(const char *what, int r, const struct eptmmu_run *run)
+{
+	if (r)
+		tap_diag("%s: EPTMMU_RUN failed: %s", what, strerror(-r));
+	else
+		tap_diag("%s: EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u%s%s",
+			 what, run->done, run->count,
+			 exit_name(run->exit_reason), run->exit_gpa,
+			 run->exit_errno, run->exit_errno ? " " : "",
+			 run->exit_errno ? strerror(run->exit_errno) : "");
+}
+
+static void diag_vm_stats(const char *what, const struct eptmmu_vm_stats *s)
+{
+	tap_diag("%s: maps_4k %llu maps_2m %llu splits %llu zapped %llu flushes %llu invalidations %llu ept_ad %llu aging_passes %llu aged_young %llu",
+		 what, s->maps_4k, s->maps_2m, s->splits, s->zapped,
+		 s->tlb_flushes, s->invalidations, s->ept_ad, s->aging_passes,
+		 s->aged_young);
+}
+
+/* Run @n accesses that must all complete. */
+static bool run_all(int vcpu, struct eptmmu_access *a, u32 n,
+		    struct eptmmu_run *run, const char *what)
+{
+	struct eptmmu_run tmp;
+	int r;
+
+	if (!run)
+		run = &tmp;
+	r = run_vcpu(vcpu, a, n, run);
+	if (!r && run->exit_reason == EPTMMU_EXIT_DONE && run->done == n)
+		return true;
+	diag_run(what, r, run);
+	return false;
+}
+
+static bool g_read(int vcpu, u64 gpa, u64 *val)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_READ, gpa, 8, 0);
+
+	if (!run_all(vcpu, &a, 1, NULL, "read"))
+		return false;
+	*val = a.value;
+	return true;
+}
+
+static bool g_write(int vcpu, u64 gpa, u64 val)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, val);
+
+	return run_all(vcpu, &a, 1, NULL, "write");
+}
+
+/* ---- a VM with one memslot and one vCPU ---- */
+
+struct fix {
+	int vm;
+	int vcpu;
+	u8 *mem;
+	size_t size;
+	size_t npages;
+	u64 gpa;
+};
+
+/*
+ * @nohuge before the first touch, or THP=always would back the region
+ * with huge pages the test does not want.
+ */
+static bool fix_init(struct fix *f, size_t size, size_t align, bool nohuge)
+{
+	int r;
+
+	f->vm = xcreate_vm(devfd);
+	f->vcpu = xcreate_vcpu(f->vm);
+	f->mem = xmap(size, align);
+	f->size = size;
+	f->npages = size / PAGE_SIZE;
+	f->gpa = GPA_BASE;
+	if (nohuge && madvise(f->mem, size, MADV_NOHUGEPAGE))
+		tap_diag("MADV_NOHUGEPAGE: %s", strerror(errno));
+	r = set_memslot(f->vm, 0, 0, f->gpa, size, f->mem);
+	if (r)
+		tap_diag("EPTMMU_SET_MEMSLOT slot 0 size %#zx: %s", size,
+			 strerror(-r));
+	return !r;
+}
+
+static void fix_fini(struct fix *f)
+{
+	close(f->vcpu);
+	close(f->vm);
+	munmap(f->mem, f->size);
+}
+
+static u64 *word_ptr(struct fix *f, size_t page, size_t word)
+{
+	return (u64 *)(f->mem + page * PAGE_SIZE) + word;
+}
+
+static u64 word_gpa(struct fix *f, size_t page, size_t word)
+{
+	return f->gpa + page * PAGE_SIZE + word * 8;
+}
+
+/* The guest writes pat(@tag, page) into word_of(page, @salt) of every page. */
+static bool guest_writes(struct fix *f, u64 tag, unsigned int salt,
+			 const char *what)
+{
+	struct eptmmu_access *a = acc_alloc(f->npages);
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < f->npages; i++)
+		a[i] = access_of(EPTMMU_ACCESS_WRITE,
+				 word_gpa(f, i, word_of(i, salt)), 8,
+				 pat(tag, i));
+	ok = run_all(f->vcpu, a, f->npages, NULL, what);
+	free(a);
+	return ok;
+}
+
+/*
+ * The guest reads word_of(page, @salt) of every page; each must hold what
+ * the process sees there and, unless @want is NULL, @want(page).
+ */
+static bool guest_sees_process(struct fix *f, unsigned int salt,
+			       u64 (*want)(size_t page), const char *what)
+{
+	struct eptmmu_access *a = acc_alloc(f->npages);
+	size_t i, bad = 0;
+	bool ok;
+
+	for (i = 0; i < f->npages; i++)
+		a[i] = access_of(EPTMMU_ACCESS_READ,
+				 word_gpa(f, i, word_of(i, salt)), 8, 0);
+	ok = run_all(f->vcpu, a, f->npages, NULL, what);
+	for (i = 0; ok && i < f->npages; i++) {
+		u64 p = *word_ptr(f, i, word_of(i, salt));
+		u64 w = want ? want(i) : p;
+
+		if ((a[i].value != p || a[i].value != w) && bad++ < 3)
+			tap_diag("%s: page %zu: guest read %#llx, process holds %#llx, want %#llx",
+				 what, i, a[i].value, p, w);
+	}
+	if (bad)
+		tap_diag("%s: %zu of %zu pages differ", what, bad, f->npages);
+	free(a);
+	return ok && !bad;
+}
+
+/*
+ * Fresh values both ways on every page: a mapping left pointing at a page
+ * the host no longer uses there fails one direction or the other.
+ */
+static bool agree_both_ways(struct fix *f, u64 tag, const char *what)
+{
+	struct eptmmu_access *a = acc_alloc(f->npages);
+	size_t i, bad = 0;
+	bool ok;
+
+	for (i = 0; i < f->npages; i++) {
+		*word_ptr(f, i, word_of(i, 1)) = pat(tag, i);
+		a[i] = access_of(EPTMMU_ACCESS_READ,
+				 word_gpa(f, i, word_of(i, 1)), 8, 0);
+	}
+	ok = run_all(f->vcpu, a, f->npages, NULL, what);
+	for (i = 0; ok && i < f->npages; i++)
+		if (a[i].value != pat(tag, i) && bad++ < 3)
+			tap_diag("%s: page %zu: process wrote %#llx, guest read %#llx",
+				 what, i, pat(tag, i), a[i].value);
+
+	ok = ok && guest_writes(f, tag + 1, 2, what);
+	for (i = 0; ok && i < f->npages; i++) {
+		u64 v = *word_ptr(f, i, word_of(i, 2));
+
+		if (v != pat(tag + 1, i) && bad++ < 3)
+			tap_diag("%s: page %zu: guest wrote %#llx, process reads %#llx",
+				 what, i, pat(tag + 1, i), v);
+	}
+	if (bad)
+		tap_diag("%s: %zu mismatches over %zu pages", what, bad,
+			 f->npages);
+	free(a);
+	return ok && !bad;
+}
+
+/* ---- 1: idle page tracking ---- */
+
+#define IDLE_PAGES	64
+
+/* Set the idle flag of the pages in @pfn: one pwrite per bitmap word. */
+static int idle_mark(int fd, const u64 *pfn, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		u64 word = pfn[i] / 64, bits = 0;
+
+		for (j = 0; j < i && pfn[j] / 64 != word; j++)
+			;
+		if (j < i)
+			continue;	/* written with an earlier page */
+		for (j = i; j < n; j++)
+			if (pfn[j] / 64 == word)
+				bits |= 1ULL << (pfn[j] % 64);
+		if (pwrite(fd, &bits, 8, word * 8) != 8)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Read the idle flags back.  Each word is read once: a read ages the
+ * pages it reports (clearing idle on young ones), so a second read of the
+ * same word would count aging passes the checks do not expect.
+ */
+static int idle_read(int fd, const u64 *pfn, size_t n, bool *idle)
+{
+	size_t i, j;
+	u64 bits;
+
+	for (i = 0; i < n; i++) {
+		u64 word = pfn[i] / 64;
+
+		for (j = 0; j < i && pfn[j] / 64 != word; j++)
+			;
+		if (j < i)
+			continue;
+		if (pread(fd, &bits, 8, word * 8) != 8)
+			return -errno;
+		for (j = i; j < n; j++)
+			if (pfn[j] / 64 == word)
+				idle[j] = bits >> (pfn[j] % 64) & 1;
+	}
+	return 0;
+}
+
+static void t_idle(void)
+{
+	struct eptmmu_access a[IDLE_PAGES], ev[IDLE_PAGES];
+	struct eptmmu_vm_stats s0, s1, s2, s3;
+	u64 pfn[IDLE_PAGES], *evmem = NULL;
+	struct eptmmu_run r0, r1;
+	bool idle[IDLE_PAGES];
+	size_t i, n_idle = 0, bad;
+	cpu_set_t oldmask, one;
+	bool pinned, ok;
+	int fd, r;
+	struct fix f;
+
+	fd = open(PAGE_IDLE, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		skip_rest("%s: %s", PAGE_IDLE, strerror(errno));
+		return;
+	}
+	/*
+	 * idle_mark() only sees pages on an LRU list, and a freshly faulted
+	 * page waits in its CPU's lru_add batch (up to 31 folios) first.
+	 * Staying on one CPU and faulting the 64 eviction pages after the
+	 * test pages pushes every test page out of that batch.
+	 */
+	pinned = !sched_getaffinity(0, sizeof(oldmask), &oldmask);
+	if (pinned) {
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		pinned = !sched_setaffinity(0, sizeof(one), &one);
+	}
+	if (!fix_init(&f, IDLE_PAGES * PAGE_SIZE, PAGE_SIZE, true))
+		goto out_unpin;
+	evmem = xmap(IDLE_PAGES * PAGE_SIZE, PAGE_SIZE);
+	madvise(evmem, IDLE_PAGES * PAGE_SIZE, MADV_NOHUGEPAGE);
+	for (i = 0; i < IDLE_PAGES; i++)
+		*word_ptr(&f, i, 0) = pat(30, i);
+	for (i = 0; i < IDLE_PAGES; i++)
+		evmem[i * WORDS] = pat(31, i);
+	r = set_memslot(f.vm, 1, 0, GPA_FAR, IDLE_PAGES * PAGE_SIZE, evmem);
+	if (r) {
+		tap_diag("EPTMMU_SET_MEMSLOT slot 1: %s", strerror(-r));
+		goto out;
+	}
+	xvm_stats(f.vm, &s0);
+	tap_diag("idle: the VM uses %s (stats.ept_ad %llu)",
+		 s0.ept_ad ? "EPT A/D bits" : "access tracking (no A/D bits)",
+		 s0.ept_ad);
+
+	/*
+	 * The guest writes every page, so each has a young leaf, then reads
+	 * the eviction slot: it must be mapped before the idle marking, so
+	 * that reading it later takes no slow fault that could age anything.
+	 */
+	for (i = 0; i < IDLE_PAGES; i++) {
+		a[i] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(&f, i, 1), 8,
+				 pat(32, i));
+		ev[i] = access_of(EPTMMU_ACCESS_READ, GPA_FAR + i * PAGE_SIZE,
+				  8, 0);
+	}
+	if (!run_all(f.vcpu, a, IDLE_PAGES, NULL, "guest writes") ||
+	    !run_all(f.vcpu, ev, IDLE_PAGES, NULL, "eviction slot reads"))
+		goto out;
+
+	r = pfns_of(f.mem, IDLE_PAGES, pfn);
+	for (i = 0; !r && i < IDLE_PAGES; i++)
+		if (!pfn[i])
+			r = -ENOENT;
+	if (r) {
+		skip_rest("no PFN in /proc/self/pagemap (%s; not root?)",
+			  strerror(-r));
+		goto out;
+	}
+
+	/* From here on the process must not touch f.mem: see the header. */
+	xvm_stats(f.vm, &s0);
+	r = idle_mark(fd, pfn, IDLE_PAGES);
+	xvm_stats(f.vm, &s1);
+	if (r) {
+		skip_rest("writing %s: %s", PAGE_IDLE, strerror(-r));
+		goto out;
+	}
+	memset(idle, 0, sizeof(idle));
+	r = idle_read(fd, pfn, IDLE_PAGES, idle);
+	for (i = 0; i < IDLE_PAGES; i++)
+		n_idle += idle[i];
+	if (r || n_idle < IDLE_PAGES) {
+		tap_diag("%zu of %d pages read back idle (%s); a page off the LRU cannot be marked",
+			 n_idle, IDLE_PAGES, r ? strerror(-r) : "read ok");
+		for (i = 0, bad = 0; i < IDLE_PAGES; i++)
+			if (!idle[i] && bad++ < 4)
+				tap_diag("page %zu pfn %#llx is not idle", i,
+					 pfn[i]);
+	}
+	tap_ok(!r && n_idle == IDLE_PAGES,
+	       "idle: all %d guest-written pages read back idle right after marking",
+	       IDLE_PAGES);
+
+	ok = s1.aging_passes > s0.aging_passes &&
+	     s1.aged_young - s0.aged_young >= IDLE_PAGES;
+	if (!ok || verbose) {
+		diag_vm_stats("before marking", &s0);
+		diag_vm_stats("after marking", &s1);
+	}
+	tap_ok(ok, "idle: marking ran the aging notifier (aging_passes +%llu) and found the %d written pages young (aged_young +%llu)",
+	       s1.aging_passes - s0.aging_passes, IDLE_PAGES,
+	       s1.aged_young - s0.aged_young);
+
+	/*
+	 * Aging never flushes (acctrack/age.c), so the vCPU's TLB may still
+	 * hold translations of the even pages from the writes above, and a
+	 * read served from it would set no accessed state: the page would
+	 * look idle although the guest used it.  User space cannot flush, but
+	 * the soft vCPU's TLB has 64 entries, direct-mapped by gfn % 64:
+	 * reading 64 consecutive gfns of the other slot replaces every entry,
+	 * so each even-page read below must walk EPT, as the first access of
+	 * a real CPU after an unrelated workload would.
+	 */
+	for (i = 0; i < IDLE_PAGES; i++)
+		ev[i].value = 0;
+	if (!run_all(f.vcpu, ev, IDLE_PAGES, &r0, "TLB eviction reads"))
+		goto out;
+	for (i = 0; i < IDLE_PAGES / 2; i++)
+		a[i] = access_of(EPTMMU_ACCESS_READ, word_gpa(&f, 2 * i, 1), 8,
+				 0);
+	if (!run_all(f.vcpu, a, IDLE_PAGES / 2, &r1, "even page reads"))
+		goto out;
+	bad = 0;
+	for (i = 0; i < IDLE_PAGES / 2; i++)
+		if (a[i].value != pat(32, 2 * i) && bad++ < 3)
+			tap_diag("even page %zu read %#llx, want %#llx", 2 * i,
+				 a[i].value, pat(32, 2 * i));
+	/*
+	 * A slow fault would clear the idle flag through GUP's
+	 * folio_mark_accessed(), hiding broken aging: there must be none.
+	 */
+	ok = !bad && r1.stats.tlb_hits == r0.stats.tlb_hits &&
+	     r1.stats.walks - r0.stats.walks >= IDLE_PAGES / 2 &&
+	     r1.stats.slow_faults == r0.stats.slow_faults;
+	if (!ok || verbose)
+		tap_diag("even reads: tlb_hits +%llu walks +%llu faults +%llu fast_acc +%llu slow +%llu",
+			 r1.stats.tlb_hits - r0.stats.tlb_hits,
+			 r1.stats.walks - r0.stats.walks,
+			 r1.stats.faults - r0.stats.faults,
+			 r1.stats.fast_fixed_acc - r0.stats.fast_fixed_acc,
+			 r1.stats.slow_faults - r0.stats.slow_faults);
+	tap_ok(ok, "idle: the guest's even-page reads see the data and walk EPT (no TLB hit, no slow fault)");
+
+	xvm_stats(f.vm, &s2);
+	r = idle_read(fd, pfn, IDLE_PAGES, idle);
+	xvm_stats(f.vm, &s3);
+	if (r)
+		tap_diag("reading %s: %s", PAGE_IDLE, strerror(-r));
+	for (i = 0, bad = 0; !r && i < IDLE_PAGES; i += 2)
+		if (idle[i] && bad++ < 4)
+			tap_diag("even page %zu pfn %#llx still idle", i, pfn[i]);
+	tap_ok(!r && !bad, "idle: pages the guest read are no longer idle (%zu of %d still idle)",
+	       bad, IDLE_PAGES / 2);
+	for (i = 1, bad = 0; !r && i < IDLE_PAGES; i += 2)
+		if (!idle[i] && bad++ < 4)
+			tap_diag("odd page %zu pfn %#llx not idle", i, pfn[i]);
+	tap_ok(!r && !bad, "idle: pages neither side touched stay idle (%zu of %d not idle)",
+	       bad, IDLE_PAGES / 2);
+
+	ok = s3.aging_passes > s2.aging_passes &&
+	     s3.aged_young - s2.aged_young >= IDLE_PAGES / 2;
+	if (!ok || verbose) {
+		diag_vm_stats("before read-back", &s2);
+		diag_vm_stats("after read-back", &s3);
+	}
+	tap_ok(ok, "idle: the read-back aged through the notifier (aging_passes +%llu) and found the %d read pages young (aged_young +%llu)",
+	       s3.aging_passes - s2.aging_passes, IDLE_PAGES / 2,
+	       s3.aged_young - s2.aged_young);
+out:
+	munmap(evmem, IDLE_PAGES * PAGE_SIZE);
+	fix_fini(&f);
+out_unpin:
+	if (pinned)
+		sched_setaffinity(0, sizeof(oldmask), &oldmask);
+	close(fd);
+}
+
+/* ---- 2: KSM ---- */
+
+#define KSM_PAGES	(SZ_2M / PAGE_SIZE)
+/* The guest maps the pairs below this page before merging; the rest are a control. */
+#define KSM_GUEST	448
+#define KSM_WAIT_NS	(10 * SEC)
+
+/* Pages 2k and 2k + 1 hold the same data, different from any other pair. */
+static u64 ksm_word(size_t page, size_t word)
+{
+	return pat(40, page / 2 * WORDS + word);
+}
+
+static void ksm_count(struct fix *f, size_t *guest, size_t *control)
+{
+	static u64 pfn[KSM_PAGES];
+	size_t i;
+
+	*guest = *control = 0;
+	if (pfns_of(f->mem, KSM_PAGES, pfn))
+		return;
+	for (i = 0; i < KSM_PAGES; i += 2)
+		if (pfn[i] && pfn[i] == pfn[i + 1])
+			(*(i < KSM_GUEST ? guest : control))++;
+}
+
+/* First merged guest-mapped pair after pair @after (-1: any), or -1. */
+static long ksm_pair(struct fix *f, long after)
+{
+	u64 pfn[2];
+	long k;
+
+	for (k = after + 1; k < KSM_GUEST / 2; k++)
+		if (!pfns_of(f->mem + 2 * k * PAGE_SIZE, 2, pfn) && pfn[0] &&
+		    pfn[0] == pfn[1])
+			return k;
+	return -1;
+}
+
+static u64 ksm_want(size_t page)
+{
+	return ksm_word(page, word_of(page, 0));
+}
+
+static void t_ksm(void)
+{
+	char run0[16] = "0", scan0[16] = "100", sleep0[16] = "20";
+	struct eptmmu_vm_stats s0, s1, s2, s3;
+	size_t i, w, gm = 0, cm = 0;
+	struct eptmmu_access *a;
+	u64 v, v2, pfn[2], t0;
+	long k;
+	struct fix f;
+	bool ok;
+	int r;
+
+	if (access(KSM_DIR "run", F_OK)) {
+		skip_rest("no KSM (%s: %s)", KSM_DIR "run", strerror(errno));
+		return;
+	}
+	read_file(KSM_DIR "run", run0, sizeof(run0));
+	read_file(KSM_DIR "pages_to_scan", scan0, sizeof(scan0));
+	read_file(KSM_DIR "sleep_millisecs", sleep0, sizeof(sleep0));
+
+	if (!fix_init(&f, SZ_2M, SZ_2M, true))
+		return;
+	for (i = 0; i < KSM_PAGES; i++)
+		for (w = 0; w < WORDS; w++)
+			*word_ptr(&f, i, w) = ksm_word(i, w);
+	a = acc_alloc(KSM_PAGES);
+	for (i = 0; i < KSM_GUEST; i++)
+		a[i] = access_of(EPTMMU_ACCESS_READ,
+				 word_gpa(&f, i, word_of(i, 0)), 8, 0);
+	if (!run_all(f.vcpu, a, KSM_GUEST, NULL, "guest reads before merging"))
+		goto out;
+
+	xvm_stats(f.vm, &s0);
+	if (madvise(f.mem, f.size, MADV_MERGEABLE)) {
+		skip_rest("MADV_MERGEABLE: %s", strerror(errno));
+		goto out;
+	}
+	write_file(KSM_DIR "pages_to_scan", "10000");
+	write_file(KSM_DIR "sleep_millisecs", "10");
+	r = write_file(KSM_DIR "run", "1");
+	if (r) {
+		skip_rest("starting KSM: %s", strerror(-r));
+		goto out_ksm;
+	}
+	/*
+	 * KSM merges a page only after its checksum held still for a full
+	 * scan, so expect two or three scans.  The control pairs the guest
+	 * never mapped tell "KSM did nothing" from "KSM skipped the pages the
+	 * VM maps" (it refuses pages with unexpected references).
+	 */
+	t0 = now_ns();
+	while (now_ns() - t0 < KSM_WAIT_NS) {
+		ksm_count(&f, &gm, &cm);
+		if (gm == KSM_GUEST / 2 && cm == (KSM_PAGES - KSM_GUEST) / 2)
+			break;
+		usleep(50000);
+	}
+	xvm_stats(f.vm, &s1);
+	tap_diag("ksm: after %.1f s, %zu of %lu guest-mapped pairs and %zu of %lu control pairs merged; pages_sharing %llu",
+		 (now_ns() - t0) / 1e9, gm, KSM_GUEST / 2, cm,
+		 (KSM_PAGES - KSM_GUEST) / 2,
+		 read_u64(KSM_DIR "pages_sharing"));
+	if (!gm && !cm) {
+		skip_rest("KSM merged none of the pairs in %llu s",
+			  KSM_WAIT_NS / SEC);
+		goto out_ksm;
+	}
+	if (!gm)
+		tap_diag("KSM merges pages the VM does not map but none it does: does eptmmu hold page references?");
+	tap_ok(gm > 0, "ksm: identical pages the guest maps are merged (%zu of %lu pairs)",
+	       gm, KSM_GUEST / 2);
+	if (!gm) {
+		skip_rest("no merged guest-mapped pair");
+		goto out_ksm;
+	}
+
+	ok = s1.invalidations > s0.invalidations;
+	if (!ok || verbose) {
+		diag_vm_stats("before merging", &s0);
+		diag_vm_stats("after merging", &s1);
+	}
+	tap_ok(ok, "ksm: merging invalidated the guest's mappings (invalidations +%llu)",
+	       s1.invalidations - s0.invalidations);
+
+	tap_ok(guest_sees_process(&f, 0, ksm_want, "reads after merging"),
+	       "ksm: guest reads of every page see its data after merging");
+
+	/* The guest breaks COW: its write must get a page of its own. */
+	k = ksm_pair(&f, -1);
+	v = pat(41, 0);
+	ok = k >= 0 && g_write(f.vcpu, word_gpa(&f, 2 * k, 3), v) &&
+	     g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 3), &v2);
+	if (ok) {
+		pfns_of(f.mem + 2 * k * PAGE_SIZE, 2, pfn);
+		if (*word_ptr(&f, 2 * k, 3) != v ||
+		    *word_ptr(&f, 2 * k + 1, 3) != ksm_word(2 * k + 1, 3) ||
+		    v2 != ksm_word(2 * k + 1, 3) || pfn[0] == pfn[1] ||
+		    *word_ptr(&f, 2 * k, 4) != ksm_word(2 * k, 4)) {
+			tap_diag("pair %ld: process sees %#llx (want %#llx), sibling %#llx, guest reads sibling %#llx (want %#llx), pfns %#llx %#llx",
+				 k, *word_ptr(&f, 2 * k, 3), v,
+				 *word_ptr(&f, 2 * k + 1, 3), v2,
+				 ksm_word(2 * k + 1, 3), pfn[0], pfn[1]);
+			ok = false;
+		}
+	}
+	tap_ok(ok, "ksm: a guest write to a merged page lands in the process's copy only, the sibling keeps its data");
+
+	/* The process breaks COW under a guest that has the KSM page in its TLB. */
+	k = ksm_pair(&f, k);
+	if (k < 0) {
+		tap_skip("only one pair was merged", "ksm: a process write to a merged page reaches the guest");
+		goto out_ksm;
+	}
+	ok = g_read(f.vcpu, word_gpa(&f, 2 * k, 4), &v2) &&
+	     g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), &v2);
+	xvm_stats(f.vm, &s2);
+	v = pat(41, 1);
+	*word_ptr(&f, 2 * k, 4) = v;
+	xvm_stats(f.vm, &s3);
+	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k, 4), &v2);
+	if (ok && v2 != v) {
+		tap_diag("pair %ld: the process wrote %#llx, the guest reads %#llx",
+			 k, v, v2);
+		ok = false;
+	}
+	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), &v2);
+	if (ok && (v2 != ksm_word(2 * k + 1, 4) ||
+		   *word_ptr(&f, 2 * k + 1, 4) != v2)) {
+		tap_diag("pair %ld: the sibling reads %#llx in the guest, %#llx in the process, want %#llx",
+			 k, v2, *word_ptr(&f, 2 * k + 1, 4),
+			 ksm_word(2 * k + 1, 4));
+		ok = false;
+	}
+	if (ok && s3.invalidations == s2.invalidations) {
+		tap_diag("the process's COW break did not invalidate");
+		ok = false;
+	}
+	tap_ok(ok, "ksm: a process write to a merged page reaches the guest, the sibling keeps its data");
+out_ksm:
+	/* Unmerge and stop, then put back what the system had. */
+	fix_fini(&f);
+	f.mem = NULL;
+	write_file(KSM_DIR "run", "2");
+	if (strcmp(run0, "0"))
+		write_file(KSM_DIR "run", run0);
+	write_file(KSM_DIR "pages_to_scan", scan0);
+	write_file(KSM_DIR "sleep_millisecs", sleep0);
+out:
+	free(a);
+	if (f.mem)
+		fix_fini(&f);
+}
+
+/* ---- 3: THP split and collapse ---- */
+
+#define THP_SIZE	(2 * SZ_2M)
+/* Pages in the middle of the first and of the second huge page. */
+#define THP_HOLE	300
+#define THP_PROT	700
+
+static u64 thp_want(size_t page)
+{
+	return page == THP_HOLE ? 0 : pat(50, page);
+}
+
+static void t_thp(void)
+{
+	struct eptmmu_vm_stats s0, s1, s2, s3;
+	int thp, r = 0, tries;
+	size_t w, bad;
+	struct fix f;
+	bool ok;
+	u64 v;
+
+	if (!fix_init(&f, THP_SIZE, SZ_2M, false))
+		return;
+	/* THP=always does not need it; THP=madvise does. */
+	madvise(f.mem, f.size, MADV_HUGEPAGE);
+	xvm_stats(f.vm, &s0);
+	if (!guest_writes(&f, 50, 0, "guest writes"))
+		goto out;
+	xvm_stats(f.vm, &s1);
+	thp = host_thp(f.mem);
+	tap_diag("thp: host THP at the region: %s; maps_2m +%llu maps_4k +%llu",
+		 thp > 0 ? "yes" : thp == 0 ? "no" : strerror(-thp),
+		 s1.maps_2m - s0.maps_2m, s1.maps_4k - s0.maps_4k);
+	if (s1.maps_2m > s0.maps_2m)
+		tap_ok(true, "thp: guest writes to THP-backed memory install 2M leaves");
+	else if (thp > 0)
+		tap_ok(false, "thp: guest writes to THP-backed memory install 2M leaves");
+	else
+		tap_skip(thp ? "host THP state unknown and no 2M leaf" :
+			 "the host did not back the region with a THP",
+			 "thp: guest writes to THP-backed memory install 2M leaves");
+
+	/* Both split the huge PMD under a 2M leaf (if there is one). */
+	xvm_stats(f.vm, &s2);
+	if (madvise(f.mem + THP_HOLE * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED) ||
+	    mprotect(f.mem + THP_PROT * PAGE_SIZE, PAGE_SIZE, PROT_READ) ||
+	    mprotect(f.mem + THP_PROT * PAGE_SIZE, PAGE_SIZE,
+		     PROT_READ | PROT_WRITE))
+		die("split");
+	xvm_stats(f.vm, &s3);
+	ok = s3.invalidations - s2.invalidations >= 2;
+	if (!ok || verbose) {
+		diag_vm_stats("before split", &s2);
+		diag_vm_stats("after split", &s3);
+	}
+	tap_ok(ok, "thp: MADV_DONTNEED and mprotect of one 4K page each invalidate (invalidations +%llu)",
+	       s3.invalidations - s2.invalidations);
+
+	ok = guest_sees_process(&f, 0, thp_want, "reads after split");
+	for (w = 0, bad = 0; w < WORDS; w++)
+		if (*word_ptr(&f, THP_HOLE, w))
+			bad++;
+	for (w = 0; ok && w < WORDS; w += 73) {
+		ok = g_read(f.vcpu, word_gpa(&f, THP_HOLE, w), &v);
+		if (ok && v)
+			bad++;
+	}
+	if (bad)
+		tap_diag("the MADV_DONTNEED page has %zu non-zero words", bad);
+	tap_ok(ok && !bad, "thp: after the split every page reads right in the guest, the MADV_DONTNEED page as zero on both sides");
+
+	tap_ok(agree_both_ways(&f, 51, "after split"),
+	       "thp: after the split fresh writes on either side reach the other on every page");
+
+	xvm_stats(f.vm, &s2);
+	for (tries = 0; tries < 3; tries++) {
+		r = madvise(f.mem, f.size, MADV_COLLAPSE) ? errno : 0;
+		if (r != EAGAIN)
+			break;
+		usleep(100000);
+	}
+	xvm_stats(f.vm, &s3);
+	if (r) {
+		skip_rest("MADV_COLLAPSE: %s", strerror(r));
+		goto out;
+	}
+	thp = host_thp(f.mem);
+	ok = s3.invalidations > s2.invalidations;
+	if (!ok || verbose) {
+		diag_vm_stats("before collapse", &s2);
+		diag_vm_stats("after collapse", &s3);
+	}
+	tap_ok(ok, "thp: MADV_COLLAPSE invalidates (invalidations +%llu, host THP %s)",
+	       s3.invalidations - s2.invalidations,
+	       thp > 0 ? "yes" : thp == 0 ? "no" : "unknown");
+
+	xvm_stats(f.vm, &s2);
+	ok = guest_sees_process(&f, 2, NULL, "reads after collapse") &&
+	     agree_both_ways(&f, 53, "after collapse");
+	xvm_stats(f.vm, &s3);
+	tap_diag("thp: after collapse the guest's accesses installed maps_2m +%llu maps_4k +%llu",
+		 s3.maps_2m - s2.maps_2m, s3.maps_4k - s2.maps_4k);
+	tap_ok(ok, "thp: after MADV_COLLAPSE guest and process agree on every page, both ways");
+out:
+	fix_fini(&f);
+}
+
+/* ---- 4: mprotect read-only ---- */
+
+static void t_mprotect(void)
+{
+	struct eptmmu_vm_stats s0, s1;
+	struct eptmmu_access b;
+	struct eptmmu_run run;
+	u8 *p;
+	u64 v, gpa;
+	struct fix f;
+	bool ok;
+	int r;
+
+	if (!fix_init(&f, 16 * PAGE_SIZE, PAGE_SIZE, true))
+		return;
+	p = f.mem + 3 * PAGE_SIZE;
+	gpa = word_gpa(&f, 3, 5);
+	/* A writable leaf and TLB entry, for mprotect to revoke. */
+	if (!g_write(f.vcpu, gpa, pat(60, 0)) || *word_ptr(&f, 3, 5) != pat(60, 0))
+		goto out;
+	xvm_stats(f.vm, &s0);
+	if (mprotect(p, PAGE_SIZE, PROT_READ))
+		die("mprotect");
+	xvm_stats(f.vm, &s1);
+	ok = s1.invalidations > s0.invalidations;
+	if (!ok)
+		diag_vm_stats("after mprotect", &s1);
+	tap_ok(ok, "mprotect: PROT_READ invalidates (invalidations +%llu)",
+	       s1.invalidations - s0.invalidations);
+
+	ok = g_read(f.vcpu, gpa, &v) && v == pat(60, 0);
+	tap_ok(ok, "mprotect: guest reads of the PROT_READ page still work");
+
+	b = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, pat(60, 1));
+	r = run_vcpu(f.vcpu, &b, 1, &run);
+	ok = !r && run.exit_reason == EPTMMU_EXIT_FAULT && run.done == 0 &&
+	     run.exit_errno == EACCES && run.exit_gpa == gpa;
+	if (!ok)
+		diag_run("write to PROT_READ page", r, &run);
+	if (*word_ptr(&f, 3, 5) != pat(60, 0)) {
+		tap_diag("the refused write changed the page to %#llx",
+			 *word_ptr(&f, 3, 5));
+		ok = false;
+	}
+	tap_ok(ok, "mprotect: a guest write to the PROT_READ page exits FAULT with EACCES and changes nothing");
+
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE))
+		die("mprotect");
+	ok = g_write(f.vcpu, gpa, pat(60, 2)) &&
+	     *word_ptr(&f, 3, 5) == pat(60, 2) &&
+	     g_read(f.vcpu, gpa, &v) && v == pat(60, 2);
+	tap_ok(ok, "mprotect: after mprotect back to read-write guest writes land and the process sees them");
+out:
+	fix_fini(&f);
+}
+
+/* ---- 5: munmap and mmap MAP_FIXED under a running vCPU ---- */
+
+#define REMAP_PAGES	16
+#define REMAP_PAGE	5
+#define REMAP_ROUNDS	20
+#define REMAP_READS	64
+
+/* Word @w of the swapped page in round @r; round 0 is the original page. */
+static u64 remap_val(u64 r, u64 w)
+{
+	return 0x5EED000000000000ULL | r << 16 | w;
+}
+
+struct remap_ctx {
+	int vcpu;
+	u64 gpa;
+	/* Odd while the main thread is swapping; round = seq / 2. */
+	atomic_uint seq;
+	atomic_bool stop;
+	/* Runs wholly inside a round, which must see only that round's page. */
+	atomic_int clean[REMAP_ROUNDS + 1];
+	unsigned long runs, efaults, bad;
+	char why[4][160];
+};
+
+static void remap_bad(struct remap_ctx *c, const char *fmt, ...) __printf(2, 3);
+static void remap_bad(struct remap_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->bad < ARRAY_SIZE(c->why)) {
+		va_start(ap, fmt);
+		vsnprintf(c->why[c->bad], sizeof(c->why[0]), fmt, ap);
+		va_end(ap);
+	}
+	c->bad++;
+}
+
+/*
+ * Reads the swapped page (and its two neighbours, which never change) in
+ * a loop.  A run that started in round r may see round r or a later one
+ * it overlapped, never an older one, and may hit the hole (EFAULT) only
+ * if a swap overlapped it.
+ */
+static void *remap_thread(void *arg)
+{
+	struct eptmmu_access a[REMAP_READS + 2];
+	struct remap_ctx *c = arg;
+	struct eptmmu_run run;
+	unsigned int s0, s1;
+	u32 i;
+	int r;
+
+	while (!atomic_load(&c->stop) && c->bad < 100) {
+		for (i = 0; i < REMAP_READS; i++)
+			a[i] = access_of(EPTMMU_ACCESS_READ,
+					 c->gpa + REMAP_PAGE * PAGE_SIZE + i * 8,
+					 8, 0);
+		a[i++] = access_of(EPTMMU_ACCESS_READ,
+				   c->gpa + (REMAP_PAGE - 1) * PAGE_SIZE, 8, 0);
+		a[i++] = access_of(EPTMMU_ACCESS_READ,
+				   c->gpa + (REMAP_PAGE + 1) * PAGE_SIZE, 8, 0);
+		s0 = atomic_load(&c->seq);
+		r = run_vcpu(c->vcpu, a, ARRAY_SIZE(a), &run);
+		s1 = atomic_load(&c->seq);
+		c->runs++;
+		if (r) {
+			remap_bad(c, "EPTMMU_RUN: %s", strerror(-r));
+			continue;
+		}
+		if (run.exit_reason == EPTMMU_EXIT_FAULT &&
+		    run.exit_errno == EFAULT && (s0 != s1 || s0 & 1) &&
+		    run.done < REMAP_READS) {
+			c->efaults++;
+		} else if (run.exit_reason != EPTMMU_EXIT_DONE) {
+			remap_bad(c, "run in seq %u..%u: done %u exit %s gpa %#llx errno %u",
+				  s0, s1, run.done,
+				  exit_name(run.exit_reason), run.exit_gpa,
+				  run.exit_errno);
+		}
+		for (i = 0; i < run.done && i < REMAP_READS; i++) {
+			u64 v = a[i].value, round = v >> 16 & 0xffffffff;
+
+			if (v != remap_val(round, i) || round < s0 / 2 ||
+			    round > (s1 + 1) / 2)
+				remap_bad(c, "run in seq %u..%u read %#llx at word %u, want rounds %u..%u",
+					  s0, s1, v, i, s0 / 2, (s1 + 1) / 2);
+		}
+		for (; i < run.done; i++) {
+			u64 page = REMAP_PAGE - 1 + 2 * (i - REMAP_READS);
+
+			if (a[i].value != pat(70, page))
+				remap_bad(c, "neighbour page %llu read %#llx",
+					  page, a[i].value);
+		}
+		if (s0 == s1 && !(s0 & 1) && run.exit_reason == EPTMMU_EXIT_DONE)
+			atomic_fetch_add(&c->clean[s0 / 2], 1);
+	}
+	return NULL;
+}
+
+/* Wait until the thread has finished @n clean runs in round @r. */
+static bool remap_wait(struct remap_ctx *c, int r, int n)
+{
+	u64 t0 = now_ns();
+
+	while (atomic_load(&c->clean[r]) < n) {
+		if (c->bad || now_ns() - t0 > 5 * SEC)
+			return false;
+		usleep(200);
+	}
+	return true;
+}
+
+static void t_remap(void)
+{
+	struct eptmmu_vm_stats s0, s1;
+	struct remap_ctx *c;
+	u64 buf[WORDS];
+	pthread_t th;
+	struct fix f;
+	int mfd, r;
+	size_t i, w;
+	bool ok, late = true;
+	u8 *p;
+
+	if (!fix_init(&f, REMAP_PAGES * PAGE_SIZE, PAGE_SIZE, true))
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		die("calloc");
+	/*
+	 * Each new page is a memfd page written beforehand: a fresh anonymous
+	 * page would read as zero until the process filled it, a value the
+	 * guest may legitimately see but the check could not tell from a bug.
+	 */
+	mfd = memfd_create("eptmmu_mm_test", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, REMAP_ROUNDS * PAGE_SIZE))
+		die("memfd");
+	for (r = 1; r <= REMAP_ROUNDS; r++) {
+		for (w = 0; w < WORDS; w++)
+			buf[w] = remap_val(r, w);
+		if (pwrite(mfd, buf, PAGE_SIZE, (r - 1) * PAGE_SIZE) != PAGE_SIZE)
+			die("pwrite memfd");
+	}
+	for (i = 0; i < REMAP_PAGES; i++)
+		for (w = 0; w < WORDS; w++)
+			*word_ptr(&f, i, w) = i == REMAP_PAGE ? remap_val(0, w) :
+					      pat(70, i);
+	p = f.mem + REMAP_PAGE * PAGE_SIZE;
+	c->vcpu = f.vcpu;
+	c->gpa = f.gpa;
+	xvm_stats(f.vm, &s0);
+	if (pthread_create(&th, NULL, remap_thread, c))
+		die("pthread_create");
+	for (r = 1; r <= REMAP_ROUNDS; r++) {
+		/* The vCPU has the old page mapped and cached. */
+		if (!remap_wait(c, r - 1, 1)) {
+			late = false;
+			break;
+		}
+		atomic_fetch_add(&c->seq, 1);
+		if (munmap(p, PAGE_SIZE))
+			die("munmap");
+		if (mmap(p, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, mfd, (r - 1) * PAGE_SIZE) != p)
+			die("mmap MAP_FIXED");
+		atomic_fetch_add(&c->seq, 1);
+	}
+	late = late && remap_wait(c, REMAP_ROUNDS, 2);
+	atomic_store(&c->stop, true);
+	pthread_join(th, NULL);
+	xvm_stats(f.vm, &s1);
+
+	tap_diag("remap: %d swaps, %lu vCPU runs, %lu overlapped a swap and hit the hole",
+		 r - 1, c->runs, c->efaults);
+	for (i = 0; i < c->bad && i < ARRAY_SIZE(c->why); i++)
+		tap_diag("%s", c->why[i]);
+	tap_ok(!c->bad, "remap: the vCPU only ever read the old or the new page (%lu bad values)",
+	       c->bad);
+
+	ok = late && !c->bad;
+	if (!late)
+		tap_diag("the vCPU finished no clean run within 5 s in round %d",
+			 r <= REMAP_ROUNDS ? r - 1 : REMAP_ROUNDS);
+	tap_ok(ok, "remap: every run started after a swap saw only the new page");
+
+	ok = s1.invalidations - s0.invalidations >= (u64)r - 1;
+	if (!ok || verbose) {
+		diag_vm_stats("before", &s0);
+		diag_vm_stats("after", &s1);
+	}
+	tap_ok(ok, "remap: each munmap invalidated (invalidations +%llu for %d munmaps)",
+	       s1.invalidations - s0.invalidations, r - 1);
+	close(mfd);
+	free(c);
+	fix_fini(&f);
+}
+
+/* ---- 6: compaction ---- */
+
+#define COMPACT_SIZE	(16 * SZ_1M)
+#define COMPACT_PAGES	(COMPACT_SIZE / PAGE_SIZE)
+
+static u64 compact_want(size_t page)
+{
+	return pat(80, page);
+}
+
+static void t_compaction(void)
+{
+	static u64 pfn0[COMPACT_PAGES], pfn1[COMPACT_PAGES];
+	static u64 cpfn0[COMPACT_PAGES], cpfn1[COMPACT_PAGES];
+	struct eptmmu_vm_stats s0, s1;
+	size_t i, moved = 0, cmoved = 0;
+	u8 *ctl, *hole;
+	struct fix f;
+	bool ok;
+	u64 t0;
+	int r;
+
+	if (access(COMPACT, W_OK)) {
+		skip_rest("%s: %s", COMPACT, strerror(errno));
+		return;
+	}
+	if (!fix_init(&f, COMPACT_SIZE, PAGE_SIZE, true))
+		return;
+	ctl = xmap(COMPACT_SIZE, PAGE_SIZE);
+	hole = xmap(COMPACT_SIZE, PAGE_SIZE);
+	madvise(ctl, COMPACT_SIZE, MADV_NOHUGEPAGE);
+	madvise(hole, COMPACT_SIZE, MADV_NOHUGEPAGE);
+	/*
+	 * Interleave the guest's pages with control pages and with pages
+	 * freed again, so the guest's pages sit among holes that compaction
+	 * wants to fill.  The control pages, never mapped by the guest, tell
+	 * "compaction moved nothing here" from "it could not move the pages
+	 * the VM maps".
+	 */
+	for (i = 0; i < COMPACT_PAGES; i++) {
+		*word_ptr(&f, i, 0) = 1;
+		ctl[i * PAGE_SIZE] = 1;
+		hole[i * PAGE_SIZE] = 1;
+	}
+	munmap(hole, COMPACT_SIZE);
+	if (!guest_writes(&f, 80, 0, "guest writes"))
+		goto out;
+	if (pfns_of(f.mem, COMPACT_PAGES, pfn0) ||
+	    pfns_of(ctl, COMPACT_PAGES, cpfn0) || !pfn0[0]) {
+		skip_rest("no PFN in /proc/self/pagemap (not root?)");
+		goto out;
+	}
+	xvm_stats(f.vm, &s0);
+	t0 = now_ns();
+	r = write_file(COMPACT, "1");
+	xvm_stats(f.vm, &s1);
+	if (r) {
+		skip_rest("writing %s: %s", COMPACT, strerror(-r));
+		goto out;
+	}
+	pfns_of(f.mem, COMPACT_PAGES, pfn1);
+	pfns_of(ctl, COMPACT_PAGES, cpfn1);
+	for (i = 0; i < COMPACT_PAGES; i++) {
+		moved += pfn0[i] != pfn1[i];
+		cmoved += cpfn0[i] != cpfn1[i];
+	}
+	tap_diag("compaction: %.1f s; %zu of %lu guest-mapped pages and %zu of %lu control pages moved",
+		 (now_ns() - t0) / 1e9, moved, COMPACT_PAGES, cmoved,
+		 COMPACT_PAGES);
+	if (!moved && !cmoved) {
+		tap_skip("compaction moved nothing",
+			 "compaction: migrated guest-mapped pages were invalidated");
+	} else {
+		ok = moved && s1.invalidations > s0.invalidations;
+		if (!moved)
+			tap_diag("compaction moved control pages but no page the VM maps: does eptmmu hold page references?");
+		if (!ok || verbose) {
+			diag_vm_stats("before compaction", &s0);
+			diag_vm_stats("after compaction", &s1);
+		}
+		tap_ok(ok, "compaction: migrated guest-mapped pages were invalidated (%zu moved, invalidations +%llu)",
+		       moved, s1.invalidations - s0.invalidations);
+	}
+
+	tap_ok(guest_sees_process(&f, 0, compact_want, "reads after compaction"),
+	       "compaction: guest reads of every page see the data it wrote");
+	tap_ok(agree_both_ways(&f, 81, "after compaction"),
+	       "compaction: fresh writes on either side reach the other on every page");
+out:
+	munmap(ctl, COMPACT_SIZE);
+	fix_fini(&f);
+}
+
+/* ---- runner ---- */
+
+static const struct test {
+	const char *name;
+	void (*fn)(void);
+	int ntap;
+	const char *what;
+} tests[] = {
+	{ "idle", t_idle, 6, "idle page tracking ages through the notifier" },
+	{ "ksm", t_ksm, 5, "KSM merges and COW breaks under the guest" },
+	{ "thp", t_thp, 6, "THP split and MADV_COLLAPSE under the guest" },
+	{ "mprotect", t_mprotect, 4, "mprotect read-only and back" },
+	{ "remap", t_remap, 3, "munmap + mmap MAP_FIXED under a running vCPU" },
+	{ "compaction", t_compaction, 3, "compaction migrates guest-mapped pages" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: eptmmu_mm_test [-v] [-l] [test...]\n"
+		"  -v   more diagnostics\n"
+		"  -l   list the tests and exit\n"
+		"With test names, run only those.  Output is TAP; exit 0 iff all pass.\n");
+}
+
+int main(int argc, char **argv)
+{
+	bool want[ARRAY_SIZE(tests)] = { 0 }, some = false;
+	int ch, plan = 0;
+	size_t i;
+	u64 t0;
+
+	while ((ch = getopt(argc, argv, "vlh")) != -1) {
+		switch (ch) {
+		case 'v':
+			verbose = true;
+			break;
+		case 'l':
+			for (i = 0; i < ARRAY_SIZE(tests); i++)
+				printf("%-12s %2d  %s\n", tests[i].name,
+				       tests[i].ntap, tests[i].what);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	for (; optind < argc; optind++) {
+		for (i = 0; i < ARRAY_SIZE(tests); i++)
+			if (!strcmp(argv[optind], tests[i].name))
+				break;
+		if (i == ARRAY_SIZE(tests)) {
+			fprintf(stderr, "eptmmu_mm_test: no test '%s' (-l lists them)\n",
+				argv[optind]);
+			return 2;
+		}
+		want[i] = some = true;
+	}
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		want[i] |= !some;
+		plan += want[i] ? tests[i].ntap : 0;
+	}
+
+	tap_plan(plan);
+	devfd = xopen_dev();	/* "Bail out!" and exit 2 without the module */
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		const struct test *t = &tests[i];
+		int start = tap_count(), ran;
+
+		if (!want[i])
+			continue;
+		tap_diag("%s: %s", t->name, t->what);
+		skip_why[0] = 0;
+		t0 = now_ns();
+		t->fn();
+		ran = tap_count() - start;
+		if (ran > t->ntap)
+			tap_diag("test %s printed %d results, declared %d: fix its ntap",
+				 t->name, ran, t->ntap);
+		for (; ran < t->ntap; ran++) {
+			if (skip_why[0])
+				tap_skip(skip_why, "%s: line %d of %d", t->name,
+					 ran + 1, t->ntap);
+			else
+				tap_ok(false, "%s: not reached (see the diagnostics above)",
+				       t->name);
+		}
+		tap_diag("%s: %.1f ms", t->name, (now_ns() - t0) / 1e6);
+	}
+	close(devfd);
+	return tap_done();
+}
