@@ -14,15 +14,25 @@
 
 #include <eptmmu/dev.h>
 #include <eptmmu/spte.h>
+#include <eptmmu/vmx.h>
+
+static char *backend = "auto";
+module_param(backend, charp, 0444);
+MODULE_PARM_DESC(backend,
+		 "vCPU backend: auto (vmx when usable, else soft), soft, vmx");
 
 static int __init eptmmu_init(void)
 {
-	/*
-	 * Only the software vCPU exists so far; it emulates the CPU's EPT
-	 * walk, including A/D, so A/D is available.
-	 */
-	int r = eptmmu_spte_init(true, "soft");
+	struct eptmmu_vmx_caps caps;
+	int r = eptmmu_vmx_init(backend, &caps);
 
+	if (r)
+		return r;
+	/*
+	 * The soft vCPU is what runs: it emulates the CPU's EPT walk,
+	 * A/D included, so A/D is always available to it.
+	 */
+	r = eptmmu_spte_init(true, "soft");
 	if (r)
 		return r;
 	return eptmmu_dev_init();

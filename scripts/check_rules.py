@@ -34,9 +34,16 @@ def defined_ids():
 
 
 def tracked_files():
+    """The tree's C files: git's view in a checkout, else a walk."""
     out = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
-                         cwd=TOP, capture_output=True, text=True, check=True)
-    return [f for f in out.stdout.split('\n') if f.endswith(('.c', '.h'))]
+                         cwd=TOP, capture_output=True, text=True)
+    if out.returncode == 0:
+        files = out.stdout.split('\n')
+    else:
+        files = [os.path.relpath(os.path.join(d, f), TOP)
+                 for d, _, names in os.walk(TOP) for f in names]
+    return [f for f in files if f.endswith(('.c', '.h')) and
+            not f.endswith('.mod.c')]
 
 
 def citations():

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the VT-x capability decoder, with the capability values
+ * of real CPU models (as Bochs reports them) and the ways a CPU can say no.
+ */
+#include <kunit/test.h>
+#include <asm/msr-index.h>
+#include <asm/vmx.h>
+
+#include <eptmmu/vmx.h>
+
+/* IA32_VMX_EPT_VPID_CAP of two models we run under Bochs. */
+#define EPT_CAP_HASWELL		0x00000f0106334141ULL	/* A/D, 1G */
+#define EPT_CAP_SANDY_BRIDGE	0x00000f0106114141ULL	/* no A/D, no 1G */
+
+static struct eptmmu_vmx_msrs model(u64 ept_cap)
+{
+	struct eptmmu_vmx_msrs m = {
+		.cpuid_vmx = true,
+		.have_msrs = true,
+		.feat_ctl = FEAT_CTL_LOCKED | FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX,
+		.basic = 0x12 | VMX_BASIC_TRUE_CTLS,
+		.true_procbased = (u64)CPU_BASED_ACTIVATE_SECONDARY_CONTROLS << 32,
+		.procbased2 = (u64)(SECONDARY_EXEC_ENABLE_EPT |
+				    SECONDARY_EXEC_UNRESTRICTED_GUEST) << 32,
+		.ept_vpid_cap = ept_cap,
+	};
+
+	return m;
+}
+
+static void vmx_haswell(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_HASWELL);
+	struct eptmmu_vmx_caps c;
+
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NULL(test, c.why);
+	KUNIT_EXPECT_EQ(test, c.revision, 0x12u);
+	KUNIT_EXPECT_TRUE(test, c.ept && c.ept_4level && c.ept_wb);
+	KUNIT_EXPECT_TRUE(test, c.ept_2m && c.ept_1g);
+	KUNIT_EXPECT_TRUE(test, c.invept_single && c.invept_all);
+	KUNIT_EXPECT_TRUE(test, c.ept_ad);
+	KUNIT_EXPECT_TRUE(test, c.ept_exec_only);
+	KUNIT_EXPECT_TRUE(test, c.unrestricted);
+}
+
+static void vmx_sandy_bridge(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_SANDY_BRIDGE);
+	struct eptmmu_vmx_caps c;
+
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.ept_ad);
+	KUNIT_EXPECT_FALSE(test, c.ept_1g);
+	KUNIT_EXPECT_TRUE(test, c.ept_2m);
+	KUNIT_EXPECT_TRUE(test, c.invept_single && c.invept_all);
+}
+
+static void vmx_refusals(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_HASWELL);
+	struct eptmmu_vmx_caps c;
+
+	m.cpuid_vmx = false;
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(c.why, "no VMX"));
+
+	m = model(EPT_CAP_HASWELL);
+	m.feat_ctl = FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX;	/* not locked */
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(c.why, "firmware"));
+
+	m = model(EPT_CAP_HASWELL);
+	m.procbased2 = 0;
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(c.why, "no EPT"));
+
+	m = model(EPT_CAP_HASWELL & ~VMX_EPT_INVEPT_BIT);
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(c.why, "INVEPT"));
+
+	m = model(EPT_CAP_HASWELL);
+	m.have_msrs = false;
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+}
+
+/* Without the TRUE MSRs the plain control MSR decides. */
+static void vmx_true_ctls(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_HASWELL);
+	struct eptmmu_vmx_caps c;
+
+	m.basic &= ~VMX_BASIC_TRUE_CTLS;
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));	/* procbased 0 */
+	m.procbased = m.true_procbased;
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.true_ctls);
+}
+
+static struct kunit_case vmx_cases[] = {
+	KUNIT_CASE(vmx_haswell),
+	KUNIT_CASE(vmx_sandy_bridge),
+	KUNIT_CASE(vmx_refusals),
+	KUNIT_CASE(vmx_true_ctls),
+	{}
+};
+
+static struct kunit_suite vmx_suite = {
+	.name = "eptmmu_vmx_caps",
+	.test_cases = vmx_cases,
+};
+
+kunit_test_suite(vmx_suite);
