@@ -39,8 +39,11 @@ step selftest sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_selftest $st; r=\$?;
 step selftest-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step mm sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
+step mm-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 EOF
-		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap)
+		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
+			 mm:tap mm-noad:tap)
 	fi
 	# Detector checks come last: each must produce its report, and a
 	# report switches lockdep off for the rest of the boot.
@@ -66,7 +69,8 @@ EOF
 TOOLS=()
 if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
-	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test)
+	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
+	       "$TOOLSDIR"/eptmmu_mm_test)
 fi
 
 results=()
