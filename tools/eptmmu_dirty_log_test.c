@@ -882,21 +882,6 @@ static void usage(FILE *f)
 		opt.mib, opt.vcpus, opt.iters, opt.writes);
 }
 
-static unsigned long num(const char *s, unsigned long min, unsigned long max)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || !*s || v < min || v > max) {
-		fprintf(stderr, "eptmmu_dirty_log_test: '%s' is not a number in %lu..%lu\n",
-			s, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	struct eptmmu_vm_stats st;
@@ -908,19 +893,19 @@ int main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "m:v:i:w:s:h")) != -1) {
 		switch (ch) {
 		case 'm':
-			opt.mib = num(optarg, 1, 4096);
+			opt.mib = parse_num(optarg, 1, 4096);
 			break;
 		case 'v':
-			opt.vcpus = num(optarg, 1, EPTMMU_MAX_VCPUS);
+			opt.vcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
 			break;
 		case 'i':
-			opt.iters = num(optarg, 1, 1UL << 40);
+			opt.iters = parse_num(optarg, 1, 1UL << 40);
 			break;
 		case 'w':
-			opt.writes = num(optarg, 0, 1UL << 40);
+			opt.writes = parse_num(optarg, 0, 1UL << 40);
 			break;
 		case 's':
-			opt.seed = num(optarg, 0, ~0UL);
+			opt.seed = parse_num(optarg, 0, ~0UL);
 			break;
 		case 'h':
 			usage(stdout);

@@ -76,17 +76,6 @@ static void __printf(1, 2) skip_rest(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void __printf(2, 3) tap_skip(const char *why, const char *fmt, ...)
-{
-	char name[200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	tap_ok(true, "%s # SKIP %s", name, why);
-}
-
 /* A distinct, non-zero value for every (tag, index): splitmix64. */
 static u64 pat(u64 tag, u64 idx)
 {
@@ -1267,12 +1256,7 @@ out:
 
 /* ---- runner ---- */
 
-static const struct test {
-	const char *name;
-	void (*fn)(void);
-	int ntap;
-	const char *what;
-} tests[] = {
+static const struct tap_test tests[] = {
 	{ "idle", t_idle, 6, "idle page tracking ages through the notifier" },
 	{ "ksm", t_ksm, 5, "KSM merges and COW breaks under the guest" },
 	{ "thp", t_thp, 6, "THP split and MADV_COLLAPSE under the guest" },
@@ -1292,10 +1276,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	bool want[ARRAY_SIZE(tests)] = { 0 }, some = false;
-	int ch, plan = 0;
-	size_t i;
-	u64 t0;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "vlh")) != -1) {
 		switch (ch) {
@@ -1303,9 +1284,7 @@ int main(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'l':
-			for (i = 0; i < ARRAY_SIZE(tests); i++)
-				printf("%-12s %2d  %s\n", tests[i].name,
-				       tests[i].ntap, tests[i].what);
+			tap_list_tests(tests, ARRAY_SIZE(tests));
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -1315,48 +1294,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (; optind < argc; optind++) {
-		for (i = 0; i < ARRAY_SIZE(tests); i++)
-			if (!strcmp(argv[optind], tests[i].name))
-				break;
-		if (i == ARRAY_SIZE(tests)) {
-			fprintf(stderr, "eptmmu_mm_test: no test '%s' (-l lists them)\n",
-				argv[optind]);
-			return 2;
-		}
-		want[i] = some = true;
-	}
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		want[i] |= !some;
-		plan += want[i] ? tests[i].ntap : 0;
-	}
-
-	tap_plan(plan);
-	devfd = xopen_dev();	/* "Bail out!" and exit 2 without the module */
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		const struct test *t = &tests[i];
-		int start = tap_count(), ran;
-
-		if (!want[i])
-			continue;
-		tap_diag("%s: %s", t->name, t->what);
-		skip_why[0] = 0;
-		t0 = now_ns();
-		t->fn();
-		ran = tap_count() - start;
-		if (ran > t->ntap)
-			tap_diag("test %s printed %d results, declared %d: fix its ntap",
-				 t->name, ran, t->ntap);
-		for (; ran < t->ntap; ran++) {
-			if (skip_why[0])
-				tap_skip(skip_why, "%s: line %d of %d", t->name,
-					 ran + 1, t->ntap);
-			else
-				tap_ok(false, "%s: not reached (see the diagnostics above)",
-				       t->name);
-		}
-		tap_diag("%s: %.1f ms", t->name, (now_ns() - t0) / 1e6);
-	}
-	close(devfd);
-	return tap_done();
+	return tap_run_tests(tests, ARRAY_SIZE(tests), argv + optind,
+			     argc - optind, &devfd, skip_why);
 }

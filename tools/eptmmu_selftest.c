@@ -2208,12 +2208,7 @@ out:
 
 /* ---- runner ---- */
 
-static const struct test {
-	const char *name;
-	void (*fn)(void);
-	int ntap;
-	const char *what;
-} tests[] = {
+static const struct tap_test tests[] = {
 	{ "api", t_api, 1, "API version" },
 	{ "guest_to_process", t_guest_to_process, 2, "guest writes reach process memory" },
 	{ "process_to_guest", t_process_to_guest, 3, "process writes reach the guest" },
@@ -2249,49 +2244,29 @@ static void usage(FILE *f)
 		opt.mib, opt.accesses, opt.threads);
 }
 
-static unsigned long num(const char *s, unsigned long min, unsigned long max)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || !*s || v < min || v > max) {
-		fprintf(stderr, "eptmmu_selftest: '%s' is not a number in %lu..%lu\n",
-			s, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
-	bool want[ARRAY_SIZE(tests)] = { 0 }, some = false;
-	int ch, plan = 0;
-	size_t i;
-	u64 t0;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "m:n:t:s:Clh")) != -1) {
 		switch (ch) {
 		case 'm':
-			opt.mib = num(optarg, 1, 4096);
+			opt.mib = parse_num(optarg, 1, 4096);
 			break;
 		case 'n':
-			opt.accesses = num(optarg, 1, 1UL << 40);
+			opt.accesses = parse_num(optarg, 1, 1UL << 40);
 			break;
 		case 't':
-			opt.threads = num(optarg, 1, EPTMMU_MAX_VCPUS);
+			opt.threads = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
 			break;
 		case 's':
-			opt.seed = num(optarg, 0, ~0UL);
+			opt.seed = parse_num(optarg, 0, ~0UL);
 			break;
 		case 'C':
 			opt.churn = false;
 			break;
 		case 'l':
-			for (i = 0; i < ARRAY_SIZE(tests); i++)
-				printf("%-18s %2d  %s\n", tests[i].name,
-				       tests[i].ntap, tests[i].what);
+			tap_list_tests(tests, ARRAY_SIZE(tests));
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -2306,42 +2281,6 @@ int main(int argc, char **argv)
 			opt.threads);
 		return 2;
 	}
-	for (; optind < argc; optind++) {
-		for (i = 0; i < ARRAY_SIZE(tests); i++)
-			if (!strcmp(argv[optind], tests[i].name))
-				break;
-		if (i == ARRAY_SIZE(tests)) {
-			fprintf(stderr, "eptmmu_selftest: no test '%s' (-l lists them)\n",
-				argv[optind]);
-			return 2;
-		}
-		want[i] = some = true;
-	}
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		want[i] |= !some;
-		plan += want[i] ? tests[i].ntap : 0;
-	}
-
-	tap_plan(plan);
-	devfd = xopen_dev();
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		const struct test *t = &tests[i];
-		int start = tap_count(), ran;
-
-		if (!want[i])
-			continue;
-		tap_diag("%s: %s", t->name, t->what);
-		t0 = now_ns();
-		t->fn();
-		ran = tap_count() - start;
-		if (ran > t->ntap)
-			tap_diag("test %s printed %d results, declared %d: fix its ntap",
-				 t->name, ran, t->ntap);
-		for (; ran < t->ntap; ran++)
-			tap_ok(false, "%s: not reached (see the diagnostics above)",
-			       t->name);
-		tap_diag("%s: %.1f ms", t->name, (now_ns() - t0) / 1e6);
-	}
-	close(devfd);
-	return tap_done();
+	return tap_run_tests(tests, ARRAY_SIZE(tests), argv + optind,
+			     argc - optind, &devfd, NULL);
 }

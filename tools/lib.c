@@ -186,3 +186,93 @@ int tap_done(void)
 	tap_diag("%d passed, %d failed", tap_n - tap_failed, tap_failed);
 	return tap_failed || tap_n != tap_planned;
 }
+
+unsigned long parse_num(const char *s, unsigned long min, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || !*s || v < min || v > max) {
+		fprintf(stderr, "%s: '%s' is not a number in %lu..%lu\n",
+			program_invocation_short_name, s, min, max);
+		exit(2);
+	}
+	return v;
+}
+
+void tap_skip(const char *why, const char *fmt, ...)
+{
+	char name[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	tap_ok(true, "%s # SKIP %s", name, why);
+}
+
+void tap_list_tests(const struct tap_test *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("%-18s %2d  %s\n", t[i].name, t[i].ntap, t[i].what);
+}
+
+int tap_run_tests(const struct tap_test *t, size_t n, char *const *names,
+		  int nnames, int *devfd, char *skip_why)
+{
+	bool want[64] = { false };
+	int plan = 0, k;
+	size_t i;
+
+	if (n > ARRAY_SIZE(want))
+		die("too many tests");
+	for (k = 0; k < nnames; k++) {
+		for (i = 0; i < n; i++)
+			if (!strcmp(names[k], t[i].name))
+				break;
+		if (i == n) {
+			fprintf(stderr, "%s: no test '%s' (-l lists them)\n",
+				program_invocation_short_name, names[k]);
+			return 2;
+		}
+		want[i] = true;
+	}
+	for (i = 0; i < n; i++) {
+		want[i] |= !nnames;
+		plan += want[i] ? t[i].ntap : 0;
+	}
+
+	tap_plan(plan);
+	*devfd = xopen_dev();	/* "Bail out!" and exit 2 without the module */
+	for (i = 0; i < n; i++) {
+		int start = tap_count(), ran;
+		u64 t0;
+
+		if (!want[i])
+			continue;
+		tap_diag("%s: %s", t[i].name, t[i].what);
+		if (skip_why)
+			skip_why[0] = 0;
+		t0 = now_ns();
+		t[i].fn();
+		ran = tap_count() - start;
+		if (ran > t[i].ntap)
+			tap_diag("test %s printed %d results, declared %d: fix its ntap",
+				 t[i].name, ran, t[i].ntap);
+		for (; ran < t[i].ntap; ran++) {
+			if (skip_why && skip_why[0])
+				tap_skip(skip_why, "%s: line %d of %d", t[i].name,
+					 ran + 1, t[i].ntap);
+			else
+				tap_ok(false, "%s: not reached (see the diagnostics above)",
+				       t[i].name);
+		}
+		tap_diag("%s: %.1f ms", t[i].name, (now_ns() - t0) / 1e6);
+	}
+	close(*devfd);
+	return tap_done();
+}

@@ -54,6 +54,29 @@ static inline struct eptmmu_access access_of(u8 kind, u64 gpa,
 const char *exit_name(u32 reason);
 
 u64 now_ns(void);
+/*
+ * A table of TAP tests, each printing exactly @ntap results.  Runs the
+ * ones named in @names (all when @nnames is 0) after printing the plan
+ * and opening /dev/eptmmu into *@devfd; a test that prints fewer lines is
+ * padded with "not ok ... not reached", or with SKIPs carrying @skip_why
+ * when the test left a reason there.  Returns the exit code (2 for an
+ * unknown name).
+ */
+struct tap_test {
+	const char *name;
+	void (*fn)(void);
+	int ntap;
+	const char *what;
+};
+
+/* An "ok ... # SKIP why" line. */
+void tap_skip(const char *why, const char *fmt, ...) __printf(2, 3);
+void tap_list_tests(const struct tap_test *t, size_t n);
+int tap_run_tests(const struct tap_test *t, size_t n, char *const *names,
+		  int nnames, int *devfd, char *skip_why);
+
+/* An option's value in [min, max], or exit 2 with a message. */
+unsigned long parse_num(const char *s, unsigned long min, unsigned long max);
 
 /* Cheap, seedable, thread-local randomness (xorshift64*). */
 static inline u64 rand64(u64 *state)

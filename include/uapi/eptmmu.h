@@ -96,12 +96,15 @@ struct eptmmu_memslot {
  * @splits: huge leaves split into a table
  * @zapped: leaves zapped
  * @tlb_flushes: flushes delivered to all vCPUs
- * @invalidations: MMU-notifier invalidations that hit a memslot
  * @memslot_generation: bumped by every memslot change
  * @ept_ad: 1 if the VM's SPTEs use EPT A/D bits, 0 for access tracking
- * @aging_passes: MMU-notifier aging calls that hit a memslot (lockless)
- * @aged_young: leaves those calls found young (and, unless test_young,
- *	made old)
+ * @aging_passes: memslot ranges aged by MMU-notifier aging calls (one
+ *	call over two slots counts two); aging takes no lock
+ * @aged_young: leaves those passes found young (and, unless test_young,
+ *	made old).  Aging never flushes a vCPU's TLB, so a page the guest
+ *	keeps using through a cached translation can look idle once
+ * @invalidations: MMU-notifier invalidations whose range overlapped a
+ *	memslot (whether or not anything was mapped there)
  */
 struct eptmmu_vm_stats {
 	__u64 tables;
