@@ -42,6 +42,19 @@ static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 	return 0;
 }
 
+static long vcpu_latency(struct eptmmu_vcpu *vcpu, void __user *argp)
+{
+	long r = 0;
+
+	/* Consistent only while nobody runs the vCPU. */
+	if (!mutex_trylock(&vcpu->run_lock))
+		return -EBUSY;
+	if (copy_to_user(argp, &vcpu->latency, sizeof(vcpu->latency)))
+		r = -EFAULT;
+	mutex_unlock(&vcpu->run_lock);
+	return r;
+}
+
 /* The VM maps its creator's memory; no other address space may drive it. */
 static int vm_usable(struct eptmmu_vm *vm)
 {
@@ -60,6 +73,8 @@ static long vcpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case EPTMMU_RUN:
 		return vcpu_run(vcpu, (void __user *)arg);
+	case EPTMMU_GET_FAULT_LATENCY:
+		return vcpu_latency(vcpu, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}

@@ -16,7 +16,9 @@
  * the position alone says which gfn it translates: direct EPT has no
  * reverse map that could name another gfn for the same pfn.
  */
+#include <linux/log2.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/clock.h>
 
 #include <eptmmu/export.h>
 #include <eptmmu/fastpf.h>
@@ -64,7 +66,9 @@ static void mark_written(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
  * @gpa: guest-physical address
  * @exit_qual: SDM exit qualification (bits 0-2: the access)
  *
- * Return: EPTMMU_FAST_FIXED, or EPTMMU_FAST_FALLBACK for the slow path.
+ * Return: EPTMMU_FAST_FIXED (W set, or nothing left to do),
+ * EPTMMU_FAST_FIXED_ACC (access restored), or EPTMMU_FAST_FALLBACK for
+ * the slow path.
  */
 int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {
@@ -152,11 +156,13 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			    !eptmmu_slot_logs_dbit(slot))
 				mark_written(vm, slot, gfn, new);
 		}
-		if (tracked)
+		if (tracked) {
 			stat_inc(&vcpu->stats.fast_fixed_acc);
-		else
+			r = EPTMMU_FAST_FIXED_ACC;
+		} else {
 			stat_inc(&vcpu->stats.fast_fixed_wp);
-		r = EPTMMU_FAST_FIXED;
+			r = EPTMMU_FAST_FIXED;
+		}
 		goto out;
 	}
 out:
@@ -166,6 +172,19 @@ out_srcu:
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_fast_page_fault);
+
+/*
+ * Per-vCPU, written only by the thread running the vCPU (run_lock): a
+ * handful of plain adds, cheap enough to keep on always.
+ */
+static void account_latency(struct eptmmu_fault_latency *l, int kind, u64 ns)
+{
+	int b = ns ? min_t(int, ilog2(ns), EPTMMU_LAT_BUCKETS - 1) : 0;
+
+	l->count[kind]++;
+	l->total_ns[kind] += ns;
+	l->hist[kind][b]++;
+}
 
 /**
  * eptmmu_page_fault() - the one entry for EPT violations of every backend
@@ -177,10 +196,27 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_fast_page_fault);
  */
 int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {
+	u64 t0 = local_clock();
+	int fast, r, kind;
+
 	stat_inc(&vcpu->stats.faults);
-	if (eptmmu_fast_page_fault(vcpu, gpa, exit_qual) == EPTMMU_FAST_FIXED)
-		return 0;
-	stat_inc(&vcpu->stats.fast_fallbacks);
-	return eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
+	fast = eptmmu_fast_page_fault(vcpu, gpa, exit_qual);
+	if (fast != EPTMMU_FAST_FALLBACK) {
+		r = 0;
+		kind = fast == EPTMMU_FAST_FIXED_ACC ? EPTMMU_FAULT_FAST_ACC :
+						      EPTMMU_FAULT_FAST_WP;
+	} else {
+		stat_inc(&vcpu->stats.fast_fallbacks);
+		vcpu->last_fault_level = 0;
+		r = eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
+		if (r)
+			kind = EPTMMU_FAULT_OTHER;
+		else if (vcpu->last_fault_level > PG_LEVEL_4K)
+			kind = EPTMMU_FAULT_SLOW_HUGE;
+		else
+			kind = EPTMMU_FAULT_SLOW_4K;
+	}
+	account_latency(&vcpu->latency, kind, local_clock() - t0);
+	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_page_fault);

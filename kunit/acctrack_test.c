@@ -92,6 +92,7 @@ static void age_noad_read_never_restores_w(struct kunit *test)
 	/* A harvest flushed: the read walks, faults, is restored R/X only. */
 	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 2ULL);
 	KUNIT_EXPECT_EQ(test, env->vcpu->stats.fast_fixed_acc, 1ULL);
+	KUNIT_EXPECT_EQ(test, env->vcpu->latency.count[EPTMMU_FAULT_FAST_ACC], 1ULL);
 	leaf = leaf0(env);
 	KUNIT_EXPECT_FALSE(test, spte_is_access_tracked(leaf));
 	KUNIT_EXPECT_FALSE(test, spte_is_writable(leaf));

@@ -334,6 +334,8 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	/* A writable leaf in a logging slot: this write must be in the log. */
 	if (!r && (new & VMX_EPT_WRITABLE_MASK))
 		eptmmu_mark_dirty(f.slot, f.gfn);
+	if (!r)
+		vcpu->last_fault_level = f.level;
 	put_page(f.page);
 out:
 	srcu_read_unlock(&vm->srcu, idx);

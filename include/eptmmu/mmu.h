@@ -84,6 +84,8 @@ struct eptmmu_vcpu {
 	struct mutex run_lock;
 	struct eptmmu_pt_cache cache;	/* under run_lock */
 	struct eptmmu_vcpu_stats stats;	/* written by the running thread */
+	struct eptmmu_fault_latency latency;	/* under run_lock */
+	int last_fault_level;		/* leaf level the slow path installed */
 };
 
 struct eptmmu_vm {

@@ -252,4 +252,31 @@ struct eptmmu_run {
 
 #define EPTMMU_RUN		_IOWR(EPTMMU_IO, 0x20, struct eptmmu_run)
 
+/* What a fault ended as, for the latency histograms. */
+#define EPTMMU_FAULT_FAST_WP	0	/* fast path set W */
+#define EPTMMU_FAULT_FAST_ACC	1	/* fast path restored access */
+#define EPTMMU_FAULT_SLOW_4K	2	/* slow path installed a 4K leaf */
+#define EPTMMU_FAULT_SLOW_HUGE	3	/* slow path installed a 2M/1G leaf */
+#define EPTMMU_FAULT_OTHER	4	/* retried, MMIO or failed */
+#define EPTMMU_FAULT_KINDS	5
+#define EPTMMU_LAT_BUCKETS	32
+
+/**
+ * struct eptmmu_fault_latency - time spent in the fault handler, per kind
+ * @count: faults of each kind
+ * @total_ns: their summed handler time
+ * @hist: bucket b counts faults that took [2^b, 2^(b+1)) ns (bucket 0:
+ *	under 2 ns), measured in the kernel around the whole handler
+ *
+ * EPTMMU_GET_FAULT_LATENCY copies the vCPU's counters since its creation
+ * (EBUSY while the vCPU runs).
+ */
+struct eptmmu_fault_latency {
+	__u64 count[EPTMMU_FAULT_KINDS];
+	__u64 total_ns[EPTMMU_FAULT_KINDS];
+	__u64 hist[EPTMMU_FAULT_KINDS][EPTMMU_LAT_BUCKETS];
+};
+
+#define EPTMMU_GET_FAULT_LATENCY _IOR(EPTMMU_IO, 0x21, struct eptmmu_fault_latency)
+
 #endif /* _UAPI_EPTMMU_H */
