@@ -5,7 +5,6 @@
  * real eptmmu code and drives it; `make check` expects the matching
  * kernel report, naming eptmmu, from the lockdep or KCSAN kernel:
  *
-  * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race).
  *   lockorder  the soft walk takes mmu_lock inside tlb_lock, against the
  *              flush path's mmu_lock -> tlb_lock             (lockdep)
  *   uaf        a zap frees an unlinked table before tearing it down (KASAN)
@@ -13,6 +12,7 @@
  *              thread sets D with cmpxchg                      (KCSAN)
  *
  * Not a KUnit suite: it passes when the kernel complains.
+ * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -30,8 +30,8 @@ unsigned long map_aligned(struct kunit *test, u64 size, u64 align)
 	return ALIGN(hva, align);
 }
 
-struct env *env_create(struct kunit *test, u64 size, u64 align,
-			      u32 flags, bool ad)
+struct env *env_create(struct kunit *test, u64 size, u64 align, u32 flags,
+		       bool ad)
 {
 	struct eptmmu_memslot req = { 0 };
 	struct env *env = kunit_kzalloc(test, sizeof(*env), GFP_KERNEL);

@@ -126,10 +126,10 @@ static void read_msrs(struct eptmmu_vmx_msrs *m)
 		m->ept_vpid_cap = 0;
 }
 
-static int vmxon(u64 pa)
+/* VMfailInvalid sets CF, VMfailValid ZF: jbe takes either. */
+static int vmx_on(u64 pa)
 {
 	asm goto("1: vmxon %[pa]\n\t"
-		 /* VMfailInvalid sets CF, VMfailValid ZF. */
 		 "jbe %l[failed]\n\t"
 		 _ASM_EXTABLE(1b, %l[faulted])
 		 : : [pa] "m" (pa) : "cc", "memory" : failed, faulted);
@@ -140,7 +140,7 @@ faulted:
 	return -EFAULT;
 }
 
-static void vmxoff(void)
+static void vmx_off(void)
 {
 	asm volatile("vmxoff" : : : "cc", "memory");
 }
@@ -180,9 +180,9 @@ static int vmxon_probe(const struct eptmmu_vmx_msrs *m, u32 revision,
 		r = -EINVAL;
 	} else {
 		cr4_set_bits(X86_CR4_VMXE);
-		r = vmxon(page_to_phys(page));
+		r = vmx_on(page_to_phys(page));
 		if (!r)
-			vmxoff();
+			vmx_off();
 		cr4_clear_bits(X86_CR4_VMXE);
 		if (r)
 			*why = "VMXON failed";

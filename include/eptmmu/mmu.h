@@ -228,7 +228,6 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
 int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 
-
 /* acctrack/notifier.c */
 int eptmmu_notifier_register(struct eptmmu_vm *vm);
 void eptmmu_notifier_unregister(struct eptmmu_vm *vm);
