@@ -3,6 +3,7 @@
 #   make                 build eptmmu.ko against KDIR (default: the running kernel)
 #   make check           build test kernels, run every suite under QEMU
 #   make run             the demo: boot QEMU with the module and run a workload
+#   make bench           dirty-logging and fault-path figures under QEMU (scripts/bench.sh)
 #   make docs            check Documentation/locking.rst against the code, build the docs
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
@@ -26,4 +27,7 @@ docs:
 run:
 	bash scripts/demo.sh
 
-.PHONY: all modules clean check run docs
+bench:
+	bash scripts/bench.sh
+
+.PHONY: all modules clean check run docs bench

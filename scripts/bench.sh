@@ -1,0 +1,402 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`: dirty-logging and fault-path figures of eptmmu.
+#
+# Builds the plain test kernel, eptmmu.ko as a user would build it (no
+# EPTMMU_TEST knobs) and tools/eptmmu_perf, boots QEMU (2 vCPUs) once and
+# runs eptmmu_perf there for ept_ad=on and ept_ad=off, with 1 and 2 vCPU
+# threads, in each dirty-logging mode the SPTE mode allows (wp always,
+# dbit only with EPT A/D), each configuration $EPTMMU_BENCH_REPS times.
+# The repetitions are interleaved (all configurations once, then again)
+# so slow drift of the host shows up as spread, not as a bias between
+# configurations.  eptmmu_perf runs with -M, manual clearing, because that
+# is what KVM's dirty_log_perf_test does by default.
+#
+# Prints medians per configuration and phase, the populate scaling from 1
+# to 2 vCPUs next to the guest's CPU ceiling (two busy loops against one:
+# below 2 when the host's cores are busy elsewhere), fault latencies per
+# phase and the fast-path speedup, and leaves in $EPTMMU_OUT/bench/:
+#   raw.csv      every CSV line eptmmu_perf printed, with the run it came from
+#   summary.csv  medians per configuration and phase
+#   latency.csv  medians per configuration, phase and fault kind
+#   bench.png    fault-latency histograms per kind and the phase times
+#
+# The figures come from a TCG-emulated guest: compare them with each other
+# (configurations, modes, before/after a change), not with real hardware.
+#
+# Knobs (environment): EPTMMU_BENCH_BYTES (per vCPU, default 64M),
+# EPTMMU_BENCH_ITERS (default 5), EPTMMU_BENCH_REPS (default 3),
+# EPTMMU_BENCH_TIMEOUT (QEMU, seconds, default 900), EPTMMU_OUT.
+#
+# The next step is the side-by-side comparison with KVM: KVM's
+# dirty_log_perf_test run in the same guest with the same options
+# (-v, -b, -i; -s anonymous|anonymous_thp|anonymous_hugetlb for
+# eptmmu_perf's anon|thp|hugetlb; its default manual protect matches -M).
+# That needs a guest kernel with KVM and KVM_AMD built in (a kconfig
+# fragment for another kbuild.sh variant; QEMU's TCG emulates SVM for
+# -cpu max, not VMX), and the selftest built statically from
+# tools/testing/selftests/kvm of the same linux-source-6.12 tree the
+# guest kernel comes from, copied into this initramfs next to
+# eptmmu_perf.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BYTES=${EPTMMU_BENCH_BYTES:-64M}
+ITERS=${EPTMMU_BENCH_ITERS:-5}
+REPS=${EPTMMU_BENCH_REPS:-3}
+LIMIT=${EPTMMU_BENCH_TIMEOUT:-900}
+
+t_start=$SECONDS
+ensure_packages "${EPTMMU_PACKAGES[@]}" gnuplot-nox
+mkdir -p "$EPTMMU_OUT"
+kernel_build plain
+module_build bench
+tools_build
+t_built=$SECONDS
+
+# The test kernel has neither HPET nor ACPI PM timer, so the TSC is the
+# guest's only fine clock, and under TCG on a busy host its calibration
+# against the PIT can fail, or the clocksource watchdog can call it
+# unstable because the jiffies lag.  Either way the guest falls back to
+# jiffies: phase times in 4 ms steps and fault latencies of 0 ns.  TCG's
+# TSC is the host's, so measure its rate here and tell the guest.
+guest_clock() {
+	local bin=$EPTMMU_OUT/tsc_khz khz
+	cc -O2 -o "$bin" -x c - <<'C' 2>/dev/null || return 0
+#include <stdio.h>
+#include <time.h>
+#include <x86intrin.h>
+
+int main(void)
+{
+	struct timespec a, b, d = { 0, 200000000 };
+	unsigned long long c0, c1;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+	c0 = __rdtsc();
+	nanosleep(&d, NULL);
+	c1 = __rdtsc();
+	clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+	printf("%.0f\n", (c1 - c0) * 1e6 / ((b.tv_sec - a.tv_sec) * 1e9 +
+					    (b.tv_nsec - a.tv_nsec)));
+	return 0;
+}
+C
+	khz=$("$bin") || return 0
+	echo "tsc=reliable tsc_early_khz=$khz"
+}
+
+bench=$EPTMMU_OUT/bench
+rm -rf "$bench"
+mkdir -p "$bench"
+
+plan=$EPTMMU_OUT/plan-bench.sh
+cat >"$plan" <<PLAN
+# The ceiling for any 2-vCPU scaling: one busy loop, then two at once.
+# QEMU runs each guest CPU on a host thread; with a host core busy
+# elsewhere the two share one and nothing can scale.
+# eptmmu_perf runs are steps perf-AD-MODE-vN-rREP; it exits 2 where the
+# VM cannot log in that mode (dbit without EPT A/D).
+spin='BEGIN { for (i = 0; i < 300000; i++) s += i }'
+for rep in \$(seq 1 $REPS); do
+	step cpu1-r\$rep time awk "\$spin"
+	step cpu2-r\$rep time sh -c "awk '\$spin' & awk '\$spin' & wait"
+	for ad in on off; do
+		insmod /eptmmu.ko ept_ad=\$ad
+		for v in 1 2; do
+			for mode in wp dbit; do
+				[ \$ad = off ] && [ \$mode = dbit ] && continue
+				step perf-\$ad-\$mode-v\$v-r\$rep /eptmmu_perf --csv \\
+					-M -m \$mode -v \$v -b $BYTES -i $ITERS
+			done
+		done
+		rmmod eptmmu
+	done
+done
+PLAN
+make_initramfs "$EPTMMU_OUT/initrd-bench.gz" "$plan" \
+	"$MODDIR/src/eptmmu.ko" "$TOOLSDIR/eptmmu_perf"
+
+log=$EPTMMU_OUT/console-bench.log
+say "booting QEMU: $REPS x 6 runs of eptmmu_perf -b $BYTES -i $ITERS (log: $log, limit $LIMIT s)"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+qrc=0
+run_qemu "$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-bench.gz" \
+	"$log" "$LIMIT" "$(guest_clock)" || qrc=$?
+t_ran=$SECONDS
+say "host: $(nproc) cores, load average $load0 before QEMU, $(cut -d' ' -f1-3 /proc/loadavg) after"
+[ $qrc -eq 124 ] && say "QEMU timed out after $LIMIT s; reporting what finished"
+grep -q 'eptmmu-harness: DONE' "$log" ||
+	say "the guest did not finish its plan (QEMU status $qrc)"
+case $(grep -a 'Switched to clocksource' "$log" | tail -n 1 | tr -d '\r') in
+*clocksource\ tsc*) ;;
+*) say "WARNING: the guest's clocksource is not the TSC: the times below are coarse; see $log" ;;
+esac
+
+# The console log to CSV, medians, tables and the plot's data files.
+prc=0
+python3 - "$log" "$bench" <<'PY' || prc=$?
+import collections, csv, math, os, re, statistics, sys
+
+log, out = sys.argv[1], sys.argv[2]
+line_re = re.compile(r'eptmmu-out\[([^\]]+)\]: (.*)$')
+end_re = re.compile(r'eptmmu-harness: END (\S+) rc=(\d+)')
+header, rows, rc, other = None, [], {}, collections.defaultdict(list)
+with open(log, errors='replace') as f:
+    for raw in f:
+        raw = raw.rstrip('\r\n').replace('\r', '')
+        m = end_re.search(raw)
+        if m:
+            rc[m.group(1)] = int(m.group(2))
+            continue
+        m = line_re.search(raw)
+        if not m:
+            continue
+        run, text = m.groups()
+        if text.startswith('type,'):
+            header = header or text.split(',')
+        elif text.startswith(('phase,', 'latency,')):
+            rows.append((run, text.split(',')))
+        else:
+            other[run].append(text)
+if not header or not rows:
+    sys.exit('bench: no eptmmu_perf CSV in %s' % log)
+
+bad = False
+for run in sorted(rc):
+    if rc[run] == 2 and '-dbit-' in run:
+        print('  %s: skipped (%s)' % (run, '; '.join(other[run])[:200]))
+    elif rc[run] != 0:
+        bad = True
+        print('  %s: FAILED rc=%d: %s' % (run, rc[run],
+                                         ' | '.join(other[run][-5:])))
+
+recs = []
+with open(os.path.join(out, 'raw.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['run'] + header)
+    for run, fields in rows:
+        if len(fields) != len(header):
+            print('  %s: dropped a garbled line (%d fields)' % (run, len(fields)))
+            continue
+        w.writerow([run] + fields)
+        recs.append(dict(zip(header, fields), run=run))
+
+def num(r, k):
+    return float(r[k]) if r.get(k, '') != '' else math.nan
+
+def cfg_of(r):
+    return (r['ept_ad'], r['dirty_mode'], int(r['vcpus']))
+
+order = {'on': 0, 'off': 1, 'wp': 0, 'dbit': 1}
+cfgs = sorted({cfg_of(r) for r in recs},
+              key=lambda c: (order[c[0]], order[c[1]], c[2]))
+label = {c: 'ad=%s %s %dv' % c for c in cfgs}
+phases = [p for p in ('populate', 'enable_log', 'dirty', 'get_log', 'clear_log',
+                      'disable_log', 'refault', 'age_mark', 'reread', 'age_check')
+          if any(r['type'] == 'phase' and r['name'] == p for r in recs)]
+kinds = ['fast_wp', 'fast_acc', 'slow_4k', 'slow_huge', 'other']
+
+def med(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return statistics.median(xs) if xs else math.nan
+
+# Per configuration and phase: the median over every sample, where an
+# iterated phase gives one sample per iteration of every run.
+ph = collections.defaultdict(list)
+for r in recs:
+    if r['type'] == 'phase':
+        ph[cfg_of(r), r['name']].append(r)
+runs = {c: len({r['run'] for r in recs if cfg_of(r) == c}) for c in cfgs}
+
+def fmt(x, spec='%.4f'):
+    return '-' if math.isnan(x) else spec % x
+
+with open(os.path.join(out, 'summary.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['ept_ad', 'dirty_mode', 'vcpus', 'phase', 'runs', 'samples',
+                'median_wall_s', 'min_wall_s', 'max_wall_s',
+                'median_pages_per_s', 'median_gib_per_s'])
+    for c in cfgs:
+        for p in phases:
+            s = ph.get((c, p), [])
+            if not s:
+                continue
+            walls = [num(r, 'wall_s') for r in s]
+            w.writerow(list(c) + [p, runs[c], len(s), '%.6f' % med(walls),
+                                  '%.6f' % min(walls), '%.6f' % max(walls),
+                                  '%.1f' % med([num(r, 'pages_per_s') for r in s]),
+                                  '%.4f' % med([num(r, 'gib_per_s') for r in s])])
+
+print()
+print('median wall seconds per phase (%s)' %
+      ', '.join('%s: %d runs' % (label[c], runs[c]) for c in cfgs))
+print('%-20s' % 'phase' + ''.join('%14s' % label[c] for c in cfgs))
+for p in phases:
+    print('%-20s' % p + ''.join(
+        '%14s' % fmt(med([num(r, 'wall_s') for r in ph.get((c, p), [])]))
+        for c in cfgs))
+print('%-20s' % 'populate p/s' + ''.join(
+    '%14s' % fmt(med([num(r, 'pages_per_s') for r in ph.get((c, 'populate'), [])]),
+                 '%.0f') for c in cfgs))
+
+# Populate does not depend on the dirty-logging mode that follows it:
+# pool the modes of one SPTE mode.
+print()
+real_re = re.compile(r'^real\s+(\d+)m\s*([\d.]+)s')
+def real_s(run):
+    for t in other.get(run, []):
+        m = real_re.match(t)
+        if m:
+            return int(m.group(1)) * 60 + float(m.group(2))
+    return math.nan
+ceil = med([2 * real_s('cpu1-r%d' % i) / real_s('cpu2-r%d' % i)
+            for i in range(1, 100) if 'cpu1-r%d' % i in rc])
+if not math.isnan(ceil):
+    print('CPU ceiling of this guest: two busy loops at once ran %.2fx the rate of one'
+          % ceil)
+    print('  (2.00: each guest CPU had a host core; 1.00: they shared one)')
+for ad in ('on', 'off'):
+    rate = {}
+    for v in (1, 2):
+        rate[v] = med([num(r, 'pages_per_s') for c in cfgs
+                       if c[0] == ad and c[2] == v
+                       for r in ph.get((c, 'populate'), [])])
+    if not any(math.isnan(x) for x in rate.values()):
+        print('populate scaling ept_ad=%-3s: 2 vCPUs %.0f pages/s / 1 vCPU %.0f pages/s = %.2fx'
+              % (ad, rate[2], rate[1], rate[2] / rate[1]))
+
+# Latency per (phase, kind): medians over runs of each run's figures,
+# which are estimates from log2-ns buckets.  The phase matters: slow 4K
+# faults of populate allocate host pages, those after disabling logging
+# only map present ones again.
+lat = collections.defaultdict(list)
+for r in recs:
+    if r['type'] == 'latency' and num(r, 'count') > 0:
+        lat[cfg_of(r), r['name'], r['kind']].append(r)
+pairs = sorted({(n, k) for (_, n, k) in lat if n != 'all'},
+               key=lambda nk: (phases.index(nk[0]) if nk[0] in phases else 99,
+                               kinds.index(nk[1])))
+with open(os.path.join(out, 'latency.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['ept_ad', 'dirty_mode', 'vcpus', 'phase', 'kind', 'runs',
+                'median_count', 'median_mean_ns', 'median_p50_ns',
+                'median_p99_ns'])
+    for c in cfgs:
+        for n, k in [('all', k) for k in kinds] + pairs:
+            s = lat.get((c, n, k), [])
+            if s:
+                w.writerow(list(c) + [n, k, len(s)] + ['%.1f' % med([num(r, x) for r in s])
+                    for x in ('count', 'mean_ns', 'p50_ns', 'p99_ns')])
+
+print()
+print('fault latency: median over runs of each run\'s ~median ns (log2-bucket estimate)')
+print('%-20s' % 'phase/kind' + ''.join('%14s' % label[c] for c in cfgs))
+for n, k in pairs:
+    print('%-20s' % ('%s/%s' % (n, k)) + ''.join(
+        '%14s' % fmt(med([num(r, 'p50_ns') for r in lat.get((c, n, k), [])]), '%.0f')
+        for c in cfgs))
+
+def speedup(c, slow, fast, kind):
+    """median over runs of median(slow 4K in slow) / median(kind in fast)"""
+    s = {r['run']: num(r, 'p50_ns') for r in lat.get((c, slow, 'slow_4k'), [])}
+    f = {r['run']: num(r, 'p50_ns') for r in lat.get((c, fast, kind), [])}
+    return med([s[run] / f[run] for run in s if run in f and f[run] > 0])
+
+for name, args in (('fast speedup', ('populate', 'dirty', 'fast_wp')),
+                   ('  vs re-map', ('refault', 'dirty', 'fast_wp')),
+                   ('acc speedup', ('populate', 'reread', 'fast_acc'))):
+    print('%-20s' % name + ''.join('%14s' % fmt(speedup(c, *args), '%.1fx')
+                                   for c in cfgs))
+print('(fast speedup: median(slow 4K of populate) / median(fast WP of the dirty passes);')
+print(' vs re-map: the slow 4K faults after disabling logging instead, host pages present;')
+print(' acc speedup: populate\'s slow 4K against the fast access-track faults of the re-read)')
+
+ncols = {'ncfg': len(cfgs)}
+# Plot data: histograms summed over every run of an SPTE mode, each kind
+# normalised to a fraction of its faults, and the phase medians.
+for ad in ('on', 'off'):
+    hist = {k: [0] * 32 for k in kinds}
+    for r in recs:
+        if (r['type'] == 'latency' and r['name'] == 'all' and
+                r['ept_ad'] == ad and r['hist']):
+            for pair in r['hist'].split(';'):
+                b, n = pair.split(':')
+                hist[r['kind']][int(b)] += int(n)
+    seen = [k for k in kinds if sum(hist[k])]
+    used = [b for b in range(32) if any(hist[k][b] for k in seen)] or [10]
+    with open(os.path.join(out, 'hist-%s.dat' % ad), 'w') as f:
+        f.write('ns ' + ' '.join(seen or ['none']) + '\n')
+        # One empty bucket either side, so each curve starts and ends at 0.
+        for b in range(max(used[0] - 1, 0), min(used[-1] + 2, 32)):
+            f.write('%d %s\n' % (1 << b, ' '.join(
+                ['%.5f' % (hist[k][b] / sum(hist[k])) for k in seen] or ['NaN'])))
+    ncols['nhist_' + ad] = len(seen)
+with open(os.path.join(out, 'phases.dat'), 'w') as f:
+    f.write('phase ' + ' '.join('"%s"' % label[c] for c in cfgs) + '\n')
+    for p in phases:
+        f.write(p + ' ' + ' '.join(
+            '%.6f' % med([num(r, 'wall_s') for r in ph.get((c, p), [])])
+            if ph.get((c, p)) else 'NaN' for c in cfgs) + '\n')
+with open(os.path.join(out, 'plot.env'), 'w') as f:
+    f.write(''.join('%s=%d\n' % kv for kv in ncols.items()))
+sys.exit(1 if bad else 0)
+PY
+[ -f "$bench/plot.env" ] || die "no results to report; see $log"
+. "$bench/plot.env"
+rm -f "$bench/plot.env"
+gnuplot <<GP || die "gnuplot failed"
+set terminal pngcairo size 1200,1500 font ",10"
+set output "$bench/bench.png"
+set datafile missing "NaN"
+set key autotitle columnhead
+set key noenhanced
+set multiplot layout 3,1 title "eptmmu_perf under QEMU/TCG: -b $BYTES per vCPU, -i $ITERS, -M, $REPS runs per configuration" noenhanced
+set logscale x 2
+set format x "2^{%L}"
+set xlabel "fault handler time, ns (lower bound of the log2 bucket)"
+set ylabel "fraction of faults of the kind"
+set grid
+set style data linespoints
+set title "fault latency, ept_ad=on (EPT A/D bits), all runs" noenhanced
+if ($nhist_on > 0) {
+	plot for [i=2:$((nhist_on + 1))] "$bench/hist-on.dat" using 1:i
+} else {
+	set label 1 "no runs" at graph 0.5, 0.5 center
+	plot [1:2] [0:1] NaN notitle
+	unset label 1
+}
+set title "fault latency, ept_ad=off (access tracking), all runs" noenhanced
+if ($nhist_off > 0) {
+	plot for [i=2:$((nhist_off + 1))] "$bench/hist-off.dat" using 1:i
+} else {
+	set label 1 "no runs" at graph 0.5, 0.5 center
+	plot [1:2] [0:1] NaN notitle
+	unset label 1
+}
+unset logscale x
+set format x "%g"
+set logscale y
+set xlabel ""
+set ylabel "median wall seconds (log scale)"
+set title "phase times per configuration"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -30 noenhanced
+set format y "%g"
+plot for [i=2:$((ncfg + 1))] "$bench/phases.dat" using i:xtic(1)
+unset multiplot
+GP
+
+t_end=$SECONDS
+echo
+say "results: $bench/raw.csv"
+say "         $bench/summary.csv"
+say "         $bench/latency.csv"
+say "plot:    $bench/bench.png"
+say "time: build $((t_built - t_start)) s, QEMU $((t_ran - t_built)) s, total $((t_end - t_start)) s"
+[ $qrc -eq 0 ] || die "QEMU failed or timed out (status $qrc); see $log"
+[ $prc -eq 0 ] || die "some eptmmu_perf runs failed; see $log"
