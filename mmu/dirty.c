@@ -125,8 +125,9 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
  * @slot: the slot as published, logging off
  *
  * Write access returns lazily through the fast path.  Huge pages need a
- * slow fault, so the 4K leaves of every 2M range that could be mapped huge
- * are zapped; the next access maps them as the host backs them.
+ * slow fault, so the 4K leaves of every 2M range that the slot allows and
+ * the host backs with a huge page are zapped; the next access maps them
+ * huge.  Other ranges keep their leaves.
  */
 void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 {
@@ -135,7 +136,11 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 
 	lockdep_assert_held(&vm->slots_lock);
 	for (gfn = round_up(slot->base_gfn, span); gfn + span <= end; gfn += span) {
-		if (eptmmu_slot_max_level(slot, gfn) >= PG_LEVEL_2M) {
+		unsigned long hva = slot->userspace_addr +
+				    ((gfn - slot->base_gfn) << PAGE_SHIFT);
+
+		if (eptmmu_slot_max_level(slot, gfn) >= PG_LEVEL_2M &&
+		    eptmmu_host_level(vm, hva) >= PG_LEVEL_2M) {
 			if (!run)
 				run = gfn;
 			continue;

@@ -53,6 +53,29 @@ static int host_mapping_level(struct mm_struct *mm, unsigned long hva)
 	return PG_LEVEL_4K;
 }
 
+/**
+ * eptmmu_host_level() - how large a page the host maps at @hva now
+ * @vm: the VM (its mm)
+ * @hva: a host address
+ *
+ * Takes mmap_lock for read; callers may hold slots_lock (nothing that
+ * holds mmap_lock ever takes slots_lock).
+ *
+ * Return: PG_LEVEL_4K, PG_LEVEL_2M or PG_LEVEL_1G.
+ */
+int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva)
+{
+	int level = PG_LEVEL_4K;
+
+	if (!mmget_not_zero(vm->mm))
+		return level;
+	mmap_read_lock(vm->mm);
+	level = host_mapping_level(vm->mm, hva);
+	mmap_read_unlock(vm->mm);
+	mmput(vm->mm);
+	return level;
+}
+
 /*
  * Find and reference the host page.  No pin is kept past the install:
  * the MMU notifier is what keeps the SPTE in step with the host.

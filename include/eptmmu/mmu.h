@@ -220,6 +220,7 @@ u64 eptmmu_pt_pfn(struct eptmmu_pt *pt);
 
 int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
 int eptmmu_slot_max_level(const struct eptmmu_slot *slot, u64 gfn);
+int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva);
 
 /* mmu/dirty.c */
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot);
