@@ -46,6 +46,11 @@ step mm-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_mm_test; r=\$?; rmmo
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
 			 mm:tap mm-noad:tap)
+		# make bench's tool, in a tiny configuration, so it keeps working.
+		if [ "$k" = plain ]; then
+			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			EXPECT+=(perf-smoke:rc)
+		fi
 	fi
 	# Detector checks come last: each must produce its report, and a
 	# report switches lockdep off for the rest of the boot.
@@ -72,7 +77,7 @@ TOOLS=()
 if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
-	       "$TOOLSDIR"/eptmmu_mm_test)
+	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf)
 fi
 
 results=()
