@@ -3,7 +3,7 @@
 #
 # Build (or reuse) a test kernel from Debian's linux-source-6.12.
 #
-#   scripts/kbuild.sh VARIANT      VARIANT = plain | lockdep | kcsan
+#   scripts/kbuild.sh VARIANT      VARIANT = plain | lockdep | kcsan | kvm
 #
 # Prints the kernel build directory (O=) as the last line of stdout.
 # The build lives in $EPTMMU_CACHE (default /var/cache/eptmmu), keyed by the
@@ -14,7 +14,7 @@ set -euo pipefail
 # Bump when the way a kernel is built changes (not its fragments).
 RECIPE=1
 
-variant=${1:?usage: kbuild.sh plain|lockdep|kcsan}
+variant=${1:?usage: kbuild.sh plain|lockdep|kcsan|kvm}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${EPTMMU_CACHE:-/var/cache/eptmmu}
 jobs=${EPTMMU_JOBS:-$(nproc)}
@@ -22,7 +22,7 @@ jobs=${EPTMMU_JOBS:-$(nproc)}
 frags=("$here/kconfig/base.config")
 case $variant in
 plain) ;;
-lockdep|kcsan) frags+=("$here/kconfig/$variant.config") ;;
+lockdep|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
 *) echo "kbuild.sh: unknown variant '$variant'" >&2; exit 2 ;;
 esac
 
