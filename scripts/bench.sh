@@ -210,7 +210,7 @@ order = {'on': 0, 'off': 1, 'wp': 0, 'dbit': 1}
 cfgs = sorted({cfg_of(r) for r in recs},
               key=lambda c: (order[c[0]], order[c[1]], c[2]))
 label = {c: 'ad=%s %s %dv' % c for c in cfgs}
-phases = [p for p in ('populate', 'enable_log', 'dirty', 'get_log', 'clear_log',
+phases = [p for p in ('populate', 'enable_log', 'dirty', 'get_log', 'clear_log', 'spte_pass',
                       'disable_log', 'refault', 'age_mark', 'reread', 'age_check')
           if any(r['type'] == 'phase' and r['name'] == p for r in recs)]
 kinds = ['fast_wp', 'fast_acc', 'slow_4k', 'slow_huge', 'other']
@@ -464,6 +464,16 @@ for v in (1, 2):
         rows.append([ph, v, me, mk, ratio, 'yes' if ph in like else 'no'])
         print('%-12s %-6d %12.6f %12.6f %8.2fx%s' % (ph, v, me, mk, ratio,
               '' if ph in like else '  *'))
+spte = {}
+for (v, ph), vals in ept.items():
+    if ph == 'spte_pass':
+        spte[v] = statistics.median(vals)
+for v in (1, 2):
+    c = ept.get((v, 'clear_log'))
+    if c and spte.get(v):
+        print('%d vCPU: clear dirty log %.6f s = %.1fx a plain pass over as many u64s '
+              'as there are leaf SPTEs (%.6f s, same guest)'
+              % (v, statistics.median(c), statistics.median(c) / spte[v], spte[v]))
 print()
 print('Like for like (MMU work only): enable/get/clear/disable dirty logging.')
 print('* not like for like: populate and dirty memory time the guest too -')
