@@ -179,40 +179,12 @@ static int host_thp(const void *addr)
 
 /* ---- running accesses ---- */
 
-static void diag_run(const char *what, int r, const struct eptmmu_run *run)
-{
-	if (r)
-		tap_diag("%s: EPTMMU_RUN failed: %s", what, strerror(-r));
-	else
-		tap_diag("%s: EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u%s%s",
-			 what, run->done, run->count,
-			 exit_name(run->exit_reason), run->exit_gpa,
-			 run->exit_errno, run->exit_errno ? " " : "",
-			 run->exit_errno ? strerror(run->exit_errno) : "");
-}
-
 static void diag_vm_stats(const char *what, const struct eptmmu_vm_stats *s)
 {
 	tap_diag("%s: maps_4k %llu maps_2m %llu splits %llu zapped %llu flushes %llu invalidations %llu ept_ad %llu aging_passes %llu aged_young %llu",
 		 what, s->maps_4k, s->maps_2m, s->splits, s->zapped,
 		 s->tlb_flushes, s->invalidations, s->ept_ad, s->aging_passes,
 		 s->aged_young);
-}
-
-/* Run @n accesses that must all complete. */
-static bool run_all(int vcpu, struct eptmmu_access *a, u32 n,
-		    struct eptmmu_run *run, const char *what)
-{
-	struct eptmmu_run tmp;
-	int r;
-
-	if (!run)
-		run = &tmp;
-	r = run_vcpu(vcpu, a, n, run);
-	if (!r && run->exit_reason == EPTMMU_EXIT_DONE && run->done == n)
-		return true;
-	diag_run(what, r, run);
-	return false;
 }
 
 static bool g_read(int vcpu, u64 gpa, u64 *val)

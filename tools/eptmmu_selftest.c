@@ -78,35 +78,6 @@ static long check_fill(const void *mem, size_t size, u64 tag)
 
 /* ---- running accesses ---- */
 
-static void diag_run(const char *what, int r, const struct eptmmu_run *run)
-{
-	if (r)
-		tap_diag("%s: EPTMMU_RUN failed: %s (errno %d)", what,
-			 strerror(-r), -r);
-	else
-		tap_diag("%s: EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u%s%s",
-			 what, run->done, run->count,
-			 exit_name(run->exit_reason), run->exit_gpa,
-			 run->exit_errno, run->exit_errno ? " " : "",
-			 run->exit_errno ? strerror(run->exit_errno) : "");
-}
-
-/* Run @n accesses that must all complete. */
-static bool run_all(int vcpu, struct eptmmu_access *a, u32 n,
-		    struct eptmmu_run *run, const char *what)
-{
-	struct eptmmu_run tmp;
-	int r;
-
-	if (!run)
-		run = &tmp;
-	r = run_vcpu(vcpu, a, n, run);
-	if (!r && run->exit_reason == EPTMMU_EXIT_DONE && run->done == n)
-		return true;
-	diag_run(what, r, run);
-	return false;
-}
-
 /*
  * Run @n accesses that must stop at access @idx with @reason (and, for
  * EPTMMU_EXIT_FAULT, @err).
@@ -1011,7 +982,6 @@ static bool probe_unchanged(struct probe *p)
 	p->accesses = run.stats.accesses;
 	return ok;
 }
-
 
 enum target { DEV, VM, VCPU };
 

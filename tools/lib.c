@@ -276,3 +276,31 @@ int tap_run_tests(const struct tap_test *t, size_t n, char *const *names,
 	close(*devfd);
 	return tap_done();
 }
+
+void diag_run(const char *what, int r, const struct eptmmu_run *run)
+{
+	if (r)
+		tap_diag("%s: EPTMMU_RUN failed: %s (errno %d)", what,
+			 strerror(-r), -r);
+	else
+		tap_diag("%s: EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u%s%s",
+			 what, run->done, run->count,
+			 exit_name(run->exit_reason), run->exit_gpa,
+			 run->exit_errno, run->exit_errno ? " " : "",
+			 run->exit_errno ? strerror(run->exit_errno) : "");
+}
+
+bool run_all(int vcpu, struct eptmmu_access *a, u32 n, struct eptmmu_run *run,
+	     const char *what)
+{
+	struct eptmmu_run tmp;
+	int r;
+
+	if (!run)
+		run = &tmp;
+	r = run_vcpu(vcpu, a, n, run);
+	if (!r && run->exit_reason == EPTMMU_EXIT_DONE && run->done == n)
+		return true;
+	diag_run(what, r, run);
+	return false;
+}

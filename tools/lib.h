@@ -52,6 +52,11 @@ static inline struct eptmmu_access access_of(u8 kind, u64 gpa,
 }
 
 const char *exit_name(u32 reason);
+/* A TAP diagnostic saying how EPTMMU_RUN ended (@r: its -errno or 0). */
+void diag_run(const char *what, int r, const struct eptmmu_run *run);
+/* Run @n accesses that must all complete; diagnose otherwise. */
+bool run_all(int vcpu, struct eptmmu_access *a, u32 n, struct eptmmu_run *run,
+	     const char *what);
 
 u64 now_ns(void);
 /*
