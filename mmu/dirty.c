@@ -189,24 +189,19 @@ static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 
 static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
 {
-	struct eptmmu_slots *slots = eptmmu_slots(vm);
-	int i;
+	struct eptmmu_slot *s;
 
 	lockdep_assert_held(&vm->slots_lock);
 	/* The same errno as EPTMMU_SET_MEMSLOT for an impossible id. */
 	*r = -EINVAL;
 	if (id >= EPTMMU_MAX_MEMSLOTS)
 		return NULL;
-	for (i = 0; i < slots->nr; i++) {
-		struct eptmmu_slot *s = &slots->slots[i];
-
-		if (s->id != id)
-			continue;
-		*r = s->dirty_bitmap ? 0 : -EINVAL;
-		return *r ? NULL : s;
-	}
-	*r = -ENOENT;
-	return NULL;
+	s = eptmmu_slot_by_id(eptmmu_slots(vm), id);
+	if (!s)
+		*r = -ENOENT;
+	else if (s->dirty_bitmap)
+		*r = 0;
+	return *r ? NULL : s;
 }
 
 /**

@@ -261,13 +261,14 @@ static bool iter_step_up(struct eptmmu_iter *it)
 	return true;
 }
 
-static void iter_advance(struct eptmmu_iter *it, bool descend)
+/* Pre-order: into a present table, else to the next entry. */
+void eptmmu_iter_next(struct eptmmu_iter *it)
 {
 	if (it->yielded) {
 		eptmmu_iter_restart(it);
 		return;
 	}
-	if (descend && iter_step_down(it))
+	if (iter_step_down(it))
 		return;
 	do {
 		if (iter_step_side(it)) {
@@ -277,18 +278,7 @@ static void iter_advance(struct eptmmu_iter *it, bool descend)
 	} while (iter_step_up(it));
 	it->valid = false;
 }
-
-/* Pre-order: into a present table, else to the next entry. */
-void eptmmu_iter_next(struct eptmmu_iter *it)
-{
-	iter_advance(it, true);
-}
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_next);
-
-void eptmmu_iter_skip_children(struct eptmmu_iter *it)
-{
-	iter_advance(it, false);
-}
 
 static void mmu_unlock(struct eptmmu_vm *vm, bool shared)
 	__releases(&vm->mmu_lock)

@@ -137,7 +137,7 @@ struct eptmmu_slot *eptmmu_gfn_to_slot(struct eptmmu_slots *slots, u64 gfn)
 	return NULL;
 }
 
-static struct eptmmu_slot *slot_by_id(struct eptmmu_slots *slots, u32 id)
+struct eptmmu_slot *eptmmu_slot_by_id(struct eptmmu_slots *slots, u32 id)
 {
 	int i;
 
@@ -196,7 +196,7 @@ static int delete_slot(struct eptmmu_vm *vm, u32 id)
 	struct eptmmu_slot gone;
 	int i, j = 0;
 
-	if (!slot_by_id(old, id))
+	if (!eptmmu_slot_by_id(old, id))
 		return -ENOENT;
 	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
 	if (!new)
@@ -262,7 +262,7 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		goto out;
 	}
 	old = eptmmu_slots(vm);
-	cur = slot_by_id(old, req->slot);
+	cur = eptmmu_slot_by_id(old, req->slot);
 	if (cur) {
 		if (cur->base_gfn != gfn || cur->npages != npages ||
 		    cur->userspace_addr != req->userspace_addr ||

@@ -130,10 +130,10 @@ int main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "v:m:h")) != -1) {
 		switch (ch) {
 		case 'v':
-			nvcpus = atoi(optarg);
+			nvcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
 			break;
 		case 'm':
-			mib = atoi(optarg);
+			mib = parse_num(optarg, 1, 4096);
 			break;
 		case 'h':
 			usage(stdout);

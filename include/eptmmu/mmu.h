@@ -142,7 +142,6 @@ struct eptmmu_iter {
 void eptmmu_iter_start(struct eptmmu_iter *it, struct eptmmu_vm *vm,
 		       u64 start, u64 end, int min_level);
 void eptmmu_iter_next(struct eptmmu_iter *it);
-void eptmmu_iter_skip_children(struct eptmmu_iter *it);
 void eptmmu_iter_restart(struct eptmmu_iter *it);
 bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 			      bool *flush);
@@ -181,6 +180,7 @@ void eptmmu_vm_get(struct eptmmu_vm *vm);
 void eptmmu_vm_put(struct eptmmu_vm *vm);
 int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req);
 struct eptmmu_slot *eptmmu_gfn_to_slot(struct eptmmu_slots *slots, u64 gfn);
+struct eptmmu_slot *eptmmu_slot_by_id(struct eptmmu_slots *slots, u32 id);
 void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st);
 int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu);
 
@@ -198,7 +198,6 @@ int eptmmu_pt_cache_topup(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
 			  bool can_yield);
-void eptmmu_zap_all_locked(struct eptmmu_vm *vm);
 void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
