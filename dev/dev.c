@@ -100,7 +100,7 @@ static long vm_create_vcpu(struct eptmmu_vm *vm, unsigned long arg)
 
 	if (arg)
 		return -EINVAL;
-	vcpu = eptmmu_soft_vcpu_create(vm);
+	vcpu = eptmmu_vcpu_create(vm);
 	if (IS_ERR(vcpu))
 		return PTR_ERR(vcpu);
 	/* The vCPU stays in the VM (and is freed with it) even if this fails. */
@@ -126,6 +126,18 @@ static long vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (copy_from_user(&req, argp, sizeof(req)))
 			return -EFAULT;
 		return eptmmu_set_memslot(vm, &req);
+	}
+	case EPTMMU_SET_GUEST_CODE: {
+		struct eptmmu_guest_code req;
+
+		if (copy_from_user(&req, argp, sizeof(req)))
+			return -EFAULT;
+		if (req.flags || !IS_ALIGNED(req.gpa, PAGE_SIZE) ||
+		    req.gpa >= EPTMMU_VMX_MAX_GPA)
+			return -EINVAL;
+		/* Read by vmx vCPUs at each access; the soft vCPU ignores it. */
+		WRITE_ONCE(vm->guest_code_gpa, req.gpa);
+		return 0;
 	}
 	case EPTMMU_CREATE_VCPU:
 		return vm_create_vcpu(vm, arg);

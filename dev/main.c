@@ -14,6 +14,7 @@
 
 #include <eptmmu/dev.h>
 #include <eptmmu/spte.h>
+#include <eptmmu/mmu.h>
 #include <eptmmu/vmx.h>
 
 static char *backend = "auto";
@@ -24,18 +25,29 @@ MODULE_PARM_DESC(backend,
 static int __init eptmmu_init(void)
 {
 	struct eptmmu_vmx_caps caps;
-	int r = eptmmu_vmx_init(backend, &caps);
+	struct eptmmu_ept_hw hw = {
+		/* The soft vCPU emulates every EPT feature, A/D included. */
+		.name = "soft", .backend = EPTMMU_BACKEND_SOFT, .ad = true,
+		.max_leaf_level = PG_LEVEL_1G,
+	};
+	bool use_vmx;
+	int r = eptmmu_vmx_init(backend, &caps, &use_vmx);
 
 	if (r)
 		return r;
-	/*
-	 * The soft vCPU is what runs: it emulates the CPU's EPT walk,
-	 * A/D included, so A/D is always available to it.
-	 */
-	r = eptmmu_spte_init(true, "soft");
+	if (use_vmx) {
+		hw.name = "vmx";
+		hw.backend = EPTMMU_BACKEND_VMX;
+		hw.ad = caps.ept_ad;
+		hw.max_leaf_level = caps.ept_1g ? PG_LEVEL_1G :
+				    caps.ept_2m ? PG_LEVEL_2M : PG_LEVEL_4K;
+	}
+	r = eptmmu_spte_init(&hw);
+	if (!r)
+		r = eptmmu_dev_init();
 	if (r)
-		return r;
-	return eptmmu_dev_init();
+		eptmmu_vmx_exit();
+	return r;
 }
 
 static void __exit eptmmu_exit(void)
@@ -43,6 +55,7 @@ static void __exit eptmmu_exit(void)
 	eptmmu_dev_exit();
 	/* Page tables freed with call_rcu must be gone before our code is. */
 	rcu_barrier();
+	eptmmu_vmx_exit();
 	pr_info("unloaded\n");
 }
 

@@ -146,7 +146,8 @@ int eptmmu_slot_max_level(const struct eptmmu_slot *s, u64 gfn)
 
 	if (s->flags & EPTMMU_MEM_LOG_DIRTY_PAGES)
 		return PG_LEVEL_4K;
-	for (level = PG_LEVEL_1G; level > PG_LEVEL_4K; level--) {
+	/* The CPU's EPT may lack 1G (Sandy Bridge) or even 2M leaves. */
+	for (level = eptmmu_max_leaf_level; level > PG_LEVEL_4K; level--) {
 		u64 pages = SPTE_PAGES_PER(level);
 		u64 base = eptmmu_gfn_round(gfn, level);
 

@@ -31,6 +31,8 @@ struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 	mutex_init(&vm->vcpus_lock);
 	rwlock_init(&vm->mmu_lock);
 	vm->ad = eptmmu_ad_enabled;
+	vm->backend = eptmmu_backend;
+	vm->guest_code_gpa = EPTMMU_NO_GUEST_CODE;
 	if (init_srcu_struct(&vm->srcu))
 		goto free_vm;
 	slots = kzalloc(sizeof(*slots), GFP_KERNEL_ACCOUNT);
@@ -359,6 +361,7 @@ void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st)
 	st->tlb_flushes = atomic64_read(&vm->stats.tlb_flushes);
 	st->invalidations = atomic64_read(&vm->stats.invalidations);
 	st->ept_ad = vm->ad;
+	st->backend = vm->backend;
 	st->aging_passes = atomic64_read(&vm->stats.aging_passes);
 	st->aged_young = atomic64_read(&vm->stats.aged_young);
 }

@@ -18,6 +18,8 @@
 
 bool eptmmu_ad_enabled __read_mostly;
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_ad_enabled);
+u8 eptmmu_backend __read_mostly;
+int eptmmu_max_leaf_level __read_mostly = PG_LEVEL_1G;
 
 static char *ept_ad = "auto";
 module_param(ept_ad, charp, 0444);
@@ -341,24 +343,23 @@ u64 eptmmu_spte_set_bits(u64 *sptep, u64 bits)
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_set_bits);
 
 /**
- * eptmmu_spte_init() - choose the SPTE mode
- * @backend_has_ad: the vCPU backend offers EPT A/D bits
- * @backend: backend name, for the log line
+ * eptmmu_spte_init() - choose the SPTE mode for the backend that runs
+ * @hw: what the backend's EPT offers
  *
  * Return: 0, or -EINVAL for a bad ept_ad= value or ept_ad=on without A/D.
  */
-int eptmmu_spte_init(bool backend_has_ad, const char *backend)
+int eptmmu_spte_init(const struct eptmmu_ept_hw *hw)
 {
 	const char *why;
 
 	if (!strcmp(ept_ad, "auto")) {
-		eptmmu_ad_enabled = backend_has_ad;
-		why = backend_has_ad ? "the backend offers EPT A/D" :
-				       "the backend has no EPT A/D";
+		eptmmu_ad_enabled = hw->ad;
+		why = hw->ad ? "the backend offers EPT A/D" :
+			       "the backend has no EPT A/D";
 	} else if (!strcmp(ept_ad, "on")) {
-		if (!backend_has_ad) {
+		if (!hw->ad) {
 			pr_err("ept_ad=on, but the %s backend has no EPT A/D bits\n",
-			       backend);
+			       hw->name);
 			return -EINVAL;
 		}
 		eptmmu_ad_enabled = true;
@@ -370,9 +371,12 @@ int eptmmu_spte_init(bool backend_has_ad, const char *backend)
 		pr_err("ept_ad=%s: expected auto, on or off\n", ept_ad);
 		return -EINVAL;
 	}
-	pr_info("SPTE mode: %s (%s; %s backend)\n",
+	eptmmu_backend = hw->backend;
+	eptmmu_max_leaf_level = hw->max_leaf_level;
+	pr_info("SPTE mode: %s (%s; %s backend; leaves up to %s)\n",
 		eptmmu_ad_enabled ? "EPT A/D bits" :
 				    "access tracking without A/D bits",
-		why, backend);
+		why, hw->name, hw->max_leaf_level == PG_LEVEL_1G ? "1G" :
+		hw->max_leaf_level == PG_LEVEL_2M ? "2M" : "4K");
 	return 0;
 }

@@ -179,31 +179,11 @@ static void soft_do_access(u64 pfn, struct eptmmu_access *a)
 	kunmap_local(base);
 }
 
-int eptmmu_check_access(const struct eptmmu_access *a)
-{
-	int i;
-
-	if (a->kind > EPTMMU_ACCESS_FETCH)
-		return -EINVAL;
-	if (a->size != 1 && a->size != 2 && a->size != 4 && a->size != 8)
-		return -EINVAL;
-	if (a->gpa & (a->size - 1) || a->gpa >= EPTMMU_MAX_GPA)
-		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(a->pad); i++)
-		if (a->pad[i])
-			return -EINVAL;
-	return 0;
-}
-
-/**
- * eptmmu_vcpu_access() - perform one guest access, taking faults as needed
- * @vcpu: a soft vCPU; the caller holds its run_lock
- * @a: the access (checked by eptmmu_check_access()); reads fill @a->value
- * @exit_errno: for EPTMMU_EXIT_FAULT, the positive errno
- *
- * Return: EPTMMU_EXIT_DONE or the reason the access could not be done.
+/*
+ * One access: TLB, else walk; an EPT violation goes to the shared fault
+ * entry and the access is tried again, as the CPU would.
  */
-int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
+static int soft_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		       u32 *exit_errno)
 {
 	static const u8 need_of[] = {
@@ -263,64 +243,14 @@ int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 	*exit_errno = EAGAIN;
 	return EPTMMU_EXIT_FAULT;
 }
-EXPORT_SYMBOL_IF_KUNIT(eptmmu_vcpu_access);
 
-/**
- * eptmmu_vcpu_run() - EPTMMU_RUN for the soft vCPU
- * @vcpu: the vCPU; the caller holds its run_lock
- * @run: the request, copied from user space; out fields are filled
- *
- * The whole batch is checked before any access is made, so a bad batch
- * changes nothing.
- *
- * Return: 0 (see @run->exit_reason), -EINVAL or -EFAULT.
- */
-int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
+static void soft_read_stats(struct eptmmu_vcpu *vcpu,
+			    struct eptmmu_vcpu_stats *stats)
 {
-	struct eptmmu_access __user *ua = u64_to_user_ptr(run->accesses);
-	struct eptmmu_access a;
-	u32 i;
-
-	for (i = 0; i < run->count; i++) {
-		if (copy_from_user(&a, &ua[i], sizeof(a)))
-			return -EFAULT;
-		if (eptmmu_check_access(&a))
-			return -EINVAL;
-	}
-	run->done = 0;
-	run->exit_reason = EPTMMU_EXIT_DONE;
-	run->exit_errno = 0;
-	for (i = 0; i < run->count; i++) {
-		int exit;
-
-		/* Re-checked: the batch is user memory and may have changed. */
-		if (copy_from_user(&a, &ua[i], sizeof(a)))
-			return -EFAULT;
-		if (eptmmu_check_access(&a))
-			return -EINVAL;
-		exit = eptmmu_vcpu_access(vcpu, &a, &run->exit_errno);
-		if (exit != EPTMMU_EXIT_DONE) {
-			run->exit_reason = exit;
-			run->exit_gpa = a.gpa;
-			break;
-		}
-		if (a.kind != EPTMMU_ACCESS_WRITE &&
-		    put_user(a.value, &ua[i].value))
-			return -EFAULT;
-		run->done++;
-		if (signal_pending(current)) {
-			if (i + 1 < run->count) {
-				run->exit_reason = EPTMMU_EXIT_INTR;
-				run->exit_gpa = a.gpa;
-			}
-			break;
-		}
-		cond_resched();
-	}
+	/* Flushers bump tlb_flushes under the TLB lock. */
 	spin_lock(&to_soft(vcpu)->tlb_lock);
-	run->stats = vcpu->stats;
+	*stats = vcpu->stats;
 	spin_unlock(&to_soft(vcpu)->tlb_lock);
-	return 0;
 }
 
 static void soft_destroy(struct eptmmu_vcpu *vcpu)
@@ -331,6 +261,9 @@ static void soft_destroy(struct eptmmu_vcpu *vcpu)
 
 static const struct eptmmu_vcpu_ops soft_ops = {
 	.name = "soft",
+	.max_gpa = EPTMMU_MAX_GPA,
+	.access = soft_access,
+	.read_stats = soft_read_stats,
 	.flush_tlb = soft_flush_tlb,
 	.destroy = soft_destroy,
 };

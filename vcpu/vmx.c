@@ -11,12 +11,14 @@
  * again at once: if another hypervisor (kvm_intel) owns VMX, CR4.VMXE is
  * already set and we must not touch it.
  *
- * The vmx vCPU itself (VMCS, guest entry, EPT violation exits, INVEPT) is
- * not written yet: backend=vmx refuses to load, backend=auto uses the soft
- * vCPU and says why.
+ * With backend=vmx (or auto, when usable) every online CPU then enters
+ * VMX operation for as long as the module is loaded: the CPU hotplug
+ * callbacks here do VMXON when a CPU comes online and VMCLEAR + VMXOFF
+ * when it goes.  vcpu/vmx_vcpu.c runs the guests.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpuhotplug.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
@@ -26,6 +28,7 @@
 #include <asm/io.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
+#include <asm/reboot.h>
 #include <asm/tlbflush.h>
 #include <asm/vmx.h>
 
@@ -35,6 +38,11 @@
 static char vmx_caps[256] = "not probed";
 module_param_string(vmx_caps, vmx_caps, sizeof(vmx_caps), 0444);
 MODULE_PARM_DESC(vmx_caps, "What VT-x offers on this CPU (read-only)");
+
+DEFINE_PER_CPU(struct eptmmu_vmx_cpu, eptmmu_vmx_cpu);
+struct eptmmu_vmx_config eptmmu_vmx __read_mostly;
+static struct eptmmu_vmx_msrs vmx_msrs;
+static int vmx_hp_state = -1;
 
 static void decode_ept(struct eptmmu_vmx_caps *c, u64 ept)
 {
@@ -117,9 +125,19 @@ static void read_msrs(struct eptmmu_vmx_msrs *m)
 		       !rdmsrl_safe(MSR_IA32_VMX_CR0_FIXED1, &m->cr0_fixed1) &&
 		       !rdmsrl_safe(MSR_IA32_VMX_CR4_FIXED0, &m->cr4_fixed0) &&
 		       !rdmsrl_safe(MSR_IA32_VMX_CR4_FIXED1, &m->cr4_fixed1);
+	if (m->have_msrs)
+		m->have_msrs = !rdmsrl_safe(MSR_IA32_VMX_PINBASED_CTLS, &m->pinbased) &&
+			       !rdmsrl_safe(MSR_IA32_VMX_EXIT_CTLS, &m->exit) &&
+			       !rdmsrl_safe(MSR_IA32_VMX_ENTRY_CTLS, &m->entry);
 	if (m->have_msrs && (m->basic & VMX_BASIC_TRUE_CTLS))
 		m->have_msrs = !rdmsrl_safe(MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-					    &m->true_procbased);
+					    &m->true_procbased) &&
+			       !rdmsrl_safe(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+					    &m->true_pinbased) &&
+			       !rdmsrl_safe(MSR_IA32_VMX_TRUE_EXIT_CTLS,
+					    &m->true_exit) &&
+			       !rdmsrl_safe(MSR_IA32_VMX_TRUE_ENTRY_CTLS,
+					    &m->true_entry);
 	/* Only defined when EPT (or VPID) can be enabled. */
 	if (m->have_msrs && rdmsrl_safe(MSR_IA32_VMX_EPT_VPID_CAP,
 					&m->ept_vpid_cap))
@@ -192,25 +210,254 @@ static int vmxon_probe(const struct eptmmu_vmx_msrs *m, u32 revision,
 	return r;
 }
 
+/*
+ * A control field's value: the bits we want plus those the CPU insists on
+ * (allowed-0 settings, low half of the MSR), or false if the CPU cannot
+ * set one we want (allowed-1 settings, high half).
+ */
+static bool adjust(u32 *out, u32 want, u64 msr)
+{
+	u32 must = msr, may = msr >> 32;
+
+	*out = (want | must) & may;
+	return (*out & want) == want;
+}
+
+/**
+ * eptmmu_vmx_controls() - the VMCS controls and guest CR0/CR4 we run with
+ * @cfg: filled in
+ * @c: decoded capabilities (eptmmu_vmx_decode() said usable)
+ * @m: the raw MSRs
+ *
+ * The guest is trapped as tightly as the CPU allows: external interrupts
+ * and NMIs exit (the host stays responsive), HLT, every I/O port, MSR and
+ * debug-register access exits, and CR0/CR4 are owned by the host.  Its
+ * x87/SSE state is disabled (CR0.EM/TS, CR4.OSFXSR clear) so it never
+ * touches the host's FPU registers.
+ *
+ * Return: NULL, or why the CPU cannot run our guest.
+ */
+const char *eptmmu_vmx_controls(struct eptmmu_vmx_config *cfg,
+				const struct eptmmu_vmx_caps *c,
+				const struct eptmmu_vmx_msrs *m)
+{
+	bool t = c->true_ctls;
+	u64 cr0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->revision = c->revision;
+	cfg->invept_single = c->invept_single;
+	cfg->invept_all = c->invept_all;
+	if (!c->unrestricted)
+		return "the CPU has no unrestricted guest (our guest runs with paging off)";
+	if (!adjust(&cfg->pin, PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING,
+		    t ? m->true_pinbased : m->pinbased))
+		return "the CPU cannot exit on interrupts and NMIs";
+	if (!adjust(&cfg->proc, CPU_BASED_HLT_EXITING |
+		    CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MOV_DR_EXITING |
+		    CPU_BASED_RDPMC_EXITING |
+		    CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+		    t ? m->true_procbased : m->procbased))
+		return "the CPU lacks a primary processor-based control we need";
+	/* MSR bitmaps off: every RDMSR/WRMSR exits. */
+	cfg->proc &= ~CPU_BASED_USE_MSR_BITMAPS;
+	if (!adjust(&cfg->proc2, SECONDARY_EXEC_ENABLE_EPT |
+		    SECONDARY_EXEC_UNRESTRICTED_GUEST, m->procbased2))
+		return "the CPU lacks EPT or unrestricted guest controls";
+	if (!adjust(&cfg->exit, VM_EXIT_HOST_ADDR_SPACE_SIZE,
+		    t ? m->true_exit : m->exit))
+		return "the CPU cannot exit to a 64-bit host";
+	if (!adjust(&cfg->entry, 0, t ? m->true_entry : m->entry))
+		return "the CPU's VM-entry controls are unusable";
+	if (cfg->entry & VM_ENTRY_IA32E_MODE)
+		return "the CPU insists on a 64-bit guest";
+
+	/* Unrestricted guest exempts PE and PG from the fixed-1 bits. */
+	cr0 = (m->cr0_fixed0 & ~(u64)(X86_CR0_PG | X86_CR0_PE)) | X86_CR0_PE |
+	      X86_CR0_NE | X86_CR0_ET | X86_CR0_EM | X86_CR0_TS;
+	if (cr0 & ~m->cr0_fixed1)
+		return "the CPU's fixed CR0 bits do not allow our guest";
+	cfg->guest_cr0 = cr0;
+	cfg->guest_cr4 = m->cr4_fixed0;
+	if (cfg->guest_cr4 & ~m->cr4_fixed1)
+		return "the CPU's fixed CR4 bits do not allow our guest";
+	return NULL;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vmx_controls);
+
+static void vmx_invept_all(void)
+{
+	struct { u64 eptp, rsvd; } desc = { 0, 0 };
+
+	asm volatile("invept %0, %1" : : "m" (desc),
+		     "r" ((unsigned long)VMX_EPT_EXTENT_GLOBAL) : "cc", "memory");
+}
+
+/* On @cpu, interrupts off: enter VMX operation. */
+static int vmx_cpu_enable(struct eptmmu_vmx_cpu *vc)
+{
+	u64 cr4 = __read_cr4();
+	int r;
+
+	lockdep_assert_irqs_disabled();
+	if (cr4 & X86_CR4_VMXE) {
+		pr_err("CPU %d: another hypervisor owns VMX (CR4.VMXE is set)\n",
+		       smp_processor_id());
+		return -EBUSY;
+	}
+	if (!fixed_bits_ok(&vmx_msrs, read_cr0(), cr4 | X86_CR4_VMXE))
+		return -EINVAL;
+	cr4_set_bits(X86_CR4_VMXE);
+	r = vmx_on(virt_to_phys(vc->vmxon_region));
+	if (r) {
+		cr4_clear_bits(X86_CR4_VMXE);
+		pr_err("CPU %d: VMXON failed (%d)\n", smp_processor_id(), r);
+		return r;
+	}
+	/*
+	 * Translations tagged with a since-freed EPTP may survive a VMXOFF;
+	 * start clean.  (Without all-context INVEPT every VM's vCPUs already
+	 * invalidated their EPTP on the CPUs they ran on when they died.)
+	 */
+	if (eptmmu_vmx.invept_all)
+		vmx_invept_all();
+	WRITE_ONCE(vc->on, true);
+	return 0;
+}
+
+/* Interrupts off: leave VMX operation, VMCSs first. */
+static void vmx_cpu_disable(struct eptmmu_vmx_cpu *vc)
+{
+	lockdep_assert_irqs_disabled();
+	if (!vc->on)
+		return;
+	eptmmu_vmx_clear_loaded(vc);
+	vmx_off();
+	cr4_clear_bits(X86_CR4_VMXE);
+	WRITE_ONCE(vc->on, false);
+}
+
+static int vmx_cpu_online(unsigned int cpu)
+{
+	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
+	unsigned long flags;
+	int r;
+
+	if (!vc->vmxon_region) {
+		struct page *page = alloc_pages_node(cpu_to_node(cpu),
+						     GFP_KERNEL | __GFP_ZERO, 0);
+
+		if (!page)
+			return -ENOMEM;
+		vc->vmxon_region = page_address(page);
+		INIT_LIST_HEAD(&vc->loaded);
+	}
+	*(u32 *)vc->vmxon_region = eptmmu_vmx.revision;
+	local_irq_save(flags);
+	r = vmx_cpu_enable(vc);
+	local_irq_restore(flags);
+	return r;
+}
+
+static int vmx_cpu_offline(unsigned int cpu)
+{
+	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
+	unsigned long flags;
+
+	local_irq_save(flags);
+	vmx_cpu_disable(vc);
+	local_irq_restore(flags);
+	return 0;
+}
+
+/* Reboot, kexec or crash: leave VMX at once, or INIT is blocked. */
+static void vmx_emergency_off(void)
+{
+	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
+
+	if (READ_ONCE(vc->on)) {
+		vmx_off();
+		cr4_clear_bits(X86_CR4_VMXE);
+		WRITE_ONCE(vc->on, false);
+	}
+}
+
+static void vmx_free_regions(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct eptmmu_vmx_cpu *vc = per_cpu_ptr(&eptmmu_vmx_cpu, cpu);
+
+		if (vc->vmxon_region)
+			free_page((unsigned long)vc->vmxon_region);
+		vc->vmxon_region = NULL;
+	}
+}
+
+/* Every online CPU enters VMX operation, and every CPU that comes later. */
+static int vmx_enable_all(void)
+{
+	int r;
+
+	cpu_emergency_register_virt_callback(vmx_emergency_off);
+	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "eptmmu/vmx:online",
+			      vmx_cpu_online, vmx_cpu_offline);
+	if (r < 0) {
+		cpu_emergency_unregister_virt_callback(vmx_emergency_off);
+		vmx_free_regions();
+		return r;
+	}
+	vmx_hp_state = r;
+	return 0;
+}
+
+/**
+ * eptmmu_vmx_exit() - leave VMX operation on every CPU (module unload)
+ *
+ * No vmx vCPU may exist any more: each VM holds a module reference.
+ */
+void eptmmu_vmx_exit(void)
+{
+	if (vmx_hp_state < 0)
+		return;
+	cpuhp_remove_state(vmx_hp_state);
+	cpu_emergency_unregister_virt_callback(vmx_emergency_off);
+	vmx_free_regions();
+	vmx_hp_state = -1;
+}
+
 /**
  * eptmmu_vmx_init() - probe VT-x and choose a backend
  * @backend: the backend= parameter: "auto", "soft" or "vmx"
  * @caps: filled in with what was found
+ * @use_vmx: set when the vmx backend runs (VMX operation is then on)
  *
- * Return: 0 with the soft backend chosen, or a negative errno when
- * backend=vmx cannot be honoured.
+ * Return: 0, or a negative errno when backend=vmx cannot be honoured or
+ * @backend is not a backend.
  */
-int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps)
+int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
+		    bool *use_vmx)
 {
-	struct eptmmu_vmx_msrs m;
+	struct eptmmu_vmx_msrs *m = &vmx_msrs;
 	const char *why = NULL;
-	bool usable;
+	bool want, usable;
 	int r = 0;
 
-	read_msrs(&m);
-	usable = eptmmu_vmx_decode(caps, &m);
+	*use_vmx = false;
+	want = !strcmp(backend, "vmx");
+	if (!want && strcmp(backend, "auto") && strcmp(backend, "soft")) {
+		pr_err("backend=%s: expected auto, soft or vmx\n", backend);
+		return -EINVAL;
+	}
+	read_msrs(m);
+	usable = eptmmu_vmx_decode(caps, m);
 	if (usable) {
-		r = vmxon_probe(&m, caps->revision, &why);
+		why = eptmmu_vmx_controls(&eptmmu_vmx, caps, m);
+		usable = !why;
+	}
+	if (usable) {
+		r = vmxon_probe(m, caps->revision, &why);
 		caps->vmxon_ok = !r;
 		usable = !r;
 	}
@@ -224,22 +471,26 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps)
 		 caps->invept_single ? "single" : "",
 		 caps->invept_all ? (caps->invept_single ? "+all" : "all") : "",
 		 caps->ept_ad, caps->ept_exec_only, caps->unrestricted,
-		 usable ? "ok" : (caps->vmxon_ok ? "ok" : "no"));
+		 caps->vmxon_ok ? "ok" : "no");
 	pr_info("VT-x: %s%s%s\n", vmx_caps, usable ? "" : "; not usable: ",
 		usable ? "" : why);
 
-	if (!strcmp(backend, "soft"))
-		return 0;
-	if (!strcmp(backend, "vmx")) {
-		pr_err("backend=vmx: %s\n", usable ?
-		       "the vmx vCPU is not implemented yet" : why);
-		return usable ? -EOPNOTSUPP : -ENODEV;
-	}
-	if (!strcmp(backend, "auto")) {
-		pr_info("backend=auto: soft vCPU (%s)\n", usable ?
-			"the vmx vCPU is not implemented yet" : why);
+	if (!strcmp(backend, "soft") || (!want && !usable)) {
+		if (!want && strcmp(backend, "soft"))
+			pr_info("backend=auto: soft vCPU (%s)\n", why);
 		return 0;
 	}
-	pr_err("backend=%s: expected auto, soft or vmx\n", backend);
-	return -EINVAL;
+	if (!usable) {
+		pr_err("backend=vmx: %s\n", why);
+		return -ENODEV;
+	}
+	r = vmx_enable_all();
+	if (r) {
+		pr_err("backend=%s: VMX operation could not be entered on every CPU (%d)%s\n",
+		       backend, r, want ? "" : "; using the soft vCPU");
+		return want ? r : 0;
+	}
+	pr_info("backend=%s: vmx vCPU (the CPU walks our EPT)\n", backend);
+	*use_vmx = true;
+	return 0;
 }

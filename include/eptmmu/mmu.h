@@ -31,6 +31,8 @@
 
 struct eptmmu_vcpu;
 
+#define EPTMMU_NO_GUEST_CODE	U64_MAX
+
 struct eptmmu_slot {
 	u64 base_gfn;
 	u64 npages;
@@ -60,9 +62,19 @@ struct eptmmu_pt {
 	struct rcu_head rcu;
 };
 
-/* Each vCPU backend implements these; the MMU calls them. */
+/* Each vCPU backend implements these; the MMU and vcpu/run.c call them. */
 struct eptmmu_vcpu_ops {
 	const char *name;
+	/* Accesses must lie below this gpa. */
+	u64 max_gpa;
+	/* One checked guest access; EPTMMU_EXIT_*.  Under run_lock. */
+	int (*access)(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
+		      u32 *exit_errno);
+	/* The run is over: leave nothing of the vCPU on this CPU. */
+	void (*run_end)(struct eptmmu_vcpu *vcpu);
+	/* A consistent copy of the counters (under run_lock). */
+	void (*read_stats)(struct eptmmu_vcpu *vcpu,
+			   struct eptmmu_vcpu_stats *stats);
 	/* Drop every cached translation; return when none can be used. */
 	void (*flush_tlb)(struct eptmmu_vcpu *vcpu);
 	void (*destroy)(struct eptmmu_vcpu *vcpu);
@@ -86,12 +98,16 @@ struct eptmmu_vcpu {
 	struct eptmmu_vcpu_stats stats;	/* written by the running thread */
 	struct eptmmu_fault_latency latency;	/* under run_lock */
 	int last_fault_level;		/* leaf level the slow path installed */
+	u64 guest_rip;			/* vmx: where EPTMMU_EXIT_GUEST stopped */
 };
 
 struct eptmmu_vm {
 	refcount_t refs;		/* the VM fd and every vCPU */
 	struct mm_struct *mm;		/* mmgrab'd creator's mm */
 	bool ad;			/* SPTE A/D mode, fixed at creation */
+	u8 backend;			/* EPTMMU_BACKEND_*, fixed at creation */
+	/* Page of the vmx guest's code, or EPTMMU_NO_GUEST_CODE; any time. */
+	u64 guest_code_gpa;
 
 	/* Memslot updates; never taken by notifier callbacks. */
 	struct mutex slots_lock;

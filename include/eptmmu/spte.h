@@ -203,8 +203,18 @@ bool eptmmu_spte_try_cmpxchg(u64 *sptep, u64 *old, u64 new);
 u64 eptmmu_spte_clear_bits(u64 *sptep, u64 bits);
 u64 eptmmu_spte_set_bits(u64 *sptep, u64 bits);
 
-/* Chosen once at module init (ept_ad=auto|on|off). */
+/* What the vCPU backend's EPT accepts; given to eptmmu_spte_init(). */
+struct eptmmu_ept_hw {
+	const char *name;	/* backend name, for the log */
+	u8 backend;		/* EPTMMU_BACKEND_* */
+	bool ad;		/* EPT A/D bits */
+	int max_leaf_level;	/* largest leaf: PG_LEVEL_4K .. PG_LEVEL_1G */
+};
+
+/* Chosen once at module init (ept_ad=auto|on|off, backend=). */
 extern bool eptmmu_ad_enabled;
-int eptmmu_spte_init(bool backend_has_ad, const char *backend);
+extern u8 eptmmu_backend;
+extern int eptmmu_max_leaf_level;
+int eptmmu_spte_init(const struct eptmmu_ept_hw *hw);
 
 #endif /* _EPTMMU_SPTE_H */

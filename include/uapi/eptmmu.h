@@ -16,7 +16,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define EPTMMU_API_VERSION	1
+#define EPTMMU_API_VERSION	2
 #define EPTMMU_IO		0xE7
 
 /* ---- /dev/eptmmu ---- */
@@ -105,6 +105,7 @@ struct eptmmu_memslot {
  *	keeps using through a cached translation can look idle once
  * @invalidations: MMU-notifier invalidations whose range overlapped a
  *	memslot (whether or not anything was mapped there)
+ * @backend: the VM's vCPUs are EPTMMU_BACKEND_SOFT or EPTMMU_BACKEND_VMX
  */
 struct eptmmu_vm_stats {
 	__u64 tables;
@@ -119,7 +120,11 @@ struct eptmmu_vm_stats {
 	__u64 ept_ad;
 	__u64 aging_passes;
 	__u64 aged_young;
+	__u64 backend;
 };
+
+#define EPTMMU_BACKEND_SOFT	0	/* the software EPT walker */
+#define EPTMMU_BACKEND_VMX	1	/* VT-x: the CPU walks the EPT */
 
 #define EPTMMU_GET_VM_STATS	_IOR(EPTMMU_IO, 0x12, struct eptmmu_vm_stats)
 
@@ -159,6 +164,44 @@ struct eptmmu_dirty_log {
 #define EPTMMU_GET_DIRTY_LOG	_IOW(EPTMMU_IO, 0x13, struct eptmmu_dirty_log)
 #define EPTMMU_CLEAR_DIRTY_LOG	_IOW(EPTMMU_IO, 0x14, struct eptmmu_dirty_log)
 
+/* The vmx vCPU's guest runs 32-bit code with paging off: it reaches 4 GiB. */
+#define EPTMMU_VMX_MAX_GPA	(1ULL << 32)
+
+/**
+ * struct eptmmu_guest_code - where the vmx vCPU's guest code lives
+ * @gpa: guest-physical address of the code, 4 KiB aligned, below
+ *	EPTMMU_VMX_MAX_GPA; the code must fit in that one page
+ * @flags: must be 0
+ *
+ * A vmx vCPU makes each access of EPTMMU_RUN with real guest instructions,
+ * which are fetched through the VM's EPT like any guest code.  User space
+ * loads them into guest memory and names their page with
+ * EPTMMU_SET_GUEST_CODE; a run without it ends with EPTMMU_EXIT_GUEST.
+ * The guest runs in 32-bit protected mode, paging off, flat 4 GiB
+ * segments, CPL 0, interrupts off.  Each read or write access enters at
+ * @gpa with
+ *   EAX = (kind << 8) | size, EBX = the access's gpa,
+ *   EDX = value bits 31:0, ECX = value bits 63:32 (writes),
+ * and the code makes the access and executes VMCALL, leaving a read's
+ * value in EDX (and ECX for 8 bytes).  An 8-byte access may be made as
+ * two 4-byte ones, low half first.  A fetch runs no code at @gpa: the
+ * vCPU jumps to the access's gpa with every data segment unusable and
+ * single-steps (RFLAGS.TF), so the CPU fetches and runs that one
+ * instruction, which cannot write memory; then @value is read with a read
+ * access.  tools/lib.c has such code.
+ *
+ * The soft vCPU runs no guest code: it accepts and ignores the setting,
+ * so one program drives both backends.
+ * Errors: EINVAL (@gpa not aligned or not below EPTMMU_VMX_MAX_GPA,
+ * @flags not 0).
+ */
+struct eptmmu_guest_code {
+	__u64 gpa;
+	__u64 flags;
+};
+
+#define EPTMMU_SET_GUEST_CODE	_IOW(EPTMMU_IO, 0x15, struct eptmmu_guest_code)
+
 /* ---- vCPU file descriptor ---- */
 
 #define EPTMMU_ACCESS_READ	0
@@ -168,6 +211,7 @@ struct eptmmu_dirty_log {
 /**
  * struct eptmmu_access - one guest memory access
  * @gpa: guest-physical address, aligned to @size, below EPTMMU_MAX_GPA
+ *	(EPTMMU_VMX_MAX_GPA on a vmx vCPU)
  * @kind: EPTMMU_ACCESS_*
  * @size: 1, 2, 4 or 8 bytes
  * @pad: must be 0
@@ -188,6 +232,16 @@ struct eptmmu_access {
 #define EPTMMU_EXIT_MMIO	1	/* @exit_gpa is in no memslot */
 #define EPTMMU_EXIT_FAULT	2	/* fault not resolvable: see @exit_errno */
 #define EPTMMU_EXIT_INTR	3	/* a signal is pending */
+/*
+ * vmx vCPU only: the guest could not make the access.  No guest code was
+ * set, the code page is not guest memory, the code raised an exception or
+ * caused a VM exit the backend does not expect, or VM entry failed.
+ * @exit_gpa is the guest's instruction pointer, @exit_errno the VMX basic
+ * exit reason (bit 31 set for a failed VM entry), or EPTMMU_GUEST_NO_CODE
+ * when no guest code was set.  dmesg has the details.
+ */
+#define EPTMMU_EXIT_GUEST	4
+#define EPTMMU_GUEST_NO_CODE	0xffff
 
 /**
  * struct eptmmu_vcpu_stats - counters of one vCPU
@@ -234,8 +288,11 @@ struct eptmmu_vcpu_stats {
  * @pad: reserved, 0
  * @stats: out: counters of this vCPU, cumulative
  *
+ * On a vmx vCPU @stats.tlb_hits and @stats.walks stay 0 (the CPU walks
+ * and caches without telling), @stats.tlb_flushes counts INVEPT rounds.
+ *
  * Errors: EINVAL (@count or @flags out of range, an access with a bad
- * kind, size, alignment or pad), EBUSY (another thread is running this
+ * kind, size, alignment, pad or gpa), EBUSY (another thread is running this
  * vCPU).  Accesses before the one that stopped the run have been done.
  */
 struct eptmmu_run {

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * EPTMMU_RUN for every backend: check the batch, make its accesses one by
+ * one through the backend, report how the run ended.
+ */
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/vcpu.h>
+
+/**
+ * eptmmu_check_access() - is @a an access @vcpu can make?
+ * @vcpu: the vCPU (its backend decides how far the gpa may go)
+ * @a: the access
+ *
+ * Return: 0 or -EINVAL.
+ */
+int eptmmu_check_access(struct eptmmu_vcpu *vcpu, const struct eptmmu_access *a)
+{
+	int i;
+
+	if (a->kind > EPTMMU_ACCESS_FETCH)
+		return -EINVAL;
+	if (a->size != 1 && a->size != 2 && a->size != 4 && a->size != 8)
+		return -EINVAL;
+	if (a->gpa & (a->size - 1) || a->gpa >= vcpu->ops->max_gpa)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(a->pad); i++)
+		if (a->pad[i])
+			return -EINVAL;
+	return 0;
+}
+
+/**
+ * eptmmu_vcpu_access() - perform one guest access, taking faults as needed
+ * @vcpu: the vCPU; the caller holds its run_lock
+ * @a: the access (checked by eptmmu_check_access()); reads fill @a->value
+ * @exit_errno: for EPTMMU_EXIT_FAULT, the positive errno
+ *
+ * Return: EPTMMU_EXIT_DONE or the reason the access could not be done.
+ */
+int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
+		       u32 *exit_errno)
+{
+	lockdep_assert_held(&vcpu->run_lock);
+	return vcpu->ops->access(vcpu, a, exit_errno);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vcpu_access);
+
+static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
+{
+	struct eptmmu_access __user *ua = u64_to_user_ptr(run->accesses);
+	struct eptmmu_access a;
+	u32 i;
+
+	for (i = 0; i < run->count; i++) {
+		if (copy_from_user(&a, &ua[i], sizeof(a)))
+			return -EFAULT;
+		if (eptmmu_check_access(vcpu, &a))
+			return -EINVAL;
+	}
+	run->done = 0;
+	run->exit_reason = EPTMMU_EXIT_DONE;
+	run->exit_errno = 0;
+	for (i = 0; i < run->count; i++) {
+		int exit;
+
+		/* Re-checked: the batch is user memory and may have changed. */
+		if (copy_from_user(&a, &ua[i], sizeof(a)))
+			return -EFAULT;
+		if (eptmmu_check_access(vcpu, &a))
+			return -EINVAL;
+		exit = eptmmu_vcpu_access(vcpu, &a, &run->exit_errno);
+		if (exit != EPTMMU_EXIT_DONE) {
+			run->exit_reason = exit;
+			if (exit != EPTMMU_EXIT_GUEST)
+				run->exit_gpa = a.gpa;
+			break;
+		}
+		if (a.kind != EPTMMU_ACCESS_WRITE &&
+		    put_user(a.value, &ua[i].value))
+			return -EFAULT;
+		run->done++;
+		if (signal_pending(current)) {
+			if (i + 1 < run->count) {
+				run->exit_reason = EPTMMU_EXIT_INTR;
+				run->exit_gpa = a.gpa;
+			}
+			break;
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+/**
+ * eptmmu_vcpu_run() - EPTMMU_RUN
+ * @vcpu: the vCPU; the caller holds its run_lock
+ * @run: the request, copied from user space; out fields are filled
+ *
+ * The whole batch is checked before any access is made, so a bad batch
+ * changes nothing.  For EPTMMU_EXIT_GUEST the backend fills @run->exit_gpa
+ * (through the access's value it cannot: the guest's rip is not a gpa of
+ * the batch).
+ *
+ * Return: 0 (see @run->exit_reason), -EINVAL or -EFAULT.
+ */
+int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
+{
+	int r;
+
+	lockdep_assert_held(&vcpu->run_lock);
+	vcpu->guest_rip = 0;
+	r = run_batch(vcpu, run);
+	if (vcpu->ops->run_end)
+		vcpu->ops->run_end(vcpu);
+	if (run->exit_reason == EPTMMU_EXIT_GUEST)
+		run->exit_gpa = vcpu->guest_rip;
+	vcpu->ops->read_stats(vcpu, &run->stats);
+	return r;
+}
+
+/**
+ * eptmmu_vcpu_create() - a new vCPU of the backend @vm was created for
+ * @vm: the VM
+ *
+ * Return: the vCPU, or an ERR_PTR (see the backends' create functions).
+ */
+struct eptmmu_vcpu *eptmmu_vcpu_create(struct eptmmu_vm *vm)
+{
+	if (vm->backend == EPTMMU_BACKEND_VMX)
+		return eptmmu_vmx_vcpu_create(vm);
+	return eptmmu_soft_vcpu_create(vm);
+}

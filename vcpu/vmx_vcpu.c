@@ -1,0 +1,709 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vmx vCPU: guest accesses made by a real CPU through eptmmu's EPT.
+ *
+ * Each access of EPTMMU_RUN is one or a few VM entries of a tiny guest
+ * (32-bit protected mode, paging off, unrestricted guest) whose code user
+ * space put in guest memory (struct eptmmu_guest_code).  The CPU walks our
+ * tables, sets A/D in them when the EPTP enables it, and reports what it
+ * cannot translate as an EPT violation, which goes to the same fault entry
+ * the soft vCPU uses; an MMIO SPTE comes back as an EPT misconfiguration.
+ *
+ * The VMCS of a vCPU is active on at most one CPU: the one its thread last
+ * entered the guest on.  It is VMCLEARed there (by IPI if need be) before
+ * it is loaded elsewhere, when the run ends and when that CPU goes
+ * offline, so outside EPTMMU_RUN no CPU holds it.
+ *
+ * What the CPU caches from our tables (guest-physical mappings tagged
+ * with the EPTP) survives VM exits and VMCLEAR; only INVEPT removes it.
+ * A vCPU remembers every CPU it ever entered the guest on, and a flush
+ * request runs INVEPT on all of them.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cpumask.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
+#include <asm/gsseg.h>
+#include <asm/io.h>
+#include <asm/msr.h>
+#include <asm/segment.h>
+#include <asm/special_insns.h>
+#include <asm/tlbflush.h>
+#include <asm/vmx.h>
+
+#include <eptmmu/export.h>
+#include <eptmmu/vcpu.h>
+#include <eptmmu/vmx.h>
+#include <eptmmu/vmx_regs.h>
+
+static_assert(VMX_HOST_RSP_FIELD == HOST_RSP);
+
+int eptmmu_vmx_enter(u64 *regs, bool launched);
+extern const u8 eptmmu_vmx_vmexit[];
+
+/*
+ * Segment access rights of the guest (SDM "Guest Register State"): flat
+ * 4 GiB, 32-bit, present, DPL 0; type 0xb is execute/read code, 3 is
+ * read/write data, both accessed.
+ */
+#define AR_FLAT		(VMX_AR_P_MASK | VMX_AR_S_MASK | VMX_AR_DB_MASK | \
+			 VMX_AR_G_MASK)
+#define AR_CODE		(AR_FLAT | 0xb)
+#define AR_DATA		(AR_FLAT | 0x3)
+#define AR_TSS		(VMX_AR_P_MASK | VMX_AR_TYPE_BUSY_32_TSS)
+
+#define GUEST_RFLAGS_FIXED	X86_EFLAGS_FIXED	/* IF clear */
+
+struct vmx_exit {
+	u32 reason;
+	u32 intr_info;
+	u64 qual;
+	u64 gpa;
+	u64 rip;
+	u32 insn_error;
+};
+
+struct vmx_vcpu {
+	struct eptmmu_vcpu vcpu;
+	void *vmcs;
+	u64 eptp;
+	/*
+	 * CPU the VMCS is active on, or -1.  Set by the owning thread and
+	 * cleared (with @launched) on that CPU with interrupts off, possibly
+	 * by an IPI or the CPU-offline callback.
+	 */
+	int cpu;
+	bool launched;
+	bool set_up;		/* the constant VMCS fields are written */
+	bool fetch_mode;	/* what the VMCS is set up for now */
+	struct list_head loaded_link;	/* on eptmmu_vmx_cpu.loaded */
+	cpumask_var_t ran_on;	/* CPUs that may cache our translations */
+	atomic64_t flushes;
+	u64 regs[VMX_NR_REGS];
+	struct vmx_exit exit;
+};
+
+static struct vmx_vcpu *to_vmx(struct eptmmu_vcpu *vcpu)
+{
+	return container_of(vcpu, struct vmx_vcpu, vcpu);
+}
+
+/*
+ * VMREAD/VMWRITE of a field we know exists cannot fail while our VMCS is
+ * current; if one does, the VMCS is not what we think and the entry that
+ * follows fails with a reason we report.
+ */
+static void vmcs_write(unsigned long field, u64 value)
+{
+	bool bad;
+
+	asm volatile("vmwrite %[v], %[f]\n\tsetbe %[bad]"
+		     : [bad] "=qm" (bad)
+		     : [v] "rm" (value), [f] "r" (field) : "cc");
+	WARN_ONCE(bad, "eptmmu: VMWRITE %#lx failed\n", field);
+}
+
+static u64 vmcs_read(unsigned long field)
+{
+	u64 value;
+	bool bad;
+
+	asm volatile("vmread %[f], %[v]\n\tsetbe %[bad]"
+		     : [v] "=r" (value), [bad] "=qm" (bad)
+		     : [f] "r" (field) : "cc");
+	WARN_ONCE(bad, "eptmmu: VMREAD %#lx failed\n", field);
+	return bad ? 0 : value;
+}
+
+static bool vmcs_op(int op, void *vmcs)
+{
+	u64 pa = virt_to_phys(vmcs);
+	bool bad;
+
+	if (op)
+		asm volatile("vmptrld %[pa]\n\tsetbe %[bad]"
+			     : [bad] "=qm" (bad) : [pa] "m" (pa) : "cc", "memory");
+	else
+		asm volatile("vmclear %[pa]\n\tsetbe %[bad]"
+			     : [bad] "=qm" (bad) : [pa] "m" (pa) : "cc", "memory");
+	return !bad;
+}
+
+#define vmclear(vmcs)	vmcs_op(0, vmcs)
+#define vmptrld(vmcs)	vmcs_op(1, vmcs)
+
+/**
+ * eptmmu_vmx_invept() - drop this CPU's translations tagged with @eptp
+ * @eptp: the EPTP
+ *
+ * Single-context where the CPU offers it, else all-context.  The caller
+ * is in VMX operation.
+ */
+void eptmmu_vmx_invept(u64 eptp)
+{
+	struct { u64 eptp, rsvd; } desc = { eptp, 0 };
+	unsigned long type = eptmmu_vmx.invept_single ? VMX_EPT_EXTENT_CONTEXT :
+							VMX_EPT_EXTENT_GLOBAL;
+
+	asm volatile("invept %0, %1" : : "m" (desc), "r" (type) : "cc", "memory");
+}
+
+/* On vv->cpu, interrupts off. */
+static void vmx_clear_here(struct vmx_vcpu *vv)
+{
+	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
+
+	lockdep_assert_irqs_disabled();
+	if (WARN_ON_ONCE(vv->cpu != smp_processor_id()))
+		return;
+	WARN_ON_ONCE(!vmclear(vv->vmcs));
+	if (vc->current_vmcs == vv->vmcs)
+		vc->current_vmcs = NULL;
+	list_del(&vv->loaded_link);
+	vv->launched = false;
+	/* The owner reads launched after seeing cpu == -1. */
+	smp_store_release(&vv->cpu, -1);
+}
+
+static void vmx_clear_ipi(void *info)
+{
+	struct vmx_vcpu *vv = info;
+
+	/* The CPU's offline callback may have got here first. */
+	if (READ_ONCE(vv->cpu) == smp_processor_id())
+		vmx_clear_here(vv);
+}
+
+/**
+ * eptmmu_vmx_clear_loaded() - VMCLEAR every VMCS active on this CPU
+ * @vc: this CPU's state; interrupts are off
+ *
+ * Before VMXOFF: a VMCS left active would lose the state the CPU caches.
+ */
+void eptmmu_vmx_clear_loaded(struct eptmmu_vmx_cpu *vc)
+{
+	struct vmx_vcpu *vv, *tmp;
+
+	lockdep_assert_irqs_disabled();
+	list_for_each_entry_safe(vv, tmp, &vc->loaded, loaded_link)
+		vmx_clear_here(vv);
+}
+
+/* Make sure no CPU has the VMCS active; may sleep-wait for an IPI. */
+static void vmx_clear(struct vmx_vcpu *vv)
+{
+	int cpu = smp_load_acquire(&vv->cpu);
+
+	if (cpu < 0)
+		return;
+	/* Fails only if @cpu went offline, whose callback cleared it. */
+	smp_call_function_single(cpu, vmx_clear_ipi, vv, 1);
+	WARN_ON_ONCE(smp_load_acquire(&vv->cpu) >= 0);
+}
+
+static void set_segment(unsigned long sel, unsigned long base,
+			unsigned long limit, unsigned long ar,
+			u16 selector, u32 rights)
+{
+	vmcs_write(sel, selector);
+	vmcs_write(base, 0);
+	vmcs_write(limit, rights & VMX_AR_G_MASK ? 0xffffffff : 0x67);
+	vmcs_write(ar, rights);
+}
+
+#define SEG(s, selector, rights)					\
+	set_segment(GUEST_##s##_SELECTOR, GUEST_##s##_BASE,		\
+		    GUEST_##s##_LIMIT, GUEST_##s##_AR_BYTES, selector, rights)
+
+/* Data segments usable for the guest code, unusable for a fetch. */
+static void vmx_set_fetch_mode(struct vmx_vcpu *vv, bool fetch)
+{
+	u32 ar = fetch ? VMX_AR_UNUSABLE_MASK : AR_DATA;
+
+	vmcs_write(GUEST_DS_AR_BYTES, ar);
+	vmcs_write(GUEST_ES_AR_BYTES, ar);
+	vmcs_write(GUEST_SS_AR_BYTES, ar);
+	vmcs_write(GUEST_FS_AR_BYTES, ar);
+	vmcs_write(GUEST_GS_AR_BYTES, ar);
+	vv->fetch_mode = fetch;
+}
+
+/* The fields that never change, written once on the first load. */
+static void vmx_setup_vmcs(struct vmx_vcpu *vv)
+{
+	const struct eptmmu_vmx_config *c = &eptmmu_vmx;
+
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, c->pin);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, c->proc);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, c->proc2);
+	vmcs_write(VM_EXIT_CONTROLS, c->exit);
+	vmcs_write(VM_ENTRY_CONTROLS, c->entry);
+	vmcs_write(EXCEPTION_BITMAP, ~0u);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vmcs_write(CR3_TARGET_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	/* Every CR0/CR4 bit is the host's: a guest write to one exits. */
+	vmcs_write(CR0_GUEST_HOST_MASK, ~0UL);
+	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
+	vmcs_write(CR0_READ_SHADOW, c->guest_cr0);
+	vmcs_write(CR4_READ_SHADOW, c->guest_cr4 & ~X86_CR4_VMXE);
+	vmcs_write(EPT_POINTER, vv->eptp);
+	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
+
+	vmcs_write(GUEST_CR0, c->guest_cr0);
+	vmcs_write(GUEST_CR3, 0);
+	vmcs_write(GUEST_CR4, c->guest_cr4);
+	vmcs_write(GUEST_DR7, DR7_FIXED_1);
+	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(GUEST_SYSENTER_CS, 0);
+	vmcs_write(GUEST_SYSENTER_ESP, 0);
+	vmcs_write(GUEST_SYSENTER_EIP, 0);
+	vmcs_write(GUEST_RSP, 0);
+	SEG(CS, 0x08, AR_CODE);
+	SEG(DS, 0x10, AR_DATA);
+	SEG(ES, 0x10, AR_DATA);
+	SEG(SS, 0x10, AR_DATA);
+	SEG(FS, 0x10, AR_DATA);
+	SEG(GS, 0x10, AR_DATA);
+	SEG(TR, 0x18, AR_TSS);
+	SEG(LDTR, 0, VMX_AR_UNUSABLE_MASK);
+	/* No descriptor tables: a segment load or an event would fault. */
+	vmcs_write(GUEST_GDTR_BASE, 0);
+	vmcs_write(GUEST_GDTR_LIMIT, 0);
+	vmcs_write(GUEST_IDTR_BASE, 0);
+	vmcs_write(GUEST_IDTR_LIMIT, 0);
+
+	vmcs_write(HOST_CR0, read_cr0());
+	vmcs_write(HOST_CS_SELECTOR, __KERNEL_CS);
+	vmcs_write(HOST_SS_SELECTOR, __KERNEL_DS);
+	vmcs_write(HOST_DS_SELECTOR, 0);
+	vmcs_write(HOST_ES_SELECTOR, 0);
+	vmcs_write(HOST_FS_SELECTOR, 0);
+	vmcs_write(HOST_GS_SELECTOR, 0);
+	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
+	vmcs_write(HOST_RIP, (unsigned long)eptmmu_vmx_vmexit);
+	vmx_set_fetch_mode(vv, false);
+	vv->set_up = true;
+}
+
+/* Host state that differs between CPUs. */
+static void vmx_load_host_cpu(void)
+{
+	struct desc_ptr gdt, idt;
+	struct ldttss_desc *tss;
+	u64 v;
+
+	native_store_gdt(&gdt);
+	store_idt(&idt);
+	tss = (struct ldttss_desc *)(gdt.address + GDT_ENTRY_TSS * 8);
+	vmcs_write(HOST_TR_BASE, tss->base0 | ((u64)tss->base1 << 16) |
+		   ((u64)tss->base2 << 24) | ((u64)tss->base3 << 32));
+	vmcs_write(HOST_GDTR_BASE, gdt.address);
+	vmcs_write(HOST_IDTR_BASE, idt.address);
+	rdmsrl(MSR_GS_BASE, v);
+	vmcs_write(HOST_GS_BASE, v);
+	/* VM exit loads the SYSENTER MSRs from here, always. */
+	rdmsrl(MSR_IA32_SYSENTER_CS, v);
+	vmcs_write(HOST_IA32_SYSENTER_CS, v);
+	rdmsrl(MSR_IA32_SYSENTER_ESP, v);
+	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
+	rdmsrl(MSR_IA32_SYSENTER_EIP, v);
+	vmcs_write(HOST_IA32_SYSENTER_EIP, v);
+}
+
+/*
+ * Make our VMCS current on this CPU.  Preemption is off; interrupts are
+ * off on return.  Return false if this CPU is not in VMX operation (it is
+ * going offline): the caller waits to be migrated.
+ */
+static bool vmx_load(struct vmx_vcpu *vv)
+{
+	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
+	int cpu = smp_processor_id();
+
+	if (smp_load_acquire(&vv->cpu) != cpu)
+		vmx_clear(vv);
+	local_irq_disable();
+	if (!vc->on) {
+		local_irq_enable();
+		return false;
+	}
+	if (vv->cpu != cpu) {
+		if (!vv->set_up)
+			vmclear(vv->vmcs);	/* launch state "clear" */
+		if (WARN_ON_ONCE(!vmptrld(vv->vmcs))) {
+			local_irq_enable();
+			return false;
+		}
+		vc->current_vmcs = vv->vmcs;
+		list_add(&vv->loaded_link, &vc->loaded);
+		WRITE_ONCE(vv->cpu, cpu);
+		if (!vv->set_up)
+			vmx_setup_vmcs(vv);
+		vmx_load_host_cpu();
+	} else if (vc->current_vmcs != vv->vmcs) {
+		WARN_ON_ONCE(!vmptrld(vv->vmcs));
+		vc->current_vmcs = vv->vmcs;
+	}
+	/*
+	 * R-VMX-FLUSH: publish this CPU in ran_on before the CPU can cache
+	 * a translation here; a flusher orders its SPTE writes before its
+	 * read of ran_on the same way.
+	 */
+	if (!cpumask_test_cpu(cpu, vv->ran_on)) {
+		cpumask_set_cpu(cpu, vv->ran_on);
+		smp_mb__after_atomic();
+	}
+	return true;
+}
+
+/*
+ * One VM entry at @rip.  Fills vv->exit.  Return 0 after a VM exit,
+ * -EIO if the entry failed (vv->exit says how), -EAGAIN to try again.
+ */
+static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
+{
+	struct desc_ptr gdt, idt;
+	unsigned long dr7 = 0;
+	u16 ds, es, fs, gs;
+	u64 v, debugctl;
+	int r;
+
+	preempt_disable();
+	if (!vmx_load(vv)) {
+		preempt_enable();
+		schedule_timeout_uninterruptible(1);
+		return -EAGAIN;
+	}
+	if (fetch != vv->fetch_mode)
+		vmx_set_fetch_mode(vv, fetch);
+	vmcs_write(HOST_CR3, __read_cr3());
+	vmcs_write(HOST_CR4, cr4_read_shadow());
+	rdmsrl(MSR_FS_BASE, v);
+	vmcs_write(HOST_FS_BASE, v);
+	vmcs_write(GUEST_RIP, rip);
+	/*
+	 * A fetch single-steps: the #DB trap after the one instruction at
+	 * the gpa exits (every exception does), whatever the instruction.
+	 */
+	vmcs_write(GUEST_RFLAGS, GUEST_RFLAGS_FIXED |
+		   (fetch ? X86_EFLAGS_TF : 0));
+	/* A fetched STI or MOV SS must not leave a blocking state behind. */
+	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+
+	/* What VM exit clobbers and the kernel expects to find again. */
+	savesegment(ds, ds);
+	savesegment(es, es);
+	savesegment(fs, fs);
+	savesegment(gs, gs);
+	native_store_gdt(&gdt);
+	store_idt(&idt);
+	if (hw_breakpoint_active())
+		get_debugreg(dr7, 7);
+	rdmsrl(MSR_IA32_DEBUGCTLMSR, debugctl);
+
+	r = eptmmu_vmx_enter(vv->regs, vv->launched);
+
+	native_load_gdt(&gdt);
+	native_load_idt(&idt);
+	invalidate_tss_limit();
+	loadsegment(ds, ds);
+	loadsegment(es, es);
+	if (fs)
+		loadsegment(fs, fs);
+	if (gs)
+		load_gs_index(gs);
+	if (dr7)
+		set_debugreg(dr7, 7);
+	if (debugctl)
+		wrmsrl(MSR_IA32_DEBUGCTLMSR, debugctl);
+
+	memset(&vv->exit, 0, sizeof(vv->exit));
+	vv->exit.rip = rip;
+	if (r == 0) {
+		vv->launched = true;
+		vv->exit.reason = vmcs_read(VM_EXIT_REASON);
+		vv->exit.intr_info = vmcs_read(VM_EXIT_INTR_INFO);
+		vv->exit.qual = vmcs_read(EXIT_QUALIFICATION);
+		vv->exit.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		vv->exit.rip = vmcs_read(GUEST_RIP);
+		/* An NMI that hit the guest is the host's: deliver it. */
+		if ((vv->exit.reason & 0xffff) == EXIT_REASON_EXCEPTION_NMI &&
+		    (vv->exit.intr_info & INTR_INFO_INTR_TYPE_MASK) ==
+		    INTR_TYPE_NMI_INTR)
+			asm volatile("int $2");
+	} else if (r == 1) {
+		vv->exit.insn_error = vmcs_read(VM_INSTRUCTION_ERROR);
+	}
+	local_irq_enable();
+	preempt_enable();
+	if (r == 0 && (vv->exit.reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
+		r = 1;
+	return r ? -EIO : 0;
+}
+
+static bool exit_is_nmi(const struct vmx_exit *e)
+{
+	return (e->intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR;
+}
+
+static int guest_error(struct vmx_vcpu *vv, u32 why, u32 *exit_errno)
+{
+	const struct vmx_exit *e = &vv->exit;
+
+	pr_warn_ratelimited("vmx vCPU %d: guest stopped: exit %#x insn_error %u at rip %#llx qual %#llx gpa %#llx intr %#x\n",
+			    vv->vcpu.id, why, e->insn_error, e->rip, e->qual,
+			    e->gpa, e->intr_info);
+	vv->vcpu.guest_rip = e->rip;
+	*exit_errno = why;
+	return EPTMMU_EXIT_GUEST;
+}
+
+/* The qualification an EPT misconfiguration would have had as a violation. */
+static u64 misconfig_qual(bool instr, u8 kind)
+{
+	if (instr)
+		return EPT_VIOLATION_ACC_INSTR;
+	return kind == EPTMMU_ACCESS_WRITE ? EPT_VIOLATION_ACC_WRITE :
+					     EPT_VIOLATION_ACC_READ;
+}
+
+#define QUAL_MASK	(EPT_VIOLATION_ACC_READ | EPT_VIOLATION_ACC_WRITE | \
+			 EPT_VIOLATION_ACC_INSTR |			     \
+			 (VMX_EPT_RWX_MASK << EPT_VIOLATION_RWX_SHIFT))
+
+/*
+ * Run @a (a read or write through the guest code, or with @fetch the
+ * instruction fetch at a->gpa) until it is done or cannot be.
+ */
+static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
+		  u32 *exit_errno)
+{
+	struct eptmmu_vcpu *vcpu = &vv->vcpu;
+	u64 page = a->gpa & PAGE_MASK;
+	int tries, r;
+
+	for (tries = 0; tries < EPTMMU_ACCESS_MAX_TRIES; tries++) {
+		u64 code = READ_ONCE(vcpu->vm->guest_code_gpa);
+		const struct vmx_exit *e = &vv->exit;
+		bool instr, ours;
+		u64 qual, rip;
+		int fr;
+
+		memset(vv->regs, 0, sizeof(vv->regs));
+		if (fetch) {
+			rip = a->gpa;
+		} else {
+			if (code == EPTMMU_NO_GUEST_CODE) {
+				memset(&vv->exit, 0, sizeof(vv->exit));
+				return guest_error(vv, EPTMMU_GUEST_NO_CODE,
+						   exit_errno);
+			}
+			rip = code;
+			vv->regs[VMX_REG_RAX] = (a->kind << 8) | a->size;
+			vv->regs[VMX_REG_RBX] = a->gpa;
+			vv->regs[VMX_REG_RDX] = lower_32_bits(a->value);
+			vv->regs[VMX_REG_RCX] = upper_32_bits(a->value);
+		}
+		r = vmx_enter_once(vv, rip, fetch);
+		if (r == -EAGAIN)
+			continue;
+		if (r)
+			return guest_error(vv, e->reason |
+					   VMX_EXIT_REASONS_FAILED_VMENTRY,
+					   exit_errno);
+
+		switch (e->reason & 0xffff) {
+		case EXIT_REASON_VMCALL:
+			if (fetch)
+				return EPTMMU_EXIT_DONE;
+			a->value = lower_32_bits(vv->regs[VMX_REG_RDX]) |
+				   (u64)lower_32_bits(vv->regs[VMX_REG_RCX]) << 32;
+			if (a->size < 8)
+				a->value &= BIT_ULL(a->size * 8) - 1;
+			WRITE_ONCE(vcpu->stats.accesses, vcpu->stats.accesses + 1);
+			return EPTMMU_EXIT_DONE;
+		case EXIT_REASON_EXTERNAL_INTERRUPT:
+			break;	/* handled when interrupts came back on */
+		case EXIT_REASON_EXCEPTION_NMI:
+			if (exit_is_nmi(e))
+				break;
+			if (fetch)
+				return EPTMMU_EXIT_DONE;
+			return guest_error(vv, e->reason, exit_errno);
+		case EXIT_REASON_EPT_VIOLATION:
+		case EXIT_REASON_EPT_MISCONFIG:
+			if ((e->reason & 0xffff) == EXIT_REASON_EPT_VIOLATION) {
+				instr = e->qual & EPT_VIOLATION_ACC_INSTR;
+				qual = e->qual & QUAL_MASK;
+			} else {
+				instr = fetch ? (e->gpa & PAGE_MASK) == page :
+						(e->gpa & PAGE_MASK) == code;
+				qual = misconfig_qual(instr, a->kind);
+			}
+			/* The fault the access itself takes, or its code's. */
+			ours = (e->gpa & PAGE_MASK) == page && instr == fetch;
+			/* A fetched instruction's own accesses are not ours. */
+			if (fetch && !ours)
+				return EPTMMU_EXIT_DONE;
+			fr = eptmmu_page_fault(vcpu, e->gpa, qual);
+			if (fr == EPTMMU_FAULT_MMIO) {
+				if (!ours)
+					return guest_error(vv, e->reason,
+							   exit_errno);
+				WRITE_ONCE(vcpu->stats.mmio_exits,
+					   vcpu->stats.mmio_exits + 1);
+				return EPTMMU_EXIT_MMIO;
+			}
+			if (fr < 0) {
+				*exit_errno = -fr;
+				return EPTMMU_EXIT_FAULT;
+			}
+			break;
+		default:
+			/* A fetched instruction may do anything: it ran. */
+			if (fetch)
+				return EPTMMU_EXIT_DONE;
+			return guest_error(vv, e->reason, exit_errno);
+		}
+		if (signal_pending(current))
+			return EPTMMU_EXIT_INTR;
+		cond_resched();
+	}
+	*exit_errno = EAGAIN;
+	return EPTMMU_EXIT_FAULT;
+}
+
+static int vmx_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
+		      u32 *exit_errno)
+{
+	struct vmx_vcpu *vv = to_vmx(vcpu);
+	struct eptmmu_access rd;
+	int r;
+
+	if (a->kind != EPTMMU_ACCESS_FETCH)
+		return vmx_do(vv, a, false, exit_errno);
+	r = vmx_do(vv, a, true, exit_errno);
+	if (r != EPTMMU_EXIT_DONE)
+		return r;
+	/* The CPU fetched the bytes; the guest code reads them for us. */
+	rd = *a;
+	rd.kind = EPTMMU_ACCESS_READ;
+	r = vmx_do(vv, &rd, false, exit_errno);
+	a->value = rd.value;
+	return r;
+}
+
+static void vmx_run_end(struct eptmmu_vcpu *vcpu)
+{
+	vmx_clear(to_vmx(vcpu));
+}
+
+static void vmx_read_stats(struct eptmmu_vcpu *vcpu,
+			   struct eptmmu_vcpu_stats *stats)
+{
+	*stats = vcpu->stats;
+	stats->tlb_flushes = atomic64_read(&to_vmx(vcpu)->flushes);
+}
+
+static void vmx_invept_ipi(void *info)
+{
+	struct vmx_vcpu *vv = info;
+
+	/* A CPU that left VMX operation flushes when it comes back. */
+	if (this_cpu_read(eptmmu_vmx_cpu.on))
+		eptmmu_vmx_invept(vv->eptp);
+}
+
+/* R-VMX-FLUSH */
+static void vmx_flush_tlb(struct eptmmu_vcpu *vcpu)
+{
+	struct vmx_vcpu *vv = to_vmx(vcpu);
+
+	/*
+	 * The SPTE changes being flushed are ordered before this read of
+	 * ran_on; a CPU missing from it has not entered the guest since, and
+	 * will walk the new tables when it does.  A vCPU in the guest on a
+	 * CPU in the mask is kicked out by the IPI before the INVEPT runs.
+	 */
+	smp_mb();
+	on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	atomic64_inc(&vv->flushes);
+}
+
+static void vmx_destroy(struct eptmmu_vcpu *vcpu)
+{
+	struct vmx_vcpu *vv = to_vmx(vcpu);
+
+	vmx_clear(vv);
+	/* The root may be reused as another VM's: no stale tag may stay. */
+	on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	free_cpumask_var(vv->ran_on);
+	free_page((unsigned long)vv->vmcs);
+	eptmmu_pt_cache_free(vcpu->vm, &vcpu->cache);
+	kfree(vv);
+}
+
+static const struct eptmmu_vcpu_ops vmx_ops = {
+	.name = "vmx",
+	.max_gpa = EPTMMU_VMX_MAX_GPA,
+	.access = vmx_access,
+	.run_end = vmx_run_end,
+	.read_stats = vmx_read_stats,
+	.flush_tlb = vmx_flush_tlb,
+	.destroy = vmx_destroy,
+};
+
+/**
+ * eptmmu_vmx_vcpu_create() - a new vmx vCPU, published in @vm
+ * @vm: the VM; the vCPU lives until the VM is destroyed
+ *
+ * Only when the module runs the vmx backend (every CPU is in VMX
+ * operation).
+ *
+ * Return: the vCPU, or ERR_PTR(-ENOMEM / -ENOSPC).
+ */
+struct eptmmu_vcpu *eptmmu_vmx_vcpu_create(struct eptmmu_vm *vm)
+{
+	struct vmx_vcpu *vv = kzalloc(sizeof(*vv), GFP_KERNEL_ACCOUNT);
+	int r = -ENOMEM;
+
+	if (!vv)
+		return ERR_PTR(-ENOMEM);
+	vv->vmcs = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vv->vmcs)
+		goto free_vv;
+	if (!zalloc_cpumask_var(&vv->ran_on, GFP_KERNEL_ACCOUNT))
+		goto free_vmcs;
+	*(u32 *)vv->vmcs = eptmmu_vmx.revision;
+	vv->cpu = -1;
+	INIT_LIST_HEAD(&vv->loaded_link);
+	atomic64_set(&vv->flushes, 0);
+	vv->eptp = virt_to_phys(vm->root->spt) | VMX_EPTP_MT_WB |
+		   VMX_EPTP_PWL_4 | (vm->ad ? VMX_EPTP_AD_ENABLE_BIT : 0);
+	vv->vcpu.vm = vm;
+	vv->vcpu.ops = &vmx_ops;
+	mutex_init(&vv->vcpu.run_lock);
+	r = eptmmu_vm_add_vcpu(vm, &vv->vcpu);
+	if (r < 0)
+		goto free_mask;
+	return &vv->vcpu;
+
+free_mask:
+	free_cpumask_var(vv->ran_on);
+free_vmcs:
+	free_page((unsigned long)vv->vmcs);
+free_vv:
+	kfree(vv);
+	return ERR_PTR(r);
+}
