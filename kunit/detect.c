@@ -11,6 +11,11 @@
  *   race       the locked SPTE writer uses a plain store while a "CPU"
  *              thread sets D with cmpxchg                      (KCSAN)
  *
+ * With fault=skip_flush it drives nothing: it stays loaded with
+ * eptmmu_flush_remote_tlbs() switched off until it is unloaded, so a
+ * user-space test on the vmx vCPU can show that it notices the CPU's TLB
+ * going stale (R-VMX-FLUSH).
+ *
  * Not a KUnit suite: it passes when the kernel complains.
  * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race).
  */
@@ -27,7 +32,7 @@
 
 static char *fault = "";
 module_param(fault, charp, 0444);
-MODULE_PARM_DESC(fault, "lockorder | uaf | race");
+MODULE_PARM_DESC(fault, "lockorder | uaf | race | skip_flush");
 
 #define GPA	BIT_ULL(30)
 
@@ -147,6 +152,11 @@ static int __init detect_init(void)
 {
 	int r;
 
+	if (!strcmp(fault, "skip_flush")) {
+		WRITE_ONCE(eptmmu_inject.skip_flush, true);
+		pr_info("fault=skip_flush: TLB flushes are off until rmmod\n");
+		return 0;
+	}
 	if (!strcmp(fault, "lockorder"))
 		r = run_vm_fault(&eptmmu_inject.walk_takes_mmu_lock);
 	else if (!strcmp(fault, "uaf"))
@@ -160,6 +170,12 @@ static int __init detect_init(void)
 	return r ? r : -ECANCELED;
 }
 module_init(detect_init);
+
+static void __exit detect_exit(void)
+{
+	WRITE_ONCE(eptmmu_inject.skip_flush, false);
+}
+module_exit(detect_exit);
 
 MODULE_DESCRIPTION("Injects known bugs into eptmmu to prove the debug-kernel detectors");
 MODULE_LICENSE("GPL");
