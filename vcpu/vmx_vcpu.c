@@ -193,7 +193,7 @@ void eptmmu_vmx_clear_loaded(struct eptmmu_vmx_cpu *vc)
 		vmx_clear_here(vv);
 }
 
-/* Make sure no CPU has the VMCS active; may sleep-wait for an IPI. */
+/* R-VMX-VMCS: make sure no CPU has the VMCS active (waits for an IPI). */
 static void vmx_clear(struct vmx_vcpu *vv)
 {
 	int cpu = smp_load_acquire(&vv->cpu);
