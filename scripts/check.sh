@@ -115,27 +115,47 @@ for k in $kernels; do
 done
 
 # The VT-x host: Bochs emulates VMX with EPT.  Haswell has EPT A/D and
-# 1G pages, Sandy Bridge neither.  Each run checks that the module reads
-# the model's capabilities right and that VMXON/VMXOFF work there, and
-# that backend=vmx is refused as documented (the vmx vCPU is not written
-# yet).  The KUnit suites pass there too, but take ~4 minutes a model to
-# re-test the soft vCPU, so they run under QEMU only; EPTMMU_BOCHS_KUNIT=1
-# adds them.  EPTMMU_BOCHS=0 skips Bochs.
+# 1G pages, Sandy Bridge neither.  In each model: the module reads the
+# model's capabilities right, backend=vmx runs real guests on our EPT, and
+# eptmmu_vmx_test checks, through the CPU's own walks, that guest writes
+# land, hardware A/D bits feed dirty logging and aging (access tracking
+# and the fast path without A/D), write-protection logging loses no page
+# and an munmap makes the guest fault again.  Sandy Bridge boots with two
+# CPUs so vCPU threads migrate (VMCLEAR by IPI, INVEPT on both).  The
+# KUnit suites pass there too but re-test the soft vCPU for ~4 minutes a
+# model; EPTMMU_BOCHS_KUNIT=1 adds them.  EPTMMU_BOCHS=0 skips Bochs.
 if [ "${EPTMMU_BOCHS:-1}" != 0 ]; then
 	kernel_build plain
 	module_build plain EPTMMU_TEST=1
 	for model in corei7_haswell_4770 corei7_sandy_bridge_2600k; do
 		t1=$SECONDS
 		case $model in
-		*haswell*) want="ept=1 walk4=1 wb=1 2m=1 1g=1 invept=single+all ad=1 exec_only=1 unrestricted=1 vmxon=ok" ;;
-		*) want="ept=1 walk4=1 wb=1 2m=1 1g=0 invept=single+all ad=0 exec_only=1 unrestricted=1 vmxon=ok" ;;
+		*haswell*)
+			want="ept=1 walk4=1 wb=1 2m=1 1g=1 invept=single+all ad=1 exec_only=1 unrestricted=1 vmxon=ok"
+			ad=1 cpus=1 ;;
+		*)
+			want="ept=1 walk4=1 wb=1 2m=1 1g=0 invept=single+all ad=0 exec_only=1 unrestricted=1 vmxon=ok"
+			ad=0 cpus=2 ;;
 		esac
 		plan=$EPTMMU_OUT/plan-bochs-$model.sh
 		cat >"$plan" <<EOF
-step caps sh -c 'insmod /eptmmu.ko && dmesg | grep "eptmmu: VT-x" && cat /sys/module/eptmmu/parameters/vmx_caps && grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps; r=\$?; rmmod eptmmu; exit \$r'
-step vmx-refused sh -c 'insmod /eptmmu.ko backend=vmx; r=\$?; dmesg | grep "backend=vmx" | tail -n 1; test \$r -ne 0'
+step caps sh -c 'insmod /eptmmu.ko backend=soft && dmesg | grep "eptmmu: VT-x" && cat /sys/module/eptmmu/parameters/vmx_caps && grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps; r=\$?; rmmod eptmmu; exit \$r'
+step vmxtest sh -c 'insmod /eptmmu.ko backend=vmx && dmesg | grep -E "backend=vmx|SPTE mode" | tail -n 2 && /eptmmu_vmx_test --backend vmx --ad $ad; r=\$?; rmmod eptmmu; exit \$r'
+step demo sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_demo -v 2 -m 4; r=\$?; rmmod eptmmu; exit \$r'
 EOF
-		bexpect=(caps:rc vmx-refused:rc)
+		bexpect=(caps:rc vmxtest:tap demo:rc)
+		if [ $ad = 1 ]; then
+			# The same CPU without A/D: access tracking on hardware.
+			cat >>"$plan" <<'EOF'
+step vmxtest-noad sh -c 'insmod /eptmmu.ko backend=vmx ept_ad=off && /eptmmu_vmx_test --backend vmx --ad 0; r=$?; rmmod eptmmu; exit $r'
+EOF
+			bexpect+=(vmxtest-noad:tap)
+		else
+			cat >>"$plan" <<'EOF'
+step ad-refused sh -c 'insmod /eptmmu.ko backend=vmx ept_ad=on; r=$?; dmesg | grep "ept_ad=on" | tail -n 1; test $r -ne 0'
+EOF
+			bexpect+=(ad-refused:rc)
+		fi
 		if [ "${EPTMMU_BOCHS_KUNIT:-0}" = 1 ]; then
 			cat >>"$plan" <<'EOF'
 step kunit sh -c 'insmod /eptmmu.ko && insmod /eptmmu_test.ko; r=$?; rmmod eptmmu_test; rmmod eptmmu; exit $r'
@@ -143,11 +163,12 @@ EOF
 			bexpect+=(kunit:kunit)
 		fi
 		make_initramfs "$EPTMMU_OUT/initrd-bochs.gz" "$plan" \
-			"$MODDIR"/src/eptmmu{,_test}.ko
+			"$MODDIR"/src/eptmmu{,_test,_detect}.ko \
+			"$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_demo
 		log=$EPTMMU_OUT/console-bochs-$model.log
 		rm -f "$EPTMMU_OUT/result-bochs-$model.json"
 		brc=0
-		bash "$EPTMMU_TOP/scripts/bochs.sh" "$model" \
+		BOCHS_CPUS=$cpus bash "$EPTMMU_TOP/scripts/bochs.sh" "$model" \
 			"$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-bochs.gz" \
 			"$log" 600 </dev/null || brc=$?
 		[ $brc -eq 124 ] && echo "  Bochs timed out (log: $log)"
@@ -156,7 +177,7 @@ EOF
 			--json "$EPTMMU_OUT/result-bochs-$model.json" \
 			"${bexpect[@]}" || status=1
 		[ $brc -eq 0 ] || status=1
-		echo "  bochs $model: $((SECONDS - t1)) s (log: $log)"
+		echo "  bochs $model ($cpus CPU): $((SECONDS - t1)) s (log: $log)"
 		results+=("$EPTMMU_OUT/result-bochs-$model.json")
 	done
 fi

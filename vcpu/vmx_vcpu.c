@@ -42,9 +42,6 @@
 
 static_assert(VMX_HOST_RSP_FIELD == HOST_RSP);
 
-int eptmmu_vmx_enter(u64 *regs, bool launched);
-extern const u8 eptmmu_vmx_vmexit[];
-
 /*
  * Segment access rights of the guest (SDM "Guest Register State"): flat
  * 4 GiB, 32-bit, present, DPL 0; type 0xb is execute/read code, 3 is
@@ -196,12 +193,14 @@ void eptmmu_vmx_clear_loaded(struct eptmmu_vmx_cpu *vc)
 /* R-VMX-VMCS: make sure no CPU has the VMCS active (waits for an IPI). */
 static void vmx_clear(struct vmx_vcpu *vv)
 {
+	/* Pairs with the release in vmx_clear_here(). */
 	int cpu = smp_load_acquire(&vv->cpu);
 
 	if (cpu < 0)
 		return;
 	/* Fails only if @cpu went offline, whose callback cleared it. */
 	smp_call_function_single(cpu, vmx_clear_ipi, vv, 1);
+	/* Pairs with the release in vmx_clear_here(). */
 	WARN_ON_ONCE(smp_load_acquire(&vv->cpu) >= 0);
 }
 
@@ -329,6 +328,7 @@ static bool vmx_load(struct vmx_vcpu *vv)
 	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
 	int cpu = smp_processor_id();
 
+	/* Pairs with the release in vmx_clear_here(): launched is reset. */
 	if (smp_load_acquire(&vv->cpu) != cpu)
 		vmx_clear(vv);
 	local_irq_disable();
@@ -360,6 +360,7 @@ static bool vmx_load(struct vmx_vcpu *vv)
 	 */
 	if (!cpumask_test_cpu(cpu, vv->ran_on)) {
 		cpumask_set_cpu(cpu, vv->ran_on);
+		/* Pairs with the smp_mb() in vmx_flush_tlb(). */
 		smp_mb__after_atomic();
 	}
 	return true;

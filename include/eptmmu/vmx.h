@@ -60,6 +60,10 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 		    bool *use_vmx);
 void eptmmu_vmx_exit(void);
 
+/* vcpu/vmx_enter.S: 0 after a VM exit, 1 VMfail, 2 fault (no VMX). */
+int eptmmu_vmx_enter(u64 *regs, bool launched);
+extern const u8 eptmmu_vmx_vmexit[];
+
 /* vcpu/vmx_vcpu.c */
 void eptmmu_vmx_clear_loaded(struct eptmmu_vmx_cpu *vc);
 void eptmmu_vmx_invept(u64 eptp);
