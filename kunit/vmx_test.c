@@ -5,6 +5,7 @@
  */
 #include <kunit/test.h>
 #include <asm/msr-index.h>
+#include <asm/processor-flags.h>
 #include <asm/vmx.h>
 
 #include <eptmmu/vmx.h>
@@ -98,11 +99,93 @@ static void vmx_true_ctls(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, c.true_ctls);
 }
 
+/* Allowed-0 bits in the low half, allowed-1 in the high half. */
+#define CTL(must, may)	((u64)(may) << 32 | (must))
+
+/* A CPU that allows every control; @must are its default-1 bits. */
+static struct eptmmu_vmx_msrs ctl_model(u32 must)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_HASWELL);
+
+	m.true_pinbased = CTL(must, ~0u);
+	m.true_procbased = CTL(must, ~0u);
+	m.procbased2 = CTL(0, ~0u);
+	m.true_exit = CTL(must, ~0u);
+	m.true_entry = CTL(must, ~0u & ~VM_ENTRY_IA32E_MODE);
+	m.cr0_fixed0 = X86_CR0_PG | X86_CR0_NE | X86_CR0_PE;
+	m.cr0_fixed1 = ~0ULL;
+	m.cr4_fixed0 = X86_CR4_VMXE;
+	m.cr4_fixed1 = ~0ULL;
+	return m;
+}
+
+/* The controls trap what the guest must not do, and honour default-1s. */
+static void vmx_controls(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = ctl_model(BIT(1));
+	struct eptmmu_vmx_config cfg;
+	struct eptmmu_vmx_caps c;
+
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_ASSERT_NULL(test, eptmmu_vmx_controls(&cfg, &c, &m));
+	KUNIT_EXPECT_TRUE(test, cfg.pin & PIN_BASED_EXT_INTR_MASK);
+	KUNIT_EXPECT_TRUE(test, cfg.pin & PIN_BASED_NMI_EXITING);
+	KUNIT_EXPECT_TRUE(test, cfg.proc & CPU_BASED_HLT_EXITING);
+	KUNIT_EXPECT_TRUE(test, cfg.proc & CPU_BASED_UNCOND_IO_EXITING);
+	KUNIT_EXPECT_TRUE(test, cfg.proc & CPU_BASED_MOV_DR_EXITING);
+	KUNIT_EXPECT_FALSE(test, cfg.proc & CPU_BASED_USE_MSR_BITMAPS);
+	KUNIT_EXPECT_TRUE(test, cfg.proc2 & SECONDARY_EXEC_ENABLE_EPT);
+	KUNIT_EXPECT_TRUE(test, cfg.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST);
+	KUNIT_EXPECT_TRUE(test, cfg.exit & VM_EXIT_HOST_ADDR_SPACE_SIZE);
+	KUNIT_EXPECT_FALSE(test, cfg.entry & VM_ENTRY_IA32E_MODE);
+	/* The CPU's default-1 bit is kept in every field. */
+	KUNIT_EXPECT_TRUE(test, cfg.pin & cfg.proc & cfg.exit & cfg.entry & BIT(1));
+	/* Paging off, x87/SSE off, VMXE as the fixed bits demand. */
+	KUNIT_EXPECT_FALSE(test, cfg.guest_cr0 & X86_CR0_PG);
+	KUNIT_EXPECT_TRUE(test, cfg.guest_cr0 & X86_CR0_PE);
+	KUNIT_EXPECT_TRUE(test, cfg.guest_cr0 & X86_CR0_EM);
+	KUNIT_EXPECT_TRUE(test, cfg.guest_cr0 & X86_CR0_TS);
+	KUNIT_EXPECT_EQ(test, cfg.guest_cr4, (u64)X86_CR4_VMXE);
+	KUNIT_EXPECT_EQ(test, cfg.revision, 0x12u);
+}
+
+static void vmx_controls_refused(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = ctl_model(0);
+	struct eptmmu_vmx_config cfg;
+	struct eptmmu_vmx_caps c;
+
+	m.true_pinbased = CTL(0, PIN_BASED_EXT_INTR_MASK);	/* no NMI exit */
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_controls(&cfg, &c, &m),
+					   "NMI"));
+
+	m = ctl_model(0);
+	m.procbased2 = CTL(0, SECONDARY_EXEC_ENABLE_EPT);
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_controls(&cfg, &c, &m),
+					   "unrestricted"));
+
+	m = ctl_model(0);
+	m.true_entry = CTL(VM_ENTRY_IA32E_MODE, ~0u);
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_controls(&cfg, &c, &m),
+					   "64-bit guest"));
+
+	m = ctl_model(0);
+	m.cr0_fixed1 = ~(u64)X86_CR0_EM;
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_controls(&cfg, &c, &m),
+					   "CR0"));
+}
+
 static struct kunit_case vmx_cases[] = {
 	KUNIT_CASE(vmx_haswell),
 	KUNIT_CASE(vmx_sandy_bridge),
 	KUNIT_CASE(vmx_refusals),
 	KUNIT_CASE(vmx_true_ctls),
+	KUNIT_CASE(vmx_controls),
+	KUNIT_CASE(vmx_controls_refused),
 	{}
 };
 
