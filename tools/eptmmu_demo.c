@@ -23,7 +23,8 @@
 
 #include "lib.h"
 
-#define GPA_BASE	0x100000000ULL
+/* Below 4 GiB, where the vmx vCPU's 32-bit guest reaches. */
+#define GPA_BASE	0x40000000ULL
 #define BATCH		4096
 #define NPHASES		3
 
@@ -133,7 +134,7 @@ int main(int argc, char **argv)
 			nvcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
 			break;
 		case 'm':
-			mib = parse_num(optarg, 1, 4096);
+			mib = parse_num(optarg, 1, 2048);	/* stays below 4 GiB */
 			break;
 		case 'h':
 			usage(stdout);
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
 	}
 	npages = (u64)mib * SZ_1M / PAGE_SIZE;
 	if (nvcpus < 1 || nvcpus > EPTMMU_MAX_VCPUS || mib < 1 ||
-	    mib > 4096 || npages < nvcpus || optind != argc) {
+	    mib > 2048 || npages < nvcpus || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -158,6 +159,12 @@ int main(int argc, char **argv)
 	if (r) {
 		errno = -r;
 		die("EPTMMU_SET_MEMSLOT");
+	}
+	/* The vmx vCPU's guest runs this code; the soft vCPU ignores it. */
+	r = setup_guest_code(vm, GUEST_CODE_SLOT, GUEST_CODE_GPA);
+	if (r) {
+		errno = -r;
+		die("guest code");
 	}
 	v = calloc(nvcpus, sizeof(*v));
 	if (!v || pthread_barrier_init(&barrier, NULL, nvcpus + 1))

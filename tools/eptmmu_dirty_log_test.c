@@ -103,20 +103,6 @@ static u64 *bm_alloc(u64 npages)
 	return bm;
 }
 
-static int log_ioctl(int vm, unsigned long cmd, u32 slot, u32 flags,
-		     u64 first_page, u64 num_pages, const void *bitmap)
-{
-	struct eptmmu_dirty_log log = {
-		.slot = slot,
-		.flags = flags,
-		.first_page = first_page,
-		.num_pages = num_pages,
-		.bitmap = (uintptr_t)bitmap,
-	};
-
-	return ioctl(vm, cmd, &log) ? -errno : 0;
-}
-
 enum how {
 	AUTO,		/* GET_DIRTY_LOG */
 	MANUAL,		/* GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG */
@@ -136,8 +122,8 @@ static bool harvest(int vm, u32 slot, u64 npages, enum how how, u64 *bm,
 	int r;
 
 	bm[words] = BM_SENTINEL;
-	r = log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, slot,
-		      how == AUTO ? 0 : EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, slot,
+			    how == AUTO ? 0 : EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
 	if (r) {
 		tap_diag("%s: GET_DIRTY_LOG: %s", what, strerror(-r));
 		return false;
@@ -154,7 +140,7 @@ static bool harvest(int vm, u32 slot, u64 npages, enum how how, u64 *bm,
 	}
 	if (how != MANUAL)
 		return true;
-	r = log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, slot, 0, 0, npages, bm);
+	r = dirty_log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, slot, 0, 0, npages, bm);
 	if (r)
 		tap_diag("%s: CLEAR_DIRTY_LOG: %s", what, strerror(-r));
 	return !r;
@@ -206,18 +192,6 @@ static bool run_ok(int vcpu, struct eptmmu_access *a, u32 n,
 		snprintf(why, len, "EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u",
 			 run->done, n, exit_name(run->exit_reason),
 			 run->exit_gpa, run->exit_errno);
-	return false;
-}
-
-static bool g_write(int vcpu, u64 gpa, u64 val)
-{
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, val);
-	struct eptmmu_run run;
-	char why[128];
-
-	if (run_ok(vcpu, &a, 1, &run, why, sizeof(why)))
-		return true;
-	tap_diag("write %#llx: %s", gpa, why);
 	return false;
 }
 
@@ -657,8 +631,8 @@ static void bad_log_calls(int vm, int vcpu, const struct bad_log *b, size_t n)
 				 strerror(b->err));
 		if (!harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2, b->desc)) {
 			/* Log them again, so one failure does not cascade. */
-			g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, i);
-			g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, i);
+			g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 8, i);
+			g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 8, i);
 			ok = false;
 		}
 		tap_ok(ok, "invalid: %s -> %s", b->desc, strerrorname_np(b->err));
@@ -703,8 +677,8 @@ static void t_invalid(bool ept_ad)
 			 strerror(-r2));
 		goto out;
 	}
-	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 1) ||
-	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 1))
+	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 8, 1) ||
+	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 8, 1))
 		goto out;
 
 	{
@@ -738,8 +712,8 @@ static void t_invalid(bool ept_ad)
 	tap_ok(ok, "invalid: after the EFAULT a harvest reports exactly the pages written before it");
 
 	/* The log holds A and T again, copied but not cleared. */
-	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 2) ||
-	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 2) ||
+	if (!g_write(vcpu, GPA_BASE + INV_A * PAGE_SIZE, 8, 2) ||
+	    !g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 8, 2) ||
 	    !harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2, "before the CLEARs"))
 		goto out;
 	{
@@ -788,12 +762,13 @@ static void t_invalid(bool ept_ad)
 	 */
 	memset(bm, 0, sizeof(bm));
 	bm[0] = tmask;
-	r = log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 192, INV_PAGES - 192, bm);
+	r = dirty_log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 192,
+			    INV_PAGES - 192, bm);
 	if (r)
 		tap_diag("CLEAR_DIRTY_LOG of pages 192..199: %s", strerror(-r));
 	ok = !r && harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 1,
 			      "after clearing T") &&
-	     g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 3) &&
+	     g_write(vcpu, GPA_BASE + INV_T * PAGE_SIZE, 8, 3) &&
 	     harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2,
 			"after writing T again");
 	tap_ok(ok, "invalid: CLEAR_DIRTY_LOG of the partial last word works (control)");
@@ -827,7 +802,7 @@ static void t_invalid(bool ept_ad)
 		/* Both slots still log. */
 		ok = ok && harvest_is(vm, 0, INV_PAGES, AUTO, dirty, 2,
 				      "slot 0 after the refused switch") &&
-		     g_write(vcpu, INV_GPA3 + 7 * PAGE_SIZE, 4) &&
+		     g_write(vcpu, INV_GPA3 + 7 * PAGE_SIZE, 8, 4) &&
 		     harvest_is(vm, 3, 64, AUTO, (const u64[]){ 7 }, 1,
 				"slot 3 after the refused switch");
 		tap_ok(ok, "%s", inv_ebusy);

@@ -47,12 +47,9 @@
 #define MADV_COLLAPSE	25
 #endif
 
-/* /proc/self/pagemap and /proc/kpageflags: admin-guide/mm/pagemap.rst */
-#define PM_PRESENT	(1ULL << 63)
-#define PM_PFN_MASK	((1ULL << 55) - 1)
+/* /proc/kpageflags: admin-guide/mm/pagemap.rst */
 #define KPF_THP		22
 
-#define PAGE_IDLE	"/sys/kernel/mm/page_idle/bitmap"
 #define KSM_DIR		"/sys/kernel/mm/ksm/"
 #define COMPACT		"/proc/sys/vm/compact_memory"
 
@@ -74,16 +71,6 @@ static void __printf(1, 2) skip_rest(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(skip_why, sizeof(skip_why), fmt, ap);
 	va_end(ap);
-}
-
-/* A distinct, non-zero value for every (tag, index): splitmix64. */
-static u64 pat(u64 tag, u64 idx)
-{
-	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return (x ^ (x >> 31)) | 1;
 }
 
 /* The word of page @page a check with @salt uses: it varies per page. */
@@ -138,28 +125,6 @@ static u64 read_u64(const char *path)
 	return read_file(path, buf, sizeof(buf)) ? 0 : strtoull(buf, NULL, 0);
 }
 
-/*
- * PFN of each of @npages pages from @addr, 0 for a page not present.
- * pagemap walks the page tables without touching a PTE's accessed bit,
- * which the idle test relies on.  PFNs read as 0 without CAP_SYS_ADMIN.
- */
-static int pfns_of(const void *addr, size_t npages, u64 *pfn)
-{
-	static int fd = -1;
-	size_t i, len = npages * 8;
-	off_t off = (uintptr_t)addr / PAGE_SIZE * 8;
-
-	if (fd < 0)
-		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pread(fd, pfn, len, off) != (ssize_t)len)
-		return -EIO;
-	for (i = 0; i < npages; i++)
-		pfn[i] = pfn[i] & PM_PRESENT ? pfn[i] & PM_PFN_MASK : 0;
-	return 0;
-}
-
 /* Whether the host maps @addr with a THP (1 or 0); -errno if unknown. */
 static int host_thp(const void *addr)
 {
@@ -185,23 +150,6 @@ static void diag_vm_stats(const char *what, const struct eptmmu_vm_stats *s)
 		 what, s->maps_4k, s->maps_2m, s->splits, s->zapped,
 		 s->tlb_flushes, s->invalidations, s->ept_ad, s->aging_passes,
 		 s->aged_young);
-}
-
-static bool g_read(int vcpu, u64 gpa, u64 *val)
-{
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_READ, gpa, 8, 0);
-
-	if (!run_all(vcpu, &a, 1, NULL, "read"))
-		return false;
-	*val = a.value;
-	return true;
-}
-
-static bool g_write(int vcpu, u64 gpa, u64 val)
-{
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, val);
-
-	return run_all(vcpu, &a, 1, NULL, "write");
 }
 
 /* ---- a VM with one memslot and one vCPU ---- */
@@ -341,53 +289,6 @@ static bool agree_both_ways(struct fix *f, u64 tag, const char *what)
 
 #define IDLE_PAGES	64
 
-/* Set the idle flag of the pages in @pfn: one pwrite per bitmap word. */
-static int idle_mark(int fd, const u64 *pfn, size_t n)
-{
-	size_t i, j;
-
-	for (i = 0; i < n; i++) {
-		u64 word = pfn[i] / 64, bits = 0;
-
-		for (j = 0; j < i && pfn[j] / 64 != word; j++)
-			;
-		if (j < i)
-			continue;	/* written with an earlier page */
-		for (j = i; j < n; j++)
-			if (pfn[j] / 64 == word)
-				bits |= 1ULL << (pfn[j] % 64);
-		if (pwrite(fd, &bits, 8, word * 8) != 8)
-			return -errno;
-	}
-	return 0;
-}
-
-/*
- * Read the idle flags back.  Each word is read once: a read ages the
- * pages it reports (clearing idle on young ones), so a second read of the
- * same word would count aging passes the checks do not expect.
- */
-static int idle_read(int fd, const u64 *pfn, size_t n, bool *idle)
-{
-	size_t i, j;
-	u64 bits;
-
-	for (i = 0; i < n; i++) {
-		u64 word = pfn[i] / 64;
-
-		for (j = 0; j < i && pfn[j] / 64 != word; j++)
-			;
-		if (j < i)
-			continue;
-		if (pread(fd, &bits, 8, word * 8) != 8)
-			return -errno;
-		for (j = i; j < n; j++)
-			if (pfn[j] / 64 == word)
-				idle[j] = bits >> (pfn[j] % 64) & 1;
-	}
-	return 0;
-}
-
 static void t_idle(void)
 {
 	struct eptmmu_access a[IDLE_PAGES], ev[IDLE_PAGES];
@@ -443,10 +344,7 @@ static void t_idle(void)
 	if (!run_all(f.vcpu, a, IDLE_PAGES, NULL, "guest writes"))
 		goto out;
 
-	r = pfns_of(f.mem, IDLE_PAGES, pfn);
-	for (i = 0; !r && i < IDLE_PAGES; i++)
-		if (!pfn[i])
-			r = -ENOENT;
+	r = pfns_present(f.mem, IDLE_PAGES, pfn);
 	if (r) {
 		skip_rest("no PFN in /proc/self/pagemap (%s; not root?)",
 			  strerror(-r));
@@ -725,7 +623,7 @@ static void t_ksm(void)
 				 after.stats.slow_faults - before.stats.slow_faults);
 			ok = false;
 		}
-		ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 3), &v2);
+		ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 3), 8, &v2);
 	}
 	if (ok) {
 		pfns_of(f.mem + 2 * k * PAGE_SIZE, 2, pfn);
@@ -748,19 +646,19 @@ static void t_ksm(void)
 		tap_skip("only one pair was merged", "ksm: a process write to a merged page reaches the guest");
 		goto out_ksm;
 	}
-	ok = g_read(f.vcpu, word_gpa(&f, 2 * k, 4), &v2) &&
-	     g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), &v2);
+	ok = g_read(f.vcpu, word_gpa(&f, 2 * k, 4), 8, &v2) &&
+	     g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), 8, &v2);
 	xvm_stats(f.vm, &s2);
 	v = pat(41, 1);
 	*word_ptr(&f, 2 * k, 4) = v;
 	xvm_stats(f.vm, &s3);
-	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k, 4), &v2);
+	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k, 4), 8, &v2);
 	if (ok && v2 != v) {
 		tap_diag("pair %ld: the process wrote %#llx, the guest reads %#llx",
 			 k, v, v2);
 		ok = false;
 	}
-	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), &v2);
+	ok = ok && g_read(f.vcpu, word_gpa(&f, 2 * k + 1, 4), 8, &v2);
 	if (ok && (v2 != ksm_word(2 * k + 1, 4) ||
 		   *word_ptr(&f, 2 * k + 1, 4) != v2)) {
 		tap_diag("pair %ld: the sibling reads %#llx in the guest, %#llx in the process, want %#llx",
@@ -851,7 +749,7 @@ static void t_thp(void)
 		if (*word_ptr(&f, THP_HOLE, w))
 			bad++;
 	for (w = 0; ok && w < WORDS; w += 73) {
-		ok = g_read(f.vcpu, word_gpa(&f, THP_HOLE, w), &v);
+		ok = g_read(f.vcpu, word_gpa(&f, THP_HOLE, w), 8, &v);
 		if (ok && v)
 			bad++;
 	}
@@ -913,7 +811,8 @@ static void t_mprotect(void)
 	p = f.mem + 3 * PAGE_SIZE;
 	gpa = word_gpa(&f, 3, 5);
 	/* A writable leaf and TLB entry, for mprotect to revoke. */
-	if (!g_write(f.vcpu, gpa, pat(60, 0)) || *word_ptr(&f, 3, 5) != pat(60, 0))
+	if (!g_write(f.vcpu, gpa, 8, pat(60, 0)) ||
+	    *word_ptr(&f, 3, 5) != pat(60, 0))
 		goto out;
 	xvm_stats(f.vm, &s0);
 	if (mprotect(p, PAGE_SIZE, PROT_READ))
@@ -925,7 +824,7 @@ static void t_mprotect(void)
 	tap_ok(ok, "mprotect: PROT_READ invalidates (invalidations +%llu)",
 	       s1.invalidations - s0.invalidations);
 
-	ok = g_read(f.vcpu, gpa, &v) && v == pat(60, 0);
+	ok = g_read(f.vcpu, gpa, 8, &v) && v == pat(60, 0);
 	tap_ok(ok, "mprotect: guest reads of the PROT_READ page still work");
 
 	b = access_of(EPTMMU_ACCESS_WRITE, gpa, 8, pat(60, 1));
@@ -943,9 +842,9 @@ static void t_mprotect(void)
 
 	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE))
 		die("mprotect");
-	ok = g_write(f.vcpu, gpa, pat(60, 2)) &&
+	ok = g_write(f.vcpu, gpa, 8, pat(60, 2)) &&
 	     *word_ptr(&f, 3, 5) == pat(60, 2) &&
-	     g_read(f.vcpu, gpa, &v) && v == pat(60, 2);
+	     g_read(f.vcpu, gpa, 8, &v) && v == pat(60, 2);
 	tap_ok(ok, "mprotect: after mprotect back to read-write guest writes land and the process sees them");
 out:
 	fix_fini(&f);

@@ -72,10 +72,6 @@
 /* A progress line at most this often, and not for shorter phases. */
 #define PROGRESS_NS	(2 * SEC)
 
-/* /proc/self/pagemap: admin-guide/mm/pagemap.rst */
-#define PM_PRESENT	(1ULL << 63)
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-#define PAGE_IDLE	"/sys/kernel/mm/page_idle/bitmap"
 /* sysfs moves at most a page of a binary attribute per call. */
 #define IDLE_CHUNK	(PAGE_SIZE / 8)
 

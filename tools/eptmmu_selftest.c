@@ -45,25 +45,6 @@ static struct {
 
 static int devfd;
 
-/* A distinct, non-zero value for every (tag, index): splitmix64. */
-static u64 pat(u64 tag, u64 idx)
-{
-	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return (x ^ (x >> 31)) | 1;
-}
-
-static void fill(void *mem, size_t size, u64 tag)
-{
-	u64 *w = mem;
-	size_t i;
-
-	for (i = 0; i < size / 8; i++)
-		w[i] = pat(tag, i);
-}
-
 /* Index of the first word of @mem that differs from fill(@tag), or -1. */
 static long check_fill(const void *mem, size_t size, u64 tag)
 {
@@ -97,27 +78,6 @@ static bool run_stops(int vcpu, struct eptmmu_access *a, u32 n, u32 idx,
 		 exit_name(reason), a[idx].gpa,
 		 reason == EPTMMU_EXIT_FAULT ? err : 0);
 	return false;
-}
-
-static bool g_read(int vcpu, u64 gpa, u8 size, u64 *val)
-{
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_READ, gpa, size, 0);
-	char what[64];
-
-	snprintf(what, sizeof(what), "read%u %#llx", size, gpa);
-	if (!run_all(vcpu, &a, 1, NULL, what))
-		return false;
-	*val = a.value;
-	return true;
-}
-
-static bool g_write(int vcpu, u64 gpa, u8 size, u64 val)
-{
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, size, val);
-	char what[64];
-
-	snprintf(what, sizeof(what), "write%u %#llx", size, gpa);
-	return run_all(vcpu, &a, 1, NULL, what);
 }
 
 /* Guest reads word 0 of @npages pages from @gpa; page i must hold want(i). */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,232 @@ int run_vcpu(int vcpufd, struct eptmmu_access *acc, u32 count,
 	return ioctl(vcpufd, EPTMMU_RUN, run) ? -errno : 0;
 }
 
+int dirty_log_ioctl(int vmfd, unsigned long cmd, u32 slot, u32 flags,
+		    u64 first_page, u64 num_pages, const void *bitmap)
+{
+	struct eptmmu_dirty_log log = {
+		.slot = slot,
+		.flags = flags,
+		.first_page = first_page,
+		.num_pages = num_pages,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	return ioctl(vmfd, cmd, &log) ? -errno : 0;
+}
+
+u64 pat(u64 tag, u64 idx)
+{
+	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;
+
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return (x ^ (x >> 31)) | 1;
+}
+
+void fill(void *mem, size_t size, u64 tag)
+{
+	u64 *w = mem;
+	size_t i;
+
+	for (i = 0; i < size / 8; i++)
+		w[i] = pat(tag, i);
+}
+
+/*
+ * The vmx vCPU's guest code.  The vCPU enters it at its first byte for
+ * every read or write access, in 32-bit protected mode with paging off
+ * and flat segments, with EAX = kind << 8 | size, EBX = the gpa and
+ * EDX:ECX = the value to write (low, high).  It makes exactly that one
+ * access at (%ebx), so the EPT sees the access the batch asked for and
+ * nothing else, and stops the guest with VMCALL, the exit the vCPU takes
+ * as "done", a read's value in EDX (zero-extended) and, for 8 bytes, the
+ * high half in ECX.  An 8-byte access is two 4-byte ones, low half first:
+ * a 32-bit guest has no 8-byte general-purpose move.  ECX is cleared for
+ * the smaller reads so the high half never carries the caller's value
+ * back.  An EAX it does not know executes UD2: an exception exit reports
+ * the bad call instead of making some other access.  HLT after VMCALL is
+ * never reached; if the vCPU ever resumed the guest there, it would exit
+ * again instead of running into whatever follows in the page.
+ *
+ * It uses no stack, data or descriptor table, none of which the vCPU
+ * sets up.  The bytes live in .rodata and never run in this process;
+ * setup_guest_code() copies them into a guest page.
+ */
+asm(
+"	.pushsection .rodata.eptmmu_guest_code, \"a\"\n"
+"	.globl	eptmmu_guest_code_start\n"
+"	.globl	eptmmu_guest_code_end\n"
+"	.type	eptmmu_guest_code_start, @object\n"
+"	.code32\n"
+"eptmmu_guest_code_start:\n"
+"	cmpl	$0x008, %eax\n"		/* read 8 */
+"	je	.Lgc_read8\n"
+"	cmpl	$0x108, %eax\n"		/* write 8 */
+"	je	.Lgc_write8\n"
+"	cmpl	$0x101, %eax\n"
+"	je	.Lgc_write1\n"
+"	cmpl	$0x102, %eax\n"
+"	je	.Lgc_write2\n"
+"	cmpl	$0x104, %eax\n"
+"	je	.Lgc_write4\n"
+"	xorl	%ecx, %ecx\n"		/* reads under 8 bytes from here */
+"	cmpl	$0x001, %eax\n"
+"	je	.Lgc_read1\n"
+"	cmpl	$0x002, %eax\n"
+"	je	.Lgc_read2\n"
+"	cmpl	$0x004, %eax\n"
+"	je	.Lgc_read4\n"
+"	ud2\n"
+".Lgc_read1:\n"
+"	movzbl	(%ebx), %edx\n"
+"	jmp	.Lgc_done\n"
+".Lgc_read2:\n"
+"	movzwl	(%ebx), %edx\n"
+"	jmp	.Lgc_done\n"
+".Lgc_read4:\n"
+"	movl	(%ebx), %edx\n"
+"	jmp	.Lgc_done\n"
+".Lgc_read8:\n"
+"	movl	(%ebx), %edx\n"
+"	movl	4(%ebx), %ecx\n"
+"	jmp	.Lgc_done\n"
+".Lgc_write1:\n"
+"	movb	%dl, (%ebx)\n"
+"	jmp	.Lgc_done\n"
+".Lgc_write2:\n"
+"	movw	%dx, (%ebx)\n"
+"	jmp	.Lgc_done\n"
+".Lgc_write4:\n"
+"	movl	%edx, (%ebx)\n"
+"	jmp	.Lgc_done\n"
+".Lgc_write8:\n"
+"	movl	%edx, (%ebx)\n"
+"	movl	%ecx, 4(%ebx)\n"
+".Lgc_done:\n"
+"	vmcall\n"
+"	hlt\n"
+"eptmmu_guest_code_end:\n"
+"	.size	eptmmu_guest_code_start, eptmmu_guest_code_end - eptmmu_guest_code_start\n"
+"	.code64\n"
+"	.popsection\n"
+);
+
+static void *guest_code_page;
+
+/*
+ * One page for every VM of the process: the slots are read-only and the
+ * process maps it read-only too, so nothing can change the code under a
+ * guest, and no page is left behind per VM (a slot's memory must outlive
+ * the VM, which the caller may close at any time).
+ */
+static void guest_code_init(void)
+{
+	size_t len = eptmmu_guest_code_end - eptmmu_guest_code_start;
+	void *p = xmap(PAGE_SIZE, PAGE_SIZE);
+
+	/* A page of zeros after the code: never reached, and harmless. */
+	if (len > PAGE_SIZE)
+		die("guest code of %zu bytes does not fit in a page", len);
+	memcpy(p, eptmmu_guest_code_start, len);
+	if (mprotect(p, PAGE_SIZE, PROT_READ))
+		die("mprotect guest code");
+	guest_code_page = p;
+}
+
+int setup_guest_code(int vmfd, u32 slot, u64 gpa)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct eptmmu_guest_code gc = { .gpa = gpa };
+	int r;
+
+	pthread_once(&once, guest_code_init);
+	r = set_memslot(vmfd, slot, EPTMMU_MEM_READONLY, gpa, PAGE_SIZE,
+			guest_code_page);
+	if (r)
+		return r;
+	if (ioctl(vmfd, EPTMMU_SET_GUEST_CODE, &gc)) {
+		r = -errno;
+		del_memslot(vmfd, slot);
+	}
+	return r;
+}
+
+int pfns_of(const void *addr, size_t npages, u64 *pfn)
+{
+	static int fd = -1;
+	size_t i, len = npages * 8;
+	off_t off = (uintptr_t)addr / PAGE_SIZE * 8;
+
+	if (fd < 0)
+		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, pfn, len, off) != (ssize_t)len)
+		return -EIO;
+	for (i = 0; i < npages; i++)
+		pfn[i] = pfn[i] & PM_PRESENT ? pfn[i] & PM_PFN_MASK : 0;
+	return 0;
+}
+
+int pfns_present(const void *addr, size_t npages, u64 *pfn)
+{
+	int r = pfns_of(addr, npages, pfn);
+	size_t i;
+
+	for (i = 0; !r && i < npages; i++)
+		if (!pfn[i])
+			r = -ENOENT;
+	return r;
+}
+
+/* One pwrite per bitmap word. */
+int idle_mark(int fd, const u64 *pfn, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		u64 word = pfn[i] / 64, bits = 0;
+
+		for (j = 0; j < i && pfn[j] / 64 != word; j++)
+			;
+		if (j < i)
+			continue;	/* written with an earlier page */
+		for (j = i; j < n; j++)
+			if (pfn[j] / 64 == word)
+				bits |= 1ULL << (pfn[j] % 64);
+		if (pwrite(fd, &bits, 8, word * 8) != 8)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Each word is read once: a read ages the pages it reports (clearing idle
+ * on young ones), so a second read of the same word would count aging
+ * passes the checks do not expect.
+ */
+int idle_read(int fd, const u64 *pfn, size_t n, bool *idle)
+{
+	size_t i, j;
+	u64 bits;
+
+	for (i = 0; i < n; i++) {
+		u64 word = pfn[i] / 64;
+
+		for (j = 0; j < i && pfn[j] / 64 != word; j++)
+			;
+		if (j < i)
+			continue;
+		if (pread(fd, &bits, 8, word * 8) != 8)
+			return -errno;
+		for (j = i; j < n; j++)
+			if (pfn[j] / 64 == word)
+				idle[j] = bits >> (pfn[j] % 64) & 1;
+	}
+	return 0;
+}
+
 const char *exit_name(u32 reason)
 {
 	static const char *const names[] = {
@@ -127,6 +354,7 @@ const char *exit_name(u32 reason)
 		[EPTMMU_EXIT_MMIO] = "MMIO",
 		[EPTMMU_EXIT_FAULT] = "FAULT",
 		[EPTMMU_EXIT_INTR] = "INTR",
+		[EPTMMU_EXIT_GUEST] = "GUEST",
 	};
 
 	return reason < ARRAY_SIZE(names) ? names[reason] : "?";
@@ -282,6 +510,16 @@ void diag_run(const char *what, int r, const struct eptmmu_run *run)
 	if (r)
 		tap_diag("%s: EPTMMU_RUN failed: %s (errno %d)", what,
 			 strerror(-r), -r);
+	else if (run->exit_reason == EPTMMU_EXIT_GUEST &&
+		 run->exit_errno == EPTMMU_GUEST_NO_CODE)
+		tap_diag("%s: EPTMMU_RUN done %u/%u exit GUEST: no guest code set",
+			 what, run->done, run->count);
+	else if (run->exit_reason == EPTMMU_EXIT_GUEST)
+		/* Not an errno: a VMX exit reason, at the guest's rip. */
+		tap_diag("%s: EPTMMU_RUN done %u/%u exit GUEST at rip %#llx: VMX exit reason %u%s",
+			 what, run->done, run->count, run->exit_gpa,
+			 run->exit_errno & 0xffff,
+			 run->exit_errno & (1u << 31) ? " (VM entry failed)" : "");
 	else
 		tap_diag("%s: EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u%s%s",
 			 what, run->done, run->count,
@@ -303,4 +541,25 @@ bool run_all(int vcpu, struct eptmmu_access *a, u32 n, struct eptmmu_run *run,
 		return true;
 	diag_run(what, r, run);
 	return false;
+}
+
+bool g_read(int vcpu, u64 gpa, u8 size, u64 *val)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_READ, gpa, size, 0);
+	char what[64];
+
+	snprintf(what, sizeof(what), "read%u %#llx", size, gpa);
+	if (!run_all(vcpu, &a, 1, NULL, what))
+		return false;
+	*val = a.value;
+	return true;
+}
+
+bool g_write(int vcpu, u64 gpa, u8 size, u64 val)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, gpa, size, val);
+	char what[64];
+
+	snprintf(what, sizeof(what), "write%u %#llx", size, gpa);
+	return run_all(vcpu, &a, 1, NULL, what);
 }

@@ -51,6 +51,63 @@ static inline struct eptmmu_access access_of(u8 kind, u64 gpa,
 	return a;
 }
 
+/* A distinct, non-zero value for every (tag, index): splitmix64. */
+u64 pat(u64 tag, u64 idx);
+/* Word i of @mem (@size bytes) becomes pat(@tag, i). */
+void fill(void *mem, size_t size, u64 tag);
+
+/*
+ * The vmx vCPU's guest code (struct eptmmu_guest_code has its register
+ * contract), between these two labels; lib.c explains it.  Only bytes to
+ * copy into guest memory: it is 32-bit code and never runs here.
+ */
+extern const unsigned char eptmmu_guest_code_start[], eptmmu_guest_code_end[];
+
+/*
+ * Where the tools put the guest code unless a test needs it elsewhere:
+ * the last page a vmx guest can reach, far from any test's data, in the
+ * last slot, out of the way of tests that number their slots from 0.
+ */
+#define GUEST_CODE_GPA	0xfffff000ULL
+#define GUEST_CODE_SLOT	(EPTMMU_MAX_MEMSLOTS - 1)
+
+/*
+ * Put the guest code in a read-only memslot @slot at @gpa and make it
+ * the VM's guest code (EPTMMU_SET_GUEST_CODE).  Needed for any access on
+ * a vmx vCPU, accepted and ignored by the soft one, so every VM can call
+ * it.  All VMs of the process share one read-only page of code.
+ * Returns 0 or -errno (of EPTMMU_SET_MEMSLOT, then of
+ * EPTMMU_SET_GUEST_CODE, which leaves no slot behind).
+ */
+int setup_guest_code(int vmfd, u32 slot, u64 gpa);
+
+/* EPTMMU_GET_DIRTY_LOG or EPTMMU_CLEAR_DIRTY_LOG; 0 or -errno. */
+int dirty_log_ioctl(int vmfd, unsigned long cmd, u32 slot, u32 flags,
+		    u64 first_page, u64 num_pages, const void *bitmap);
+
+/* /proc/self/pagemap: admin-guide/mm/pagemap.rst */
+#define PM_PRESENT	(1ULL << 63)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+/* Idle page tracking: admin-guide/mm/idle_page_tracking.rst */
+#define PAGE_IDLE	"/sys/kernel/mm/page_idle/bitmap"
+
+/*
+ * PFN of each of @npages pages from @addr, 0 for a page not present.
+ * pagemap walks the page tables without touching a PTE's accessed bit,
+ * which idle tests rely on.  PFNs read as 0 without CAP_SYS_ADMIN.
+ */
+int pfns_of(const void *addr, size_t npages, u64 *pfn);
+/* pfns_of(), but -ENOENT unless every page is present. */
+int pfns_present(const void *addr, size_t npages, u64 *pfn);
+/* Set the idle flag of the @n pages in @pfn through @fd (PAGE_IDLE). */
+int idle_mark(int fd, const u64 *pfn, size_t n);
+/* Read their idle flags into @idle; this ages them (see lib.c). */
+int idle_read(int fd, const u64 *pfn, size_t n, bool *idle);
+
+/* One guest access of @size bytes that must complete; diagnosed if not. */
+bool g_read(int vcpu, u64 gpa, u8 size, u64 *val);
+bool g_write(int vcpu, u64 gpa, u8 size, u64 val);
+
 const char *exit_name(u32 reason);
 /* A TAP diagnostic saying how EPTMMU_RUN ended (@r: its -errno or 0). */
 void diag_run(const char *what, int r, const struct eptmmu_run *run);

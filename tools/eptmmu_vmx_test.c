@@ -1,0 +1,1669 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * eptmmu_vmx_test - the ABI seen through whichever vCPU backend the module
+ * runs.  On the vmx backend every access is a real guest instruction (the
+ * guest code of tools/lib.c), so the checks here are made by the CPU's
+ * own walks of our EPT: guest writes land in process memory, hardware D
+ * bits feed dirty logging, hardware A bits (or access tracking and the
+ * fast path without them) feed aging, an munmap makes the guest fault
+ * again.  On the soft backend the same program checks the software
+ * walker, so a difference between the two shows up as a failure on one.
+ *
+ * Every VM gets the guest code first (setup_guest_code()), as any user of
+ * a vmx vCPU must; the soft vCPU accepts and ignores it.  All data lies
+ * below 4 GiB, where the vmx vCPU's 32-bit guest reaches.  Sizes are
+ * small: the vmx runs are in Bochs, at some 100 MIPS.
+ *
+ *   eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l]
+ *                   [test...]
+ *
+ * --backend and --ad say what stats.backend and stats.ept_ad must be;
+ * without them either is accepted and a diagnostic says which it is.
+ * Output is TAP; exit 0 iff no test failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib.h"
+
+/* Test data: below 4 GiB, and far from the guest code at its top. */
+#define GPA_DATA	0x10000000ULL
+/* A second slot: no leaf and no TLB entry is shared with the first. */
+#define GPA_FAR		0x40000000ULL
+/* In no memslot unless a test puts one there. */
+#define GPA_HOLE	0x80000000ULL
+/* Deliberately bad guest code (guest_error), in its own slot. */
+#define GPA_BAD_CODE	0x20000000ULL
+#define BAD_CODE_SLOT	(GUEST_CODE_SLOT - 1)
+#define WORDS		(PAGE_SIZE / 8)
+
+/* VMX basic exit reasons, for EPTMMU_EXIT_GUEST's exit_errno (SDM C). */
+#define VMX_EXIT_EXCEPTION_NMI	0
+#define VMX_EXIT_HLT		12
+#define VMX_EXIT_EPT_VIOLATION	48
+
+static struct {
+	int backend;		/* EPTMMU_BACKEND_*, or -1: either */
+	int ad;			/* expected stats.ept_ad, or -1: not checked */
+	u64 seed;
+	bool verbose;
+} opt = {
+	.backend = -1,
+	.ad = -1,
+	.seed = 1,
+};
+
+static int devfd;
+
+#define vdiag(...)	do { if (opt.verbose) tap_diag(__VA_ARGS__); } while (0)
+
+/*
+ * Why the running test stopped early on purpose (a backend or kernel
+ * feature it needs is absent): the runner reports its remaining lines as
+ * SKIP with this reason instead of "not reached".
+ */
+static char skip_why[200];
+
+static void __printf(1, 2) skip_rest(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(skip_why, sizeof(skip_why), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- small helpers ---- */
+
+static u64 mask_of(u8 size)
+{
+	return size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+/* The @size bytes at @p as the little-endian value an access sees. */
+static u64 load_le(const u8 *p, u8 size)
+{
+	u64 v = 0;
+
+	memcpy(&v, p, size);
+	return v;
+}
+
+static void store_le(u8 *p, u8 size, u64 v)
+{
+	memcpy(p, &v, size);
+}
+
+/* Per-test random state: the same -s gives the same run. */
+static u64 seed_for(u64 tag)
+{
+	return pat(opt.seed, tag);
+}
+
+static const char *backend_name(u64 b)
+{
+	return b == EPTMMU_BACKEND_SOFT ? "soft" :
+	       b == EPTMMU_BACKEND_VMX ? "vmx" : "unknown";
+}
+
+static int set_code(int fd, u64 gpa, u64 flags)
+{
+	struct eptmmu_guest_code gc = { .gpa = gpa, .flags = flags };
+
+	return ioctl(fd, EPTMMU_SET_GUEST_CODE, &gc) ? -errno : 0;
+}
+
+/* A VM with the guest code in place, as every VM of this test has. */
+static int new_vm(void)
+{
+	int vm = xcreate_vm(devfd);
+	int r = setup_guest_code(vm, GUEST_CODE_SLOT, GUEST_CODE_GPA);
+
+	if (r) {
+		/* No access can work on a vmx vCPU: nothing left to test. */
+		errno = -r;
+		die("setup_guest_code (EPTMMU_SET_GUEST_CODE at %#llx)",
+		    GUEST_CODE_GPA);
+	}
+	return vm;
+}
+
+/* What the module runs, from a VM's stats; probed once. */
+static struct {
+	bool probed;
+	u64 backend;
+	u64 ept_ad;
+} hw;
+
+static void probe(void)
+{
+	struct eptmmu_vm_stats st;
+	int vm;
+
+	if (hw.probed)
+		return;
+	vm = new_vm();
+	xvm_stats(vm, &st);
+	close(vm);
+	hw.backend = st.backend;
+	hw.ept_ad = st.ept_ad;
+	hw.probed = true;
+}
+
+static bool is_vmx(void)
+{
+	probe();
+	return hw.backend == EPTMMU_BACKEND_VMX;
+}
+
+static void diag_vm_stats(const char *what, const struct eptmmu_vm_stats *s)
+{
+	tap_diag("%s: maps_4k %llu zapped %llu flushes %llu invalidations %llu ept_ad %llu aging_passes %llu aged_young %llu backend %llu",
+		 what, s->maps_4k, s->zapped, s->tlb_flushes, s->invalidations,
+		 s->ept_ad, s->aging_passes, s->aged_young, s->backend);
+}
+
+static void diag_vcpu_delta(const char *what, const struct eptmmu_vcpu_stats *a,
+			    const struct eptmmu_vcpu_stats *b)
+{
+	tap_diag("%s: accesses +%llu faults +%llu fast_wp +%llu fast_acc +%llu fast_fallbacks +%llu slow +%llu slow_retries +%llu mmio +%llu tlb_flushes +%llu",
+		 what, b->accesses - a->accesses, b->faults - a->faults,
+		 b->fast_fixed_wp - a->fast_fixed_wp,
+		 b->fast_fixed_acc - a->fast_fixed_acc,
+		 b->fast_fallbacks - a->fast_fallbacks,
+		 b->slow_faults - a->slow_faults,
+		 b->slow_retries - a->slow_retries,
+		 b->mmio_exits - a->mmio_exits,
+		 b->tlb_flushes - a->tlb_flushes);
+}
+
+/* ---- a VM with one data slot and one vCPU ---- */
+
+struct fix {
+	int vm;
+	int vcpu;
+	u8 *mem;
+	size_t npages;
+};
+
+static void fix_fini(struct fix *f)
+{
+	close(f->vcpu);
+	close(f->vm);
+	munmap(f->mem, f->npages * PAGE_SIZE);
+}
+
+/*
+ * Slot 0 at GPA_DATA over @npages pages the process has written (tag
+ * @tag): every page present and anonymous, every byte known.  4 KiB
+ * leaves only, so counts of faults and leaves are per page.
+ */
+static bool fix_init(struct fix *f, size_t npages, u32 flags, u64 tag)
+{
+	size_t size = npages * PAGE_SIZE;
+	int r;
+
+	f->vm = new_vm();
+	f->vcpu = xcreate_vcpu(f->vm);
+	f->npages = npages;
+	f->mem = xmap(size, PAGE_SIZE);
+	if (madvise(f->mem, size, MADV_NOHUGEPAGE))
+		vdiag("MADV_NOHUGEPAGE: %s", strerror(errno));
+	fill(f->mem, size, tag);
+	r = set_memslot(f->vm, 0, flags, GPA_DATA, size, f->mem);
+	if (!r)
+		return true;
+	tap_diag("EPTMMU_SET_MEMSLOT slot 0, %zu pages, flags %#x: %s",
+		 npages, flags, strerror(-r));
+	fix_fini(f);
+	return false;
+}
+
+static u64 *word_ptr(struct fix *f, size_t page, size_t word)
+{
+	return (u64 *)(f->mem + page * PAGE_SIZE) + word;
+}
+
+static u64 word_gpa(size_t page, size_t word)
+{
+	return GPA_DATA + page * PAGE_SIZE + word * 8;
+}
+
+/* ---- 1: backend ---- */
+
+static void t_backend(void)
+{
+	struct eptmmu_access a[4];
+	struct eptmmu_run run;
+	struct fix f;
+	int v;
+	bool ok;
+
+	v = ioctl(devfd, EPTMMU_GET_API_VERSION, 0);
+	tap_ok(v == EPTMMU_API_VERSION, "backend: API version is %d (got %d)",
+	       EPTMMU_API_VERSION, v);
+
+	probe();
+	tap_diag("backend: the VM's vCPUs are %s (stats.backend %llu), SPTEs use %s (stats.ept_ad %llu)",
+		 backend_name(hw.backend), hw.backend,
+		 hw.ept_ad ? "EPT A/D bits" : "access tracking", hw.ept_ad);
+	if (opt.backend < 0)
+		tap_ok(hw.backend == EPTMMU_BACKEND_SOFT ||
+		       hw.backend == EPTMMU_BACKEND_VMX,
+		       "backend: stats.backend is a known backend (%s; no --backend, either accepted)",
+		       backend_name(hw.backend));
+	else
+		tap_ok(hw.backend == (u64)opt.backend,
+		       "backend: stats.backend is %s as --backend says (got %llu)",
+		       backend_name(opt.backend), hw.backend);
+	if (opt.ad < 0)
+		tap_ok(hw.ept_ad <= 1,
+		       "backend: stats.ept_ad is 0 or 1 (%llu; no --ad, not compared)",
+		       hw.ept_ad);
+	else
+		tap_ok(hw.ept_ad == (u64)opt.ad,
+		       "backend: stats.ept_ad is %d as --ad says (got %llu)",
+		       opt.ad, hw.ept_ad);
+
+	/*
+	 * The counters tell the backends apart too: the CPU walks and
+	 * caches without telling, so a vmx vCPU counts no walk and no TLB
+	 * hit, while the soft walker counts each.
+	 */
+	if (!fix_init(&f, 4, 0, 1))
+		return;
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(1, 3), 8, pat(2, 0));
+	a[1] = access_of(EPTMMU_ACCESS_READ, word_gpa(1, 3), 8, 0);
+	a[2] = access_of(EPTMMU_ACCESS_READ, word_gpa(1, 4), 8, 0);
+	a[3] = access_of(EPTMMU_ACCESS_READ, word_gpa(2, 0), 8, 0);
+	ok = run_all(f.vcpu, a, 4, &run, "four accesses");
+	if (ok && is_vmx())
+		ok = run.stats.walks == 0 && run.stats.tlb_hits == 0;
+	else if (ok)
+		ok = run.stats.walks > 0 && run.stats.tlb_hits > 0;
+	ok = ok && run.stats.accesses == 4 && a[1].value == pat(2, 0);
+	if (!ok)
+		tap_diag("backend: accesses %llu walks %llu tlb_hits %llu faults %llu; read back %#llx want %#llx",
+			 run.stats.accesses, run.stats.walks,
+			 run.stats.tlb_hits, run.stats.faults, a[1].value,
+			 pat(2, 0));
+	tap_ok(ok, "backend: the vCPU's counters fit the %s backend (%s)",
+	       backend_name(hw.backend),
+	       is_vmx() ? "walks and tlb_hits stay 0" :
+			  "the walker counts walks and TLB hits");
+	fix_fini(&f);
+}
+
+/* ---- 2: EPTMMU_SET_GUEST_CODE errors ---- */
+
+static void t_guest_code_errnos(void)
+{
+	static const struct {
+		u64 gpa, flags;
+		const char *what;
+	} bad[] = {
+		{ GUEST_CODE_GPA + 8, 0, "gpa not 4 KiB aligned" },
+		{ 0x1234, 0, "gpa not 4 KiB aligned" },
+		{ EPTMMU_VMX_MAX_GPA, 0, "gpa at 4 GiB" },
+		{ EPTMMU_VMX_MAX_GPA + PAGE_SIZE, 0, "gpa above 4 GiB" },
+		{ ~(u64)(PAGE_SIZE - 1), 0, "gpa at the top of u64" },
+		{ GUEST_CODE_GPA, 1, "flags 1" },
+		{ GUEST_CODE_GPA, 1ULL << 63, "flags bit 63" },
+	};
+	struct eptmmu_access a[2];
+	struct eptmmu_run run;
+	struct fix f;
+	size_t i;
+	int r, vm, vcpu;
+	u8 *mem;
+	bool ok = true;
+	u64 v = 0;
+
+	if (!fix_init(&f, 4, 0, 3))
+		return;
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		r = set_code(f.vm, bad[i].gpa, bad[i].flags);
+		if (r != -EINVAL) {
+			tap_diag("SET_GUEST_CODE gpa %#llx flags %#llx (%s): %s, want EINVAL",
+				 bad[i].gpa, bad[i].flags, bad[i].what,
+				 r ? strerror(-r) : "accepted");
+			ok = false;
+		}
+	}
+	r = set_code(devfd, GUEST_CODE_GPA, 0);
+	if (r != -ENOTTY) {
+		tap_diag("SET_GUEST_CODE on /dev/eptmmu: %s, want ENOTTY",
+			 r ? strerror(-r) : "accepted");
+		ok = false;
+	}
+	r = set_code(f.vcpu, GUEST_CODE_GPA, 0);
+	if (r != -ENOTTY) {
+		tap_diag("SET_GUEST_CODE on a vCPU: %s, want ENOTTY",
+			 r ? strerror(-r) : "accepted");
+		ok = false;
+	}
+	/* The refused calls changed nothing: the code is where it was. */
+	if (!g_write(f.vcpu, word_gpa(1, 7), 8, pat(4, 0)) ||
+	    !g_read(f.vcpu, word_gpa(1, 7), 8, &v) || v != pat(4, 0) ||
+	    *word_ptr(&f, 1, 7) != pat(4, 0)) {
+		tap_diag("after the refused calls a write and read-back failed (read %#llx, want %#llx)",
+			 v, pat(4, 0));
+		ok = false;
+	}
+	r = set_code(f.vm, GUEST_CODE_GPA, 0);
+	if (r) {
+		tap_diag("SET_GUEST_CODE at %#llx again: %s", GUEST_CODE_GPA,
+			 strerror(-r));
+		ok = false;
+	}
+	tap_ok(ok, "guest_code_errnos: SET_GUEST_CODE refuses unaligned gpa, gpa >= 4 GiB and flags with EINVAL (ENOTTY on other fds), changing nothing");
+
+	if (!is_vmx()) {
+		tap_skip("the soft vCPU runs no guest code",
+			 "guest_code_errnos: a run without guest code exits GUEST with EPTMMU_GUEST_NO_CODE");
+	} else {
+		vm = xcreate_vm(devfd);
+		vcpu = xcreate_vcpu(vm);
+		mem = xmap(PAGE_SIZE, PAGE_SIZE);
+		fill(mem, PAGE_SIZE, 5);
+		r = set_memslot(vm, 0, 0, GPA_DATA, PAGE_SIZE, mem);
+		a[0] = access_of(EPTMMU_ACCESS_READ, GPA_DATA + 16, 8, 0);
+		ok = !r;
+		if (r)
+			tap_diag("SET_MEMSLOT: %s", strerror(-r));
+		r = ok ? run_vcpu(vcpu, a, 1, &run) : -EINVAL;
+		ok = ok && !r && run.exit_reason == EPTMMU_EXIT_GUEST &&
+		     run.exit_errno == EPTMMU_GUEST_NO_CODE && run.done == 0;
+		if (!ok)
+			diag_run("read without guest code", r, &run);
+		r = setup_guest_code(vm, GUEST_CODE_SLOT, GUEST_CODE_GPA);
+		if (r)
+			tap_diag("setup_guest_code afterwards: %s", strerror(-r));
+		ok = ok && !r && g_read(vcpu, GPA_DATA + 16, 8, &v) &&
+		     v == pat(5, 2);
+		tap_ok(ok, "guest_code_errnos: a run without guest code exits GUEST with EPTMMU_GUEST_NO_CODE, and works once the code is set");
+		close(vcpu);
+		close(vm);
+		munmap(mem, PAGE_SIZE);
+	}
+
+	if (!is_vmx()) {
+		tap_skip("the soft vCPU reaches EPTMMU_MAX_GPA",
+			 "guest_code_errnos: accesses at or above 4 GiB are refused with EINVAL");
+	} else {
+		static const u64 far[] = {
+			EPTMMU_VMX_MAX_GPA, EPTMMU_VMX_MAX_GPA + PAGE_SIZE,
+			EPTMMU_MAX_GPA - 8,
+		};
+
+		ok = true;
+		for (i = 0; i < ARRAY_SIZE(far); i++) {
+			/* A good access first: the whole batch is refused. */
+			a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(2, 0), 8,
+					 pat(6, i));
+			a[1] = access_of(EPTMMU_ACCESS_READ, far[i], 8, 0);
+			r = run_vcpu(f.vcpu, a, 2, &run);
+			if (r != -EINVAL || *word_ptr(&f, 2, 0) == pat(6, i)) {
+				tap_diag("batch with a read at %#llx: %s, the good write %s",
+					 far[i], r ? strerror(-r) : "accepted",
+					 *word_ptr(&f, 2, 0) == pat(6, i) ?
+					 "was made" : "was not made");
+				ok = false;
+			}
+		}
+		/* The last 8 bytes below 4 GiB are the code page's zeros. */
+		if (!g_read(f.vcpu, EPTMMU_VMX_MAX_GPA - 8, 8, &v) || v) {
+			tap_diag("read at %#llx: %#llx, want 0",
+				 EPTMMU_VMX_MAX_GPA - 8, v);
+			ok = false;
+		}
+		tap_ok(ok, "guest_code_errnos: accesses at or above 4 GiB are refused with EINVAL (the whole batch), 4 GiB - 8 is fine");
+	}
+	fix_fini(&f);
+}
+
+/* ---- 3: guest writes and reads of every size ---- */
+
+#define WL_PAGES	64
+/* Four accesses of each size per page, and one at a page edge. */
+#define WL_PER_PAGE	5
+#define WL_N		(WL_PAGES * WL_PER_PAGE)
+
+struct loc {
+	u64 off;	/* from the start of the slot */
+	u8 size;
+};
+
+/*
+ * Access @k of @page.  k 0-3 use every size once, in 16-byte areas 1-254
+ * that differ for each k of a page; the offset in the area varies with
+ * the page, so each size is tried at several alignments.  k 4 is the
+ * first or the last bytes of the page, the areas k 0-3 never use.
+ */
+static struct loc wl_loc(size_t page, unsigned int k)
+{
+	struct loc l;
+	u64 area;
+
+	if (k == 4) {
+		l.size = 1 << (page / 2 % 4);
+		l.off = page % 2 ? 0 : PAGE_SIZE - l.size;
+	} else {
+		l.size = 1 << ((page + k) % 4);
+		area = 1 + (page * 37 + k * 61) % 254;
+		l.off = area * 16 + ((page + k) * l.size) % 16;
+	}
+	l.off += page * PAGE_SIZE;
+	return l;
+}
+
+/* Report up to four bytes where @mem and @want differ; how many do. */
+static size_t diff_bytes(const char *what, const u8 *mem, const u8 *want,
+			 size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (mem[i] == want[i])
+			continue;
+		if (n++ < 4)
+			tap_diag("%s: page %zu byte %#zx is %#04x, want %#04x",
+				 what, i / PAGE_SIZE, i % PAGE_SIZE, mem[i],
+				 want[i]);
+	}
+	if (n)
+		tap_diag("%s: %zu bytes differ", what, n);
+	return n;
+}
+
+static void t_writes_land(void)
+{
+	static struct eptmmu_access a[WL_N];
+	size_t size = WL_PAGES * PAGE_SIZE, i, bad = 0;
+	struct fix f;
+	u8 *want;
+	bool ok;
+
+	if (!fix_init(&f, WL_PAGES, 0, 10))
+		return;
+	want = malloc(size);
+	if (!want)
+		die("malloc");
+	memcpy(want, f.mem, size);
+	for (i = 0; i < WL_N; i++) {
+		struct loc l = wl_loc(i / WL_PER_PAGE, i % WL_PER_PAGE);
+		/* Every byte changes, so no lost byte can pass unseen. */
+		u64 v = (load_le(want + l.off, l.size) ^
+			 (pat(11, i) | 0x0101010101010101ULL)) &
+			mask_of(l.size);
+
+		store_le(want + l.off, l.size, v);
+		a[i] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA + l.off, l.size,
+				 v);
+	}
+	ok = run_all(f.vcpu, a, WL_N, NULL, "guest writes");
+	ok = ok && !diff_bytes("after guest writes", f.mem, want, size);
+	tap_ok(ok, "writes_land: %d guest writes of 1, 2, 4 and 8 bytes over %d pages land exactly, neighbouring bytes untouched",
+	       WL_N, WL_PAGES);
+
+	/* Fresh data from the process; the guest must see each byte. */
+	fill(f.mem, size, 12);
+	for (i = 0; i < WL_N; i++) {
+		struct loc l = wl_loc(i / WL_PER_PAGE, i % WL_PER_PAGE);
+
+		/* A value to overwrite: the read must replace all of it. */
+		a[i] = access_of(EPTMMU_ACCESS_READ, GPA_DATA + l.off, l.size,
+				 ~0ULL);
+	}
+	ok = run_all(f.vcpu, a, WL_N, NULL, "guest reads");
+	for (i = 0; ok && i < WL_N; i++) {
+		struct loc l = wl_loc(i / WL_PER_PAGE, i % WL_PER_PAGE);
+		u64 w = load_le(f.mem + l.off, l.size);
+
+		if (a[i].value != w && bad++ < 4)
+			tap_diag("read%u at page %llu offset %#llx: %#llx, process holds %#llx",
+				 l.size, l.off / PAGE_SIZE, l.off % PAGE_SIZE,
+				 a[i].value, w);
+	}
+	if (bad)
+		tap_diag("%zu of %d reads differ", bad, WL_N);
+	ok = ok && !bad;
+	tap_ok(ok, "writes_land: guest reads of 1, 2, 4 and 8 bytes see the process's writes, zero-extended");
+	free(want);
+	fix_fini(&f);
+}
+
+/* ---- 4: fetch ---- */
+
+#define FETCH_PAGES	4
+#define FETCH_MAX	1024
+
+/*
+ * One-byte instructions that touch registers and flags only: on a vmx
+ * vCPU a FETCH executes the instruction at its gpa (single-stepped), so
+ * the bytes must be something the guest may run.  No ESP, no STI/CLI.
+ */
+static const u8 harmless[] = {
+	0x90, 0xf8, 0xf9, 0xf5, 0xfc, 0x40, 0x41, 0x42, 0x43, 0x46, 0x47,
+	0x48, 0x49, 0x4a, 0x4b, 0x4e, 0x4f, 0x91, 0x92, 0x93, 0x96, 0x97,
+	0x98, 0x99, 0x9e, 0x9f,
+};
+
+static void t_fetch(void)
+{
+	static struct eptmmu_access fe[FETCH_MAX], rd[FETCH_MAX];
+	size_t size = FETCH_PAGES * PAGE_SIZE, i, n = 0, bad = 0;
+	struct fix f;
+	u8 *before;
+	u8 s;
+	bool ok;
+
+	if (!fix_init(&f, FETCH_PAGES, 0, 20))
+		return;
+	/* Page 0 all NOPs; page 1 a mix; pages 2-3 stay data, unfetched. */
+	memset(f.mem, 0x90, PAGE_SIZE);
+	for (i = 0; i < PAGE_SIZE; i++)
+		f.mem[PAGE_SIZE + i] = harmless[pat(21, i) % sizeof(harmless)];
+	before = malloc(size);
+	if (!before)
+		die("malloc");
+	memcpy(before, f.mem, size);
+
+	for (i = 0; i < 8; i++)
+		fe[n++] = access_of(EPTMMU_ACCESS_FETCH, word_gpa(0, i * 61),
+				    8, 0);
+	for (i = 0; i < WORDS; i++)
+		fe[n++] = access_of(EPTMMU_ACCESS_FETCH, word_gpa(1, i), 8, 0);
+	for (s = 1; s <= 4; s *= 2)
+		for (i = 0; i < 64; i++)
+			fe[n++] = access_of(EPTMMU_ACCESS_FETCH,
+					    GPA_DATA + PAGE_SIZE +
+					    (i * 67 % (PAGE_SIZE / s)) * s, s, 0);
+	for (i = 0; i < n; i++) {
+		rd[i] = fe[i];
+		rd[i].kind = EPTMMU_ACCESS_READ;
+	}
+	ok = run_all(f.vcpu, fe, n, NULL, "fetches") &&
+	     run_all(f.vcpu, rd, n, NULL, "reads");
+	for (i = 0; ok && i < n; i++) {
+		u64 off = fe[i].gpa - GPA_DATA;
+		u64 w = load_le(f.mem + off, fe[i].size);
+
+		if ((fe[i].value != rd[i].value || fe[i].value != w) &&
+		    bad++ < 4)
+			tap_diag("%u bytes at %#llx: FETCH %#llx, READ %#llx, process holds %#llx",
+				 fe[i].size, fe[i].gpa, fe[i].value,
+				 rd[i].value, w);
+	}
+	if (bad)
+		tap_diag("%zu of %zu fetches differ", bad, n);
+	tap_ok(ok && !bad, "fetch: %zu FETCHes of 1-8 bytes return what READ returns and the process holds",
+	       n);
+	tap_ok(ok && !diff_bytes("after fetches", f.mem, before, size),
+	       "fetch: the fetched instructions changed no memory");
+	free(before);
+	fix_fini(&f);
+}
+
+/* ---- 5: MMIO ---- */
+
+static bool expect_exit(const char *what, int r, const struct eptmmu_run *run,
+			u32 reason, u32 done, u64 gpa)
+{
+	if (!r && run->exit_reason == reason && run->done == done &&
+	    run->exit_gpa == gpa)
+		return true;
+	diag_run(what, r, run);
+	tap_diag("%s: want exit %s after %u accesses at %#llx", what,
+		 exit_name(reason), done, gpa);
+	return false;
+}
+
+static void t_mmio(void)
+{
+	struct eptmmu_run run, r0, r1;
+	struct eptmmu_access a[3];
+	const u64 g_read8 = GPA_HOLE + 0x128;
+	const u64 g_write4 = GPA_HOLE + PAGE_SIZE + 0x804;
+	const u64 g_fetch1 = GPA_HOLE + 3;
+	u64 w1 = pat(31, 1), v;
+	struct fix f;
+	u8 *hole;
+	bool ok;
+	int r;
+
+	if (!fix_init(&f, 4, 0, 30))
+		return;
+	/* Counters before: the run of a read that must work anyway. */
+	ok = g_read(f.vcpu, word_gpa(0, 0), 8, &v);
+	a[0] = access_of(EPTMMU_ACCESS_READ, word_gpa(0, 1), 8, 0);
+	ok = ok && run_all(f.vcpu, a, 1, &r0, "read");
+
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(0, 0), 8, pat(31, 0));
+	a[1] = access_of(EPTMMU_ACCESS_READ, g_read8, 8, 0);
+	a[2] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(1, 0), 8, w1);
+	r = run_vcpu(f.vcpu, a, 3, &run);
+	ok = expect_exit("read8 in no slot", r, &run, EPTMMU_EXIT_MMIO, 1,
+			 g_read8) && ok;
+	if (*word_ptr(&f, 0, 0) != pat(31, 0) || *word_ptr(&f, 1, 0) == w1) {
+		tap_diag("the access before the MMIO exit was %s, the one after it %s",
+			 *word_ptr(&f, 0, 0) == pat(31, 0) ? "made" : "not made",
+			 *word_ptr(&f, 1, 0) == w1 ? "made" : "not made");
+		ok = false;
+	}
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, g_write4, 4, 0x12345678);
+	r = run_vcpu(f.vcpu, a, 1, &run);
+	ok = expect_exit("write4 in no slot", r, &run, EPTMMU_EXIT_MMIO, 0,
+			 g_write4) && ok;
+	a[0] = access_of(EPTMMU_ACCESS_FETCH, g_fetch1, 1, 0);
+	r = run_vcpu(f.vcpu, a, 1, &r1);
+	ok = expect_exit("fetch1 in no slot", r, &r1, EPTMMU_EXIT_MMIO, 0,
+			 g_fetch1) && ok;
+	tap_ok(ok, "mmio: a read, a write and a fetch in no memslot exit MMIO at their exact gpa; accesses after one are not made");
+
+	ok = !r && r1.stats.mmio_exits - r0.stats.mmio_exits == 3;
+	if (!ok)
+		diag_vcpu_delta("mmio", &r0.stats, &r1.stats);
+	tap_ok(ok, "mmio: stats.mmio_exits counts the three (+%llu)",
+	       r1.stats.mmio_exits - r0.stats.mmio_exits);
+
+	/*
+	 * A slot where the MMIO exits were: whatever the failed accesses
+	 * left in the EPT must give way to the memory.  A NOP at the fetched
+	 * byte, since a vmx vCPU executes it.
+	 */
+	hole = xmap(2 * PAGE_SIZE, PAGE_SIZE);
+	fill(hole, 2 * PAGE_SIZE, 32);
+	memset(hole, 0x90, 8);
+	r = set_memslot(f.vm, 1, 0, GPA_HOLE, 2 * PAGE_SIZE, hole);
+	ok = !r;
+	if (r)
+		tap_diag("SET_MEMSLOT at the hole: %s", strerror(-r));
+	a[0] = access_of(EPTMMU_ACCESS_READ, g_read8, 8, 0);
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, g_write4, 4, 0x12345678);
+	a[2] = access_of(EPTMMU_ACCESS_FETCH, g_fetch1, 1, 0);
+	ok = ok && run_all(f.vcpu, a, 3, NULL, "accesses in the new slot");
+	if (ok && (a[0].value != load_le(hole + 0x128, 8) ||
+		   load_le(hole + PAGE_SIZE + 0x804, 4) != 0x12345678 ||
+		   a[2].value != 0x90)) {
+		tap_diag("new slot: read %#llx (process %#llx), write left %#llx, fetch %#llx",
+			 a[0].value, load_le(hole + 0x128, 8),
+			 load_le(hole + PAGE_SIZE + 0x804, 4), a[2].value);
+		ok = false;
+	}
+	tap_ok(ok, "mmio: after a memslot is created there, the same accesses reach its memory");
+	fix_fini(&f);
+	munmap(hole, 2 * PAGE_SIZE);
+}
+
+/* ---- 6: guest code that cannot make the access ---- */
+
+static bool expect_guest(int vcpu, u64 code, u32 why, const char *what)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, word_gpa(0, 0),
+					   8, pat(41, code));
+	struct eptmmu_run run;
+	int r = run_vcpu(vcpu, &a, 1, &run);
+
+	if (!r && run.exit_reason == EPTMMU_EXIT_GUEST && run.done == 0 &&
+	    run.exit_errno == why && run.exit_gpa == code)
+		return true;
+	diag_run(what, r, &run);
+	tap_diag("%s: want exit GUEST, VMX exit reason %u at rip %#llx",
+		 what, why, code);
+	return false;
+}
+
+static void t_guest_error(void)
+{
+	const u64 hlt_page = GPA_BAD_CODE, ud2_page = GPA_BAD_CODE + PAGE_SIZE;
+	struct fix f;
+	u8 *bad;
+	size_t i;
+	bool ok;
+	u64 v;
+	int r;
+
+	if (!fix_init(&f, 4, 0, 40))
+		return;
+	bad = xmap(2 * PAGE_SIZE, PAGE_SIZE);
+	memset(bad, 0xf4, PAGE_SIZE);			/* hlt */
+	for (i = 0; i < PAGE_SIZE; i += 2) {
+		bad[PAGE_SIZE + i] = 0x0f;		/* ud2 */
+		bad[PAGE_SIZE + i + 1] = 0x0b;
+	}
+	r = set_memslot(f.vm, BAD_CODE_SLOT, EPTMMU_MEM_READONLY, GPA_BAD_CODE,
+			2 * PAGE_SIZE, bad);
+	if (r) {
+		tap_diag("SET_MEMSLOT for the bad code: %s", strerror(-r));
+		goto out;
+	}
+
+	if (!is_vmx()) {
+		const char *why = "the soft vCPU runs no guest code";
+
+		tap_skip(why, "guest_error: code that executes HLT exits GUEST with VMX exit reason 12 at its rip");
+		tap_skip(why, "guest_error: code that executes UD2 exits GUEST with VMX exit reason 0 at its rip");
+		tap_skip(why, "guest_error: code in no memslot exits GUEST with VMX exit reason 48 at its rip");
+		/* It accepts and ignores the setting: accesses still work. */
+		ok = !set_code(f.vm, hlt_page, 0) &&
+		     g_write(f.vcpu, word_gpa(0, 0), 8, pat(42, 0)) &&
+		     g_read(f.vcpu, word_gpa(0, 0), 8, &v) && v == pat(42, 0) &&
+		     *word_ptr(&f, 0, 0) == pat(42, 0);
+		tap_ok(ok, "guest_error: the soft vCPU ignores the guest code: with a page of HLT set, accesses work");
+		goto out;
+	}
+
+	ok = !set_code(f.vm, hlt_page, 0) &&
+	     expect_guest(f.vcpu, hlt_page, VMX_EXIT_HLT, "HLT page");
+	tap_ok(ok, "guest_error: code that executes HLT exits GUEST with VMX exit reason 12 at its rip");
+	ok = !set_code(f.vm, ud2_page, 0) &&
+	     expect_guest(f.vcpu, ud2_page, VMX_EXIT_EXCEPTION_NMI, "UD2 page");
+	tap_ok(ok, "guest_error: code that executes UD2 exits GUEST with VMX exit reason 0 at its rip");
+	ok = !set_code(f.vm, GPA_HOLE, 0) &&
+	     expect_guest(f.vcpu, GPA_HOLE, VMX_EXIT_EPT_VIOLATION,
+			  "code in no slot");
+	tap_ok(ok, "guest_error: code in no memslot exits GUEST with VMX exit reason 48 at its rip");
+
+	ok = *word_ptr(&f, 0, 0) == pat(40, 0);
+	if (!ok)
+		tap_diag("a write that exited GUEST changed memory to %#llx",
+			 *word_ptr(&f, 0, 0));
+	r = set_code(f.vm, GUEST_CODE_GPA, 0);
+	ok = ok && !r && g_write(f.vcpu, word_gpa(0, 0), 8, pat(42, 0)) &&
+	     g_read(f.vcpu, word_gpa(0, 0), 8, &v) && v == pat(42, 0) &&
+	     *word_ptr(&f, 0, 0) == pat(42, 0);
+	tap_ok(ok, "guest_error: none of them wrote memory, and with good code set again the vCPU works");
+out:
+	fix_fini(&f);
+	munmap(bad, 2 * PAGE_SIZE);
+}
+
+/* ---- 7, 8: dirty logging ---- */
+
+#define DL_PAGES	128
+#define DL_WORDS	(DL_PAGES / 64)
+#define DL_ROUNDS	5
+
+static size_t bits_count(const u64 *bm, size_t words)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < words; i++)
+		n += __builtin_popcountll(bm[i]);
+	return n;
+}
+
+/* Diagnose pages in @got but not @want (extra) and the reverse (lost). */
+static bool same_pages(const char *what, const u64 *got, const u64 *want)
+{
+	size_t p, lost = 0, extra = 0;
+
+	for (p = 0; p < DL_PAGES; p++) {
+		bool g = got[p / 64] >> (p % 64) & 1;
+		bool w = want[p / 64] >> (p % 64) & 1;
+
+		if (g == w)
+			continue;
+		if ((w ? lost++ : extra++) < 4)
+			tap_diag("%s: page %zu %s", what, p,
+				 w ? "written but not reported" :
+				     "reported but not written");
+	}
+	if (lost || extra)
+		tap_diag("%s: %zu written, %zu reported: %zu lost, %zu extra",
+			 what, bits_count(want, DL_WORDS),
+			 bits_count(got, DL_WORDS), lost, extra);
+	return !lost && !extra;
+}
+
+/*
+ * @dbit: log by D bits, else by write protection.  The guest first writes
+ * every page with logging off, so every page has a writable leaf when
+ * logging starts: then a round's writes fault only if the log is built
+ * by write protection, and not at all with D bits.
+ */
+static void dirty_rounds(bool dbit)
+{
+	const char *name = dbit ? "dirty_dbit" : "dirty_wp";
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES |
+		    (dbit ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0);
+	static struct eptmmu_access a[DL_PAGES];
+	u64 want[DL_WORDS], got[DL_WORDS + 1], seed = seed_for(dbit ? 7 : 8);
+	struct eptmmu_run run, prev, first;
+	bool exact = true, clean = true, stats_ok = true;
+	char what[64];
+	unsigned int round;
+	size_t i, n, p;
+	struct fix f;
+	int r;
+
+	probe();
+	if (dbit && !hw.ept_ad) {
+		skip_rest("the VM has no EPT A/D bits (stats.ept_ad 0): D-bit logging needs them");
+		return;
+	}
+	if (!fix_init(&f, DL_PAGES, 0, 50))
+		return;
+	for (p = 0; p < DL_PAGES; p++)
+		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, p % WORDS), 8,
+				 pat(51, p));
+	if (!run_all(f.vcpu, a, DL_PAGES, &prev, "writes before logging"))
+		goto out;
+	r = set_memslot(f.vm, 0, flags, GPA_DATA, DL_PAGES * PAGE_SIZE, f.mem);
+	if (r) {
+		tap_diag("turning logging on (flags %#x): %s", flags,
+			 strerror(-r));
+		goto out;
+	}
+	/*
+	 * What the first harvest holds of the writes made before logging
+	 * started, the ABI does not say (D-bit logging reports them, write
+	 * protection does not): drain it, the rounds start from here.
+	 */
+	r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+	if (r) {
+		tap_diag("first GET_DIRTY_LOG: %s", strerror(-r));
+		goto out;
+	}
+	tap_diag("%s: the first harvest reports %zu of the %d pages written before logging started",
+		 name, bits_count(got, DL_WORDS), DL_PAGES);
+	first = prev;
+
+	for (round = 1; round <= DL_ROUNDS; round++) {
+		snprintf(what, sizeof(what), "round %u", round);
+		memset(want, 0, sizeof(want));
+		for (p = 0, n = 0; p < DL_PAGES; p++) {
+			u64 x = rand64(&seed);
+			u8 size = 1 << (x % 4);
+			u64 off = (x >> 8) % (PAGE_SIZE / size) * size;
+
+			/* About a third of the pages, never none. */
+			if ((x >> 40) % 3 && !(p == DL_PAGES - 1 && !n))
+				continue;
+			want[p / 64] |= 1ULL << (p % 64);
+			/* Every byte changes: a lost write cannot pass. */
+			off += p * PAGE_SIZE;
+			a[n++] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA + off,
+					   size,
+					   (load_le(f.mem + off, size) ^
+					    (pat(52 + round, p) |
+					     0x0101010101010101ULL)) &
+					   mask_of(size));
+		}
+		if (!run_all(f.vcpu, a, n, &run, what)) {
+			exact = false;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			u64 off = a[i].gpa - GPA_DATA;
+
+			if (load_le(f.mem + off, a[i].size) != a[i].value) {
+				tap_diag("%s: the write at %#llx did not land",
+					 what, a[i].gpa);
+				exact = false;
+				break;
+			}
+		}
+		got[DL_WORDS] = 0x5a5a5a5a5a5a5a5aULL;
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (r) {
+			tap_diag("%s: GET_DIRTY_LOG: %s", what, strerror(-r));
+			exact = false;
+			break;
+		}
+		if (got[DL_WORDS] != 0x5a5a5a5a5a5a5a5aULL) {
+			tap_diag("%s: GET_DIRTY_LOG wrote past %d words", what,
+				 DL_WORDS);
+			exact = false;
+		}
+		if (!same_pages(what, got, want))
+			exact = false;
+		vdiag("%s: %zu pages written and harvested", what, n);
+
+		/* Nothing written since: the next round starts clean. */
+		memset(want, 0, sizeof(want));
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (r || !same_pages("harvest after a harvest", got, want)) {
+			if (r)
+				tap_diag("GET_DIRTY_LOG: %s", strerror(-r));
+			clean = false;
+		}
+
+		if (dbit && (run.stats.faults != prev.stats.faults ||
+			     run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
+			diag_vcpu_delta(what, &prev.stats, &run.stats);
+			stats_ok = false;
+		} else if (!dbit &&
+			   (run.stats.fast_fixed_wp == prev.stats.fast_fixed_wp ||
+			    run.stats.fast_fixed_wp - prev.stats.fast_fixed_wp +
+			    run.stats.slow_faults - prev.stats.slow_faults < n)) {
+			diag_vcpu_delta(what, &prev.stats, &run.stats);
+			tap_diag("%s: %zu pages written: each should have taken a write-protection fault",
+				 what, n);
+			stats_ok = false;
+		} else if (opt.verbose) {
+			diag_vcpu_delta(what, &prev.stats, &run.stats);
+		}
+		prev = run;
+	}
+	tap_ok(exact, "%s: %d rounds: each harvest reports exactly the pages the guest wrote, and the writes landed",
+	       name, DL_ROUNDS);
+	tap_ok(exact && clean, "%s: a harvest right after a harvest is empty (each round starts clean)",
+	       name);
+	if (dbit)
+		tap_ok(exact && stats_ok, "%s: the guest's writes took no fault (faults +%llu): the %s D bits are what the log is built from",
+		       name, prev.stats.faults - first.stats.faults,
+		       is_vmx() ? "CPU's" : "walker's");
+	else
+		tap_ok(exact && stats_ok, "%s: every page written after a harvest took a write-protection fault, fixed by the fast path (fast_fixed_wp +%llu)",
+		       name, prev.stats.fast_fixed_wp - first.stats.fast_fixed_wp);
+out:
+	fix_fini(&f);
+}
+
+static void t_dirty_dbit(void)
+{
+	dirty_rounds(true);
+}
+
+/*
+ * R-VMX-FLUSH: after each harvest the pages are write-protected again and
+ * every write must fault; a CPU that kept its writable translation (no
+ * INVEPT) would let writes escape the log.  Bochs empties its TLB at
+ * every VM entry, so only real hardware with eptmmu_detect.ko
+ * fault=skip_flush can show this test failing.
+ */
+static void t_dirty_wp(void)
+{
+	dirty_rounds(false);
+}
+
+/* ---- 8b: write-protection logging against concurrent writers ---- */
+
+#define DR_THREADS	2
+#define DR_BATCHES	80
+#define DR_BATCH	8
+#define DR_MAGIC	0xd1d1000000000000ULL
+
+struct dr_ctx {
+	int vcpu;
+	unsigned int id;
+	u64 seed;
+	atomic_uint *epoch;
+	atomic_int *running;
+	pthread_barrier_t *start;
+	unsigned long writes;
+	char why[160];
+};
+
+/* A quarter of the pages is never written: no harvest may report them. */
+static bool dr_writable(u64 page)
+{
+	return pat(60, page) >> 8 & 3;
+}
+
+/*
+ * Thread @id writes word 0 of random pages it owns (page % DR_THREADS ==
+ * id, and only some of them, so the others prove nothing extra is
+ * reported) with the harvest epoch it read before the batch: once the
+ * writers are done, each page says after which harvest it was last
+ * written, and a harvest from then on must have reported it.
+ */
+static void *dr_thread(void *arg)
+{
+	struct eptmmu_access a[DR_BATCH];
+	struct dr_ctx *c = arg;
+	struct eptmmu_run run;
+	unsigned int b, i;
+	int r;
+
+	pthread_barrier_wait(c->start);
+	for (b = 0; b < DR_BATCHES; b++) {
+		u64 e;
+
+		/*
+		 * At most two batches per harvest, so the harvests really
+		 * race the writes wherever the scheduler puts the threads.
+		 */
+		while (atomic_load(c->epoch) < b / 2)
+			sched_yield();
+		e = atomic_load(c->epoch);
+
+		for (i = 0; i < DR_BATCH; i++) {
+			u64 p;
+
+			do {
+				p = rand64(&c->seed) % (DL_PAGES / DR_THREADS) *
+				    DR_THREADS + c->id;
+			} while (!dr_writable(p));
+			a[i] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 0), 8,
+					 DR_MAGIC | (u64)c->id << 32 | e);
+		}
+		r = run_vcpu(c->vcpu, a, DR_BATCH, &run);
+		if (r || run.exit_reason != EPTMMU_EXIT_DONE ||
+		    run.done != DR_BATCH) {
+			snprintf(c->why, sizeof(c->why),
+				 "vCPU %u: EPTMMU_RUN %s done %u exit %s gpa %#llx errno %u",
+				 c->id, r ? strerror(-r) : "ok", run.done,
+				 exit_name(run.exit_reason), run.exit_gpa,
+				 run.exit_errno);
+			break;
+		}
+		c->writes += DR_BATCH;
+	}
+	atomic_fetch_sub(c->running, 1);
+	return NULL;
+}
+
+static void t_dirty_wp_race(void)
+{
+	struct dr_ctx ctx[DR_THREADS];
+	pthread_t th[DR_THREADS];
+	atomic_uint epoch = 0;
+	int last[DL_PAGES];
+	u64 bm[DL_WORDS];
+	unsigned int t, h, harvests = 0;
+	size_t p, lost = 0, extra = 0, written = 0, reported = 0;
+	pthread_barrier_t start;
+	atomic_int running;
+	bool ok = true;
+	struct fix f;
+	int r;
+
+	if (!fix_init(&f, DL_PAGES, EPTMMU_MEM_LOG_DIRTY_PAGES, 61))
+		return;
+	for (p = 0; p < DL_PAGES; p++) {
+		*word_ptr(&f, p, 0) = 0;
+		last[p] = -1;
+	}
+	atomic_init(&running, DR_THREADS);
+	if (pthread_barrier_init(&start, NULL, DR_THREADS + 1))
+		die("pthread_barrier_init");
+	for (t = 0; t < DR_THREADS; t++) {
+		ctx[t] = (struct dr_ctx){
+			.vcpu = xcreate_vcpu(f.vm),
+			.id = t,
+			.seed = seed_for(100 + t),
+			.epoch = &epoch,
+			.running = &running,
+			.start = &start,
+		};
+		if (pthread_create(&th[t], NULL, dr_thread, &ctx[t]))
+			die("pthread_create");
+	}
+	/*
+	 * Harvest while they write.  Epoch h + 1 is published only after
+	 * harvest h returned, so a write tagged h + 1 came after it.  Each
+	 * harvest yields, so on one CPU the writers run between harvests.
+	 */
+	pthread_barrier_wait(&start);
+	for (h = 0;; h++) {
+		/* Seen before the harvest: it follows every write. */
+		bool last_one = !atomic_load(&running);
+
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+		if (r) {
+			tap_diag("harvest %u: %s", h, strerror(-r));
+			ok = false;
+		}
+		for (p = 0; !r && p < DL_PAGES; p++)
+			if (bm[p / 64] >> (p % 64) & 1)
+				last[p] = h;
+		harvests++;
+		atomic_store(&epoch, h + 1);
+		if (last_one)
+			break;
+		sched_yield();
+	}
+	for (t = 0; t < DR_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		close(ctx[t].vcpu);
+		if (ctx[t].why[0]) {
+			tap_diag("%s", ctx[t].why);
+			ok = false;
+		}
+	}
+	pthread_barrier_destroy(&start);
+	for (p = 0; p < DL_PAGES; p++) {
+		u64 v = *word_ptr(&f, p, 0);
+
+		reported += last[p] >= 0;
+		if (!v || !dr_writable(p)) {
+			if (v) {
+				tap_diag("page %zu is not to be written but holds %#llx",
+					 p, v);
+				ok = false;
+			}
+			if (last[p] >= 0 && extra++ < 4)
+				tap_diag("page %zu was never written but harvest %d reported it",
+					 p, last[p]);
+			continue;
+		}
+		written++;
+		if ((v & ~0xffffffffULL) != (DR_MAGIC | (u64)(p % DR_THREADS) << 32)) {
+			tap_diag("page %zu holds %#llx, not a value its writer writes",
+				 p, v);
+			ok = false;
+		} else if (last[p] < (int)(u32)v && lost++ < 4) {
+			tap_diag("page %zu was last written after harvest %u but the last harvest reporting it is %d",
+				 p, (u32)v - 1, last[p]);
+		}
+	}
+	tap_diag("dirty_wp_race: %u harvests, %lu + %lu writes by %d vCPUs, %zu pages written, %zu reported, %zu lost, %zu extra",
+		 harvests, ctx[0].writes, ctx[1].writes, DR_THREADS, written,
+		 reported, lost, extra);
+	tap_ok(ok && !lost && written,
+	       "dirty_wp_race: with harvests racing 2 writing vCPUs, every page's last write is reported by a later harvest (no page lost)");
+	tap_ok(ok && !extra,
+	       "dirty_wp_race: no page the vCPUs never wrote is reported");
+	fix_fini(&f);
+}
+
+/* ---- 9: aging through idle page tracking ---- */
+
+#define AGE_PAGES	64
+#define FLUSH_SLOT	1
+#define GPA_FLUSH	GPA_FAR
+
+/*
+ * Make every vCPU drop the translations it caches.  Aging never flushes
+ * (R-AGE-NOFLUSH), so a vCPU could go on using a translation from before
+ * the pages were marked idle and never set A (or take the access-tracking
+ * fault) again: the page would look idle although the guest used it.
+ * User space has no flush ioctl, but a harvest that finds a page dirty
+ * flushes every vCPU before it returns; the guest dirties one page of a
+ * logging slot for it.
+ */
+static bool flush_vcpus(struct fix *f, struct eptmmu_run *run)
+{
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, GPA_FLUSH, 8,
+					   pat(70, 0));
+	u64 bm[1] = { 0 };
+	int r;
+
+	if (!run_all(f->vcpu, &a, 1, run, "write to the flush slot"))
+		return false;
+	r = dirty_log_ioctl(f->vm, EPTMMU_GET_DIRTY_LOG, FLUSH_SLOT, 0, 0, 0,
+			    bm);
+	if (r || bm[0] != 1) {
+		tap_diag("flush harvest: %s, bitmap %#llx (want 1)",
+			 r ? strerror(-r) : "ok", bm[0]);
+		return false;
+	}
+	return true;
+}
+
+static void t_aging(void)
+{
+	struct eptmmu_access a[AGE_PAGES];
+	struct eptmmu_vm_stats s0, s1, s2, s3;
+	struct eptmmu_run r0, r1;
+	u64 pfn[AGE_PAGES], *ev = NULL;
+	bool idle[AGE_PAGES], marked[AGE_PAGES];
+	size_t i, n, bad, n_idle = 0;
+	cpu_set_t oldmask, one;
+	bool pinned, ok;
+	struct fix f;
+	int fd, r;
+
+	probe();
+	fd = open(PAGE_IDLE, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		skip_rest("%s: %s", PAGE_IDLE, strerror(errno));
+		return;
+	}
+	/*
+	 * idle_mark() only sees pages on an LRU list, and a freshly faulted
+	 * page waits in its CPU's lru_add batch first.  Staying on one CPU
+	 * and faulting the flush slot's pages after the test pages pushes
+	 * every test page out of that batch (as eptmmu_mm_test's idle does).
+	 */
+	pinned = !sched_getaffinity(0, sizeof(oldmask), &oldmask);
+	if (pinned) {
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		pinned = !sched_setaffinity(0, sizeof(one), &one);
+	}
+	if (!fix_init(&f, AGE_PAGES, 0, 71))
+		goto out_unpin;
+	ev = xmap(AGE_PAGES * PAGE_SIZE, PAGE_SIZE);
+	madvise(ev, AGE_PAGES * PAGE_SIZE, MADV_NOHUGEPAGE);
+	fill(ev, AGE_PAGES * PAGE_SIZE, 72);
+	r = set_memslot(f.vm, FLUSH_SLOT, EPTMMU_MEM_LOG_DIRTY_PAGES,
+			GPA_FLUSH, PAGE_SIZE, ev);
+	if (r) {
+		tap_diag("SET_MEMSLOT for the flush slot: %s", strerror(-r));
+		goto out;
+	}
+	tap_diag("aging: %s vCPU, %s", backend_name(hw.backend),
+		 hw.ept_ad ? "EPT A/D bits" : "access tracking (no A/D bits)");
+
+	/* Every page gets a leaf the guest has just made young. */
+	for (i = 0; i < AGE_PAGES; i++)
+		a[i] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(i, 1), 8,
+				 pat(73, i));
+	if (!run_all(f.vcpu, a, AGE_PAGES, NULL, "guest writes"))
+		goto out;
+	r = pfns_present(f.mem, AGE_PAGES, pfn);
+	if (r) {
+		skip_rest("no PFN in /proc/self/pagemap (%s; not root?)",
+			  strerror(-r));
+		goto out;
+	}
+
+	/* From here the process must not touch f.mem: it would make pages young. */
+	xvm_stats(f.vm, &s0);
+	r = idle_mark(fd, pfn, AGE_PAGES);
+	xvm_stats(f.vm, &s1);
+	if (r) {
+		skip_rest("writing %s: %s", PAGE_IDLE, strerror(-r));
+		goto out;
+	}
+	ok = s1.aging_passes > s0.aging_passes &&
+	     s1.aged_young - s0.aged_young >= AGE_PAGES;
+	if (!ok || opt.verbose) {
+		diag_vm_stats("before marking", &s0);
+		diag_vm_stats("after marking", &s1);
+	}
+	tap_ok(ok, "aging: marking idle ran the aging notifier (aging_passes +%llu) and found the %d guest-written pages young (aged_young +%llu)",
+	       s1.aging_passes - s0.aging_passes, AGE_PAGES,
+	       s1.aged_young - s0.aged_young);
+
+	memset(marked, 0, sizeof(marked));
+	r = idle_read(fd, pfn, AGE_PAGES, marked);
+	for (i = 0; i < AGE_PAGES; i++)
+		n_idle += marked[i];
+	if (r || n_idle < AGE_PAGES)
+		tap_diag("%zu of %d pages read back idle (%s); a page off the LRU cannot be marked",
+			 n_idle, AGE_PAGES, r ? strerror(-r) : "read ok");
+	tap_ok(!r && n_idle == AGE_PAGES,
+	       "aging: all %d pages read back idle right after marking",
+	       AGE_PAGES);
+
+	if (!flush_vcpus(&f, &r0))
+		goto out;
+	for (i = 0; i < AGE_PAGES / 2; i++)
+		a[i] = access_of(EPTMMU_ACCESS_READ, word_gpa(2 * i, 1), 8, 0);
+	if (!run_all(f.vcpu, a, AGE_PAGES / 2, &r1, "even page reads"))
+		goto out;
+	for (i = 0, bad = 0; i < AGE_PAGES / 2; i++)
+		if (a[i].value != pat(73, 2 * i) && bad++ < 3)
+			tap_diag("even page %zu read %#llx, want %#llx", 2 * i,
+				 a[i].value, pat(73, 2 * i));
+
+	xvm_stats(f.vm, &s2);
+	r = idle_read(fd, pfn, AGE_PAGES, idle);
+	xvm_stats(f.vm, &s3);
+	if (r)
+		tap_diag("reading %s: %s", PAGE_IDLE, strerror(-r));
+	/*
+	 * A slow fault would clear the idle flag through GUP's
+	 * folio_mark_accessed(), hiding broken aging: there must be none.
+	 */
+	if (r1.stats.slow_faults != r0.stats.slow_faults) {
+		tap_diag("the re-reads took slow faults");
+		bad++;
+	}
+	for (i = 0, n = 0; !r && i < AGE_PAGES; i += 2) {
+		n += marked[i];
+		if (marked[i] && idle[i] && bad++ < 4)
+			tap_diag("even page %zu pfn %#llx still idle", i, pfn[i]);
+	}
+	if (bad || opt.verbose)
+		diag_vcpu_delta("even page reads", &r0.stats, &r1.stats);
+	tap_ok(!r && n && !bad, "aging: pages the guest read again are young (%zu checked), their data intact, no slow fault",
+	       n);
+	for (i = 1, bad = 0, n = 0; !r && i < AGE_PAGES; i += 2) {
+		n += marked[i];
+		if (marked[i] && !idle[i] && bad++ < 4)
+			tap_diag("odd page %zu pfn %#llx not idle", i, pfn[i]);
+	}
+	tap_ok(!r && n && !bad, "aging: pages nobody touched stay idle (%zu checked, %zu not idle)",
+	       n, bad);
+
+	ok = s3.aging_passes > s2.aging_passes &&
+	     s3.aged_young - s2.aged_young >= AGE_PAGES / 2;
+	if (!ok || opt.verbose) {
+		diag_vm_stats("before read-back", &s2);
+		diag_vm_stats("after read-back", &s3);
+	}
+	tap_ok(ok, "aging: the read-back aged through the notifier (aging_passes +%llu) and found the %d re-read pages young (aged_young +%llu)",
+	       s3.aging_passes - s2.aging_passes, AGE_PAGES / 2,
+	       s3.aged_young - s2.aged_young);
+
+	if (!hw.ept_ad) {
+		ok = r1.stats.fast_fixed_acc - r0.stats.fast_fixed_acc >=
+		     AGE_PAGES / 2;
+		if (!ok)
+			diag_vcpu_delta("even page reads", &r0.stats, &r1.stats);
+		tap_ok(ok, "aging: without A/D bits each re-read of an aged page was a fault the fast path fixed by restoring access (fast_fixed_acc +%llu, want >= %d)",
+		       r1.stats.fast_fixed_acc - r0.stats.fast_fixed_acc,
+		       AGE_PAGES / 2);
+	} else {
+		ok = r1.stats.faults == r0.stats.faults;
+		if (!ok)
+			diag_vcpu_delta("even page reads", &r0.stats, &r1.stats);
+		tap_ok(ok, "aging: with A/D bits the re-reads of aged pages took no fault: the %s set A",
+		       is_vmx() ? "CPU" : "walker");
+	}
+out:
+	if (ev)
+		munmap(ev, AGE_PAGES * PAGE_SIZE);
+	fix_fini(&f);
+out_unpin:
+	if (pinned)
+		sched_setaffinity(0, sizeof(oldmask), &oldmask);
+	close(fd);
+}
+
+/* ---- 10: munmap and a fresh page under the guest ---- */
+
+#define RF_PAGES	16
+#define RF_PAGE		5
+#define RF_WORD		77
+
+static void t_munmap_refault(void)
+{
+	struct eptmmu_vm_stats s0, s1;
+	struct eptmmu_access a[3];
+	struct eptmmu_run r0, r1;
+	const u64 gpa = word_gpa(RF_PAGE, RF_WORD);
+	u64 A, B = pat(81, 0);
+	struct fix f;
+	u8 *p;
+	bool ok;
+
+	if (!fix_init(&f, RF_PAGES, 0, 80))
+		return;
+	A = *word_ptr(&f, RF_PAGE, RF_WORD);
+	p = f.mem + RF_PAGE * PAGE_SIZE;
+	/* The page mapped in the EPT and, on a vmx vCPU, cached by the CPU. */
+	a[0] = access_of(EPTMMU_ACCESS_READ, gpa, 8, 0);
+	if (!run_all(f.vcpu, a, 1, &r0, "read before munmap"))
+		goto out;
+	if (a[0].value != A) {
+		tap_diag("before munmap: read %#llx, want %#llx", a[0].value, A);
+		goto out;
+	}
+
+	xvm_stats(f.vm, &s0);
+	if (munmap(p, PAGE_SIZE))
+		die("munmap");
+	if (mmap(p, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+		die("mmap MAP_FIXED");
+	*word_ptr(&f, RF_PAGE, RF_WORD) = B;
+	xvm_stats(f.vm, &s1);
+	ok = s1.invalidations > s0.invalidations;
+	if (!ok || opt.verbose) {
+		diag_vm_stats("before munmap", &s0);
+		diag_vm_stats("after mmap", &s1);
+	}
+	tap_ok(ok, "munmap_refault: munmap of a page the guest mapped invalidates (invalidations +%llu)",
+	       s1.invalidations - s0.invalidations);
+
+	a[0] = access_of(EPTMMU_ACCESS_READ, gpa, 8, 0);
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, gpa + 8, 8, pat(81, 1));
+	a[2] = access_of(EPTMMU_ACCESS_READ, word_gpa(RF_PAGE + 1, RF_WORD), 8,
+			 0);
+	ok = run_all(f.vcpu, a, 3, &r1, "accesses after mmap");
+	if (ok && (a[0].value != B ||
+		   *word_ptr(&f, RF_PAGE, RF_WORD + 1) != pat(81, 1) ||
+		   a[2].value != *word_ptr(&f, RF_PAGE + 1, RF_WORD))) {
+		tap_diag("after mmap: read %#llx (old %#llx, new %#llx); write left %#llx; neighbour read %#llx",
+			 a[0].value, A, B, *word_ptr(&f, RF_PAGE, RF_WORD + 1),
+			 a[2].value);
+		ok = false;
+	}
+	tap_ok(ok, "munmap_refault: the guest reads the new page's value and its write lands there, not in the old page");
+
+	ok = ok && r1.stats.slow_faults > r0.stats.slow_faults;
+	if (!ok || opt.verbose)
+		diag_vcpu_delta("after mmap", &r0.stats, &r1.stats);
+	tap_ok(ok, "munmap_refault: the guest's access after the munmap took a slow fault (slow_faults +%llu)",
+	       r1.stats.slow_faults - r0.stats.slow_faults);
+out:
+	fix_fini(&f);
+}
+
+/* ---- 11: two vCPUs in two threads ---- */
+
+#define TH_THREADS	2
+#define TH_PAGES	32
+#define TH_PAIRS	2000
+#define TH_BATCH	100	/* write + read-back pairs per run */
+
+struct th_ctx {
+	int vcpu;
+	unsigned int id;
+	u64 gpa;		/* its first page in the guest */
+	u8 *shadow;		/* what its pages must hold */
+	u64 seed;
+	unsigned long pairs, bad;
+	char why[2][160];
+	int finished;		/* set (atomically) when the thread is done */
+};
+
+static void *th_main(void *arg)
+{
+	struct eptmmu_access a[2 * TH_BATCH];
+	struct th_ctx *c = arg;
+	struct eptmmu_run run;
+	unsigned int b, j;
+	int r;
+
+	for (b = 0; b < TH_PAIRS / TH_BATCH; b++) {
+		for (j = 0; j < TH_BATCH; j++) {
+			u64 x = rand64(&c->seed);
+			u8 size = 1 << (x % 4);
+			u64 off = (x >> 8) % (TH_PAGES * PAGE_SIZE / size) * size;
+			u64 v = rand64(&c->seed) & mask_of(size);
+
+			a[2 * j] = access_of(EPTMMU_ACCESS_WRITE, c->gpa + off,
+					     size, v);
+			a[2 * j + 1] = access_of(EPTMMU_ACCESS_READ,
+						 c->gpa + off, size, ~v);
+			store_le(c->shadow + off, size, v);
+		}
+		r = run_vcpu(c->vcpu, a, 2 * TH_BATCH, &run);
+		if (r || run.exit_reason != EPTMMU_EXIT_DONE ||
+		    run.done != 2 * TH_BATCH) {
+			snprintf(c->why[0], sizeof(c->why[0]),
+				 "vCPU %u batch %u: EPTMMU_RUN %s done %u exit %s gpa %#llx errno %u",
+				 c->id, b, r ? strerror(-r) : "ok", run.done,
+				 exit_name(run.exit_reason), run.exit_gpa,
+				 run.exit_errno);
+			c->bad++;
+			break;
+		}
+		for (j = 0; j < TH_BATCH; j++) {
+			if (a[2 * j + 1].value == a[2 * j].value)
+				continue;
+			if (!c->bad++)
+				snprintf(c->why[1], sizeof(c->why[1]),
+					 "vCPU %u: wrote %#llx (%u bytes) at %#llx, read back %#llx",
+					 c->id, a[2 * j].value, a[2 * j].size,
+					 a[2 * j].gpa, a[2 * j + 1].value);
+		}
+		c->pairs += TH_BATCH;
+	}
+	__atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * R-VMX-VMCS: move the vCPU threads between CPUs while they run, so their
+ * VMCSs are VMCLEARed on one CPU (by IPI) and loaded on another in the
+ * middle of a run.  Returns how many moves were made (0 on one CPU).
+ */
+static unsigned long th_migrate(pthread_t *th, struct th_ctx *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long moves = 0;
+	unsigned int t, k = 0;
+
+	for (;;) {
+		bool all_done = true;
+
+		for (t = 0; t < TH_THREADS; t++) {
+			cpu_set_t set;
+
+			if (__atomic_load_n(&c[t].finished, __ATOMIC_ACQUIRE))
+				continue;
+			all_done = false;
+			if (ncpu < 2)
+				continue;
+			CPU_ZERO(&set);
+			CPU_SET((k + t) % ncpu, &set);
+			if (!pthread_setaffinity_np(th[t], sizeof(set), &set))
+				moves++;
+		}
+		if (all_done)
+			return moves;
+		k++;
+		usleep(2000);
+	}
+}
+
+static void t_threads(void)
+{
+	struct th_ctx c[TH_THREADS];
+	pthread_t th[TH_THREADS];
+	size_t region = TH_PAGES * PAGE_SIZE;
+	unsigned long bad = 0;
+	unsigned int t, i;
+	struct fix f;
+	size_t diff = 0;
+
+	if (!fix_init(&f, TH_THREADS * TH_PAGES, 0, 90))
+		return;
+	for (t = 0; t < TH_THREADS; t++) {
+		c[t] = (struct th_ctx){
+			.vcpu = xcreate_vcpu(f.vm),
+			.id = t,
+			.gpa = GPA_DATA + t * region,
+			.shadow = malloc(region),
+			.seed = seed_for(200 + t),
+		};
+		if (!c[t].shadow)
+			die("malloc");
+		memcpy(c[t].shadow, f.mem + t * region, region);
+		if (pthread_create(&th[t], NULL, th_main, &c[t]))
+			die("pthread_create");
+	}
+	tap_diag("threads: moved the vCPU threads between CPUs %lu times while they ran",
+		 th_migrate(th, c));
+	for (t = 0; t < TH_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		for (i = 0; i < ARRAY_SIZE(c[t].why); i++)
+			if (c[t].why[i][0])
+				tap_diag("%s", c[t].why[i]);
+		bad += c[t].bad;
+		tap_diag("threads: vCPU %u made %lu write + read-back pairs", t,
+			 c[t].pairs);
+	}
+	tap_ok(!bad && c[0].pairs == TH_PAIRS && c[1].pairs == TH_PAIRS,
+	       "threads: %d vCPUs in %d threads made %d write + read-back pairs each over their own %d pages, every read-back right",
+	       TH_THREADS, TH_THREADS, TH_PAIRS, TH_PAGES);
+	for (t = 0; t < TH_THREADS; t++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "vCPU %u's pages", t);
+		diff += diff_bytes(what, f.mem + t * region, c[t].shadow,
+				   region);
+		free(c[t].shadow);
+		close(c[t].vcpu);
+	}
+	tap_ok(!bad && !diff, "threads: the process's memory holds every vCPU's last writes, byte for byte");
+	fix_fini(&f);
+}
+
+/* ---- runner ---- */
+
+static const struct tap_test tests[] = {
+	{ "backend", t_backend, 4, "API version, stats.backend and stats.ept_ad" },
+	{ "guest_code_errnos", t_guest_code_errnos, 3, "SET_GUEST_CODE errors, no code, gpa >= 4 GiB" },
+	{ "writes_land", t_writes_land, 2, "guest accesses of every size, byte-exact" },
+	{ "fetch", t_fetch, 2, "FETCH returns what READ returns" },
+	{ "mmio", t_mmio, 3, "accesses in no memslot, then a slot there" },
+	{ "guest_error", t_guest_error, 4, "bad guest code exits GUEST" },
+	{ "dirty_dbit", t_dirty_dbit, 3, "dirty logging by D bits, exact sets" },
+	{ "dirty_wp", t_dirty_wp, 3, "dirty logging by write protection, exact sets" },
+	{ "dirty_wp_race", t_dirty_wp_race, 2, "harvests racing two writing vCPUs" },
+	{ "aging", t_aging, 6, "idle page tracking ages the guest's pages" },
+	{ "munmap_refault", t_munmap_refault, 3, "munmap + mmap MAP_FIXED under the guest" },
+	{ "threads", t_threads, 2, "two vCPUs in two threads" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l] [test...]\n"
+		"  --backend B  stats.backend must be B (default: either, reported)\n"
+		"  --ad 0|1     stats.ept_ad must be this (default: not checked)\n"
+		"  -s SEED      random seed (default %llu)\n"
+		"  -v           more diagnostics\n"
+		"  -l           list the tests and exit\n"
+		"With test names, run only those.  Output is TAP; exit 0 iff all pass.\n",
+		opt.seed);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "backend", required_argument, NULL, 'B' },
+		{ "ad", required_argument, NULL, 'A' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "s:vlh", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'B':
+			if (!strcmp(optarg, "soft")) {
+				opt.backend = EPTMMU_BACKEND_SOFT;
+			} else if (!strcmp(optarg, "vmx")) {
+				opt.backend = EPTMMU_BACKEND_VMX;
+			} else {
+				fprintf(stderr, "eptmmu_vmx_test: --backend %s: expected soft or vmx\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'A':
+			opt.ad = parse_num(optarg, 0, 1);
+			break;
+		case 's':
+			opt.seed = parse_num(optarg, 0, ~0UL);
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'l':
+			tap_list_tests(tests, ARRAY_SIZE(tests));
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	return tap_run_tests(tests, ARRAY_SIZE(tests), argv + optind,
+			     argc - optind, &devfd, skip_why);
+}
