@@ -43,9 +43,10 @@ step dirtylog sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test $dl; 
 step dirtylog-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step mm sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 step mm-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
+step vmxtest-soft sh -c 'insmod /eptmmu.ko && /eptmmu_vmx_test --backend soft; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
-			 mm:tap mm-noad:tap)
+			 mm:tap mm-noad:tap vmxtest-soft:tap)
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$k" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
@@ -77,7 +78,8 @@ TOOLS=()
 if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
-	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf)
+	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf
+	       "$TOOLSDIR"/eptmmu_vmx_test)
 fi
 
 results=()
