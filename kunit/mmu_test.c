@@ -295,8 +295,10 @@ static void readonly_slot(struct kunit *test)
 	u32 err = 0;
 
 	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 0ULL);
+	mutex_lock(&env->vcpu->run_lock);
 	KUNIT_EXPECT_EQ(test, eptmmu_vcpu_access(env->vcpu, &a, &err),
 			EPTMMU_EXIT_FAULT);
+	mutex_unlock(&env->vcpu->run_lock);
 	KUNIT_EXPECT_EQ(test, err, (u32)EACCES);
 	KUNIT_EXPECT_FALSE(test, spte_is_host_writable(leaf_of(env->vm,
 							       env->gpa >> PAGE_SHIFT,
