@@ -43,6 +43,10 @@
  * With EPTMMU_MEM_LOG_DIRTY_PAGES: log by EPT dirty bits (pages stay
  * writable; a harvest collects and clears D) instead of by write
  * protection.  Only for VMs that use EPT A/D bits (stats.ept_ad).
+ * Its first harvest may also report pages written before logging was
+ * turned on: a D set then cannot be told from one set while logging
+ * starts, and the log never under-reports.  Write-protection logging
+ * reports only writes made after the slot started logging.
  */
 #define EPTMMU_MEM_DIRTY_LOG_DBIT	(1u << 2)
 
