@@ -43,13 +43,6 @@
 #define WORDS		(PAGE_SIZE / 8)
 #define SEC		1000000000ULL
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE	25
-#endif
-
-/* /proc/kpageflags: admin-guide/mm/pagemap.rst */
-#define KPF_THP		22
-
 #define KSM_DIR		"/sys/kernel/mm/ksm/"
 #define COMPACT		"/proc/sys/vm/compact_memory"
 
@@ -123,23 +116,6 @@ static u64 read_u64(const char *path)
 	char buf[32];
 
 	return read_file(path, buf, sizeof(buf)) ? 0 : strtoull(buf, NULL, 0);
-}
-
-/* Whether the host maps @addr with a THP (1 or 0); -errno if unknown. */
-static int host_thp(const void *addr)
-{
-	static int fd = -1;
-	u64 pfn, flags;
-
-	if (pfns_of(addr, 1, &pfn) || !pfn)
-		return -ENOENT;
-	if (fd < 0)
-		fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pread(fd, &flags, 8, pfn * 8) != 8)
-		return -EIO;
-	return !!(flags & (1ULL << KPF_THP));
 }
 
 /* ---- running accesses ---- */

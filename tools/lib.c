@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/kernel-page-flags.h>
 
 #include "lib.h"
 
@@ -298,6 +299,23 @@ int pfns_present(const void *addr, size_t npages, u64 *pfn)
 		if (!pfn[i])
 			r = -ENOENT;
 	return r;
+}
+
+/* Whether the host maps @addr with a THP (1 or 0); -errno if unknown. */
+int host_thp(const void *addr)
+{
+	static int fd = -1;
+	u64 pfn, flags;
+
+	if (pfns_of(addr, 1, &pfn) || !pfn)
+		return -ENOENT;
+	if (fd < 0)
+		fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &flags, 8, pfn * 8) != 8)
+		return -EIO;
+	return !!(flags & (1ULL << KPF_THP));
 }
 
 /* One pwrite per bitmap word. */

@@ -19,6 +19,11 @@ typedef __u32 u32;
 typedef __u16 u16;
 typedef __u8 u8;
 
+/* Linux 6.1's madvise(2) value; older libc headers lack it. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define PAGE_SIZE	4096UL
 #define SZ_2M		(2UL << 20)
@@ -99,6 +104,8 @@ int dirty_log_ioctl(int vmfd, unsigned long cmd, u32 slot, u32 flags,
 int pfns_of(const void *addr, size_t npages, u64 *pfn);
 /* pfns_of(), but -ENOENT unless every page is present. */
 int pfns_present(const void *addr, size_t npages, u64 *pfn);
+/* Whether the host maps @addr with a THP (1 or 0); -errno if unknown. */
+int host_thp(const void *addr);
 /* Set the idle flag of the @n pages in @pfn through @fd (PAGE_IDLE). */
 int idle_mark(int fd, const u64 *pfn, size_t n);
 /* Read their idle flags into @idle; this ages them (see lib.c). */
