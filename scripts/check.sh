@@ -131,7 +131,7 @@ done
 # EPTMMU_BOCHS_KUNIT=1 adds them.  EPTMMU_BOCHS=0 skips Bochs.
 # bochs_run KERNEL MODEL CPUS
 bochs_run() {
-	local k=$1 model=$2 cpus=$3 want ad t1 plan log brc bexpect
+	local k=$1 model=$2 cpus=$3 want ad t1 plan log brc bexpect extra=()
 	t1=$SECONDS
 	kernel_build "$k"
 	module_build "$k" EPTMMU_TEST=1
@@ -166,6 +166,12 @@ step ad-refused sh -c 'insmod /eptmmu.ko backend=vmx ept_ad=on; r=$?; dmesg | gr
 EOF
 			bexpect+=(ad-refused:rc)
 		fi
+		# With the real kvm_intel owning VMX, eptmmu must step aside.
+		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
+		bexpect+=(kvm-owns-vmx:tap)
+		extra=("$EPTMMU_TOP/scripts/guest/kvm_owns_vmx.sh"
+		       "$KBUILD"/virt/lib/irqbypass.ko
+		       "$KBUILD"/arch/x86/kvm/kvm{,-intel}.ko)
 		if [ "${EPTMMU_BOCHS_KUNIT:-0}" = 1 ]; then
 			cat >>"$plan" <<'EOF'
 step kunit sh -c 'insmod /eptmmu.ko && insmod /eptmmu_test.ko; r=$?; rmmod eptmmu_test; rmmod eptmmu; exit $r'
@@ -175,7 +181,7 @@ EOF
 	fi
 	make_initramfs "$EPTMMU_OUT/initrd-bochs.gz" "$plan" \
 		"$MODDIR"/src/eptmmu{,_test,_detect}.ko \
-		"$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_demo
+		"$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_demo "${extra[@]}"
 	log=$EPTMMU_OUT/console-bochs-$k-$model.log
 	rm -f "$EPTMMU_OUT/result-bochs-$k-$model.json"
 	brc=0

@@ -21,8 +21,7 @@ jobs=${EPTMMU_JOBS:-$(nproc)}
 
 frags=("$here/kconfig/base.config")
 case $variant in
-plain) ;;
-lockdep|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
+plain|lockdep|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
 *) echo "kbuild.sh: unknown variant '$variant'" >&2; exit 2 ;;
 esac
 
