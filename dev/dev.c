@@ -157,6 +157,16 @@ static long vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		eptmmu_get_vm_stats(vm, &st);
 		return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
 	}
+	case EPTMMU_GET_SPTE: {
+		struct eptmmu_spte req;
+
+		if (copy_from_user(&req, argp, sizeof(req)))
+			return -EFAULT;
+		r = eptmmu_get_spte(vm, &req);
+		if (r)
+			return r;
+		return copy_to_user(argp, &req, sizeof(req)) ? -EFAULT : 0;
+	}
 	default:
 		return -ENOTTY;
 	}

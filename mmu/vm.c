@@ -9,7 +9,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -366,3 +368,46 @@ void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st)
 	st->aged_young = atomic64_read(&vm->stats.aged_young);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);
+
+/**
+ * eptmmu_get_spte() - the leaf that maps a gpa, for EPTMMU_GET_SPTE
+ * @vm: the VM (its file holds a reference, so its root lives)
+ * @req: in: @gpa and @flags (must be 0); out: as include/uapi/eptmmu.h says
+ *
+ * A lockless walk like the fast path's, under RCU only (R-RCU-PT): the
+ * value is a snapshot that the CPU, a fault or aging may change at once,
+ * which is all a caller looking at A/D bits or access tracking needs.
+ * Host frame numbers are kernel addresses in disguise, so only callers
+ * that may read /proc/self/pagemap's frames get them.
+ *
+ * Return: 0, or -EINVAL for a bad @req (changing nothing).
+ */
+int eptmmu_get_spte(struct eptmmu_vm *vm, struct eptmmu_spte *req)
+{
+	u64 gfn = req->gpa >> PAGE_SHIFT, spte = 0;
+	struct eptmmu_iter it;
+	int level = 0;
+
+	if (req->flags || req->gpa >= EPTMMU_MAX_GPA)
+		return -EINVAL;
+	rcu_read_lock();
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
+		if (spte_is_present_leaf(it.old_spte, it.level)) {
+			spte = it.old_spte;
+			level = it.level;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	req->level = level;
+	req->flags = 0;
+	if (level && spte_is_access_tracked(spte))
+		req->flags |= EPTMMU_SPTE_ACCESS_TRACKED;
+	if (level && spte_ad_enabled(spte))
+		req->flags |= EPTMMU_SPTE_AD_ENABLED;
+	spte &= SPTE_HW_MASK;
+	if (!capable(CAP_SYS_ADMIN))
+		spte &= ~SPTE_PFN_MASK;
+	req->spte = spte;
+	return 0;
+}

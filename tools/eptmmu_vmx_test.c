@@ -835,6 +835,30 @@ static bool same_pages(const char *what, const u64 *got, const u64 *want)
  * logging starts: then a round's writes fault only if the log is built
  * by write protection, and not at all with D bits.
  */
+/*
+ * Whether bit @bit of each of the first @npages pages' leaves is set
+ * exactly where @want says (a bitmap); the first differences as diags.
+ */
+static bool sptes_match(struct fix *f, size_t npages, u64 bit,
+			const u64 *want, const char *what)
+{
+	struct eptmmu_spte s;
+	size_t p, bad = 0;
+	bool w;
+	int r;
+
+	for (p = 0; p < npages; p++) {
+		w = want[p / 64] >> (p % 64) & 1;
+		r = get_spte(f->vm, word_gpa(p, 0), &s);
+		if (r == 1 && !!(s.spte & bit) == w)
+			continue;
+		if (bad++ < 3)
+			tap_diag("%s: page %zu: level %d spte %#llx, want bit %#llx %s",
+				 what, p, r, s.spte, bit, w ? "set" : "clear");
+	}
+	return !bad;
+}
+
 static void dirty_rounds(bool dbit)
 {
 	const char *name = dbit ? "dirty_dbit" : "dirty_wp";
@@ -843,7 +867,8 @@ static void dirty_rounds(bool dbit)
 	static struct eptmmu_access a[DL_PAGES];
 	u64 want[DL_WORDS], got[DL_WORDS + 1], seed = seed_for(dbit ? 7 : 8);
 	struct eptmmu_run run, prev, first;
-	bool exact = true, clean = true, stats_ok = true;
+	bool exact = true, clean = true, stats_ok = true, sptes = true;
+	const u64 bit = dbit ? EPT_D : EPT_W;
 	char what[64];
 	unsigned int round;
 	size_t i, n, p;
@@ -917,6 +942,9 @@ static void dirty_rounds(bool dbit)
 				break;
 			}
 		}
+		/* Before the harvest: set exactly on the pages written. */
+		if (!sptes_match(&f, DL_PAGES, bit, want, what))
+			sptes = false;
 		got[DL_WORDS] = 0x5a5a5a5a5a5a5a5aULL;
 		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
 		if (r) {
@@ -941,6 +969,8 @@ static void dirty_rounds(bool dbit)
 				tap_diag("GET_DIRTY_LOG: %s", strerror(-r));
 			clean = false;
 		}
+		if (!sptes_match(&f, DL_PAGES, bit, want, "after the harvest"))
+			sptes = false;
 
 		if (dbit && (run.stats.faults != prev.stats.faults ||
 			     run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
@@ -970,6 +1000,8 @@ static void dirty_rounds(bool dbit)
 	else
 		tap_ok(exact && stats_ok, "%s: every page written after a harvest took a write-protection fault, fixed by the fast path (fast_fixed_wp +%llu)",
 		       name, prev.stats.fast_fixed_wp - first.stats.fast_fixed_wp);
+	tap_ok(sptes, "%s: GET_SPTE shows %s set on exactly the pages written before each harvest and on none after it",
+	       name, dbit ? "the D bit" : "W");
 out:
 	fix_fini(&f);
 }
@@ -1206,6 +1238,36 @@ static bool flush_vcpus(struct fix *f, struct eptmmu_run *run)
 	return true;
 }
 
+/*
+ * After aging and a guest read of the even pages: with A/D bits the even
+ * leaves have A (set by the CPU, or the soft walker) and the odd ones do
+ * not; without, the even leaves were restored and the odd ones are still
+ * access-tracked (no R/W/X).
+ */
+static bool aged_sptes(struct fix *f)
+{
+	struct eptmmu_spte s;
+	size_t i, bad = 0;
+	bool even, good;
+	int r;
+
+	for (i = 0; i < AGE_PAGES; i++) {
+		even = !(i % 2);
+		r = get_spte(f->vm, word_gpa(i, 1), &s);
+		if (hw.ept_ad)
+			good = r == 1 && !!(s.spte & EPT_A) == even;
+		else
+			good = r == 1 &&
+			       !(s.flags & EPTMMU_SPTE_ACCESS_TRACKED) == even &&
+			       !!(s.spte & EPT_R) == even;
+		if (!good && bad++ < 3)
+			tap_diag("aged page %zu (%s): level %d spte %#llx flags %#x",
+				 i, even ? "re-read" : "untouched", r, s.spte,
+				 s.flags);
+	}
+	return !bad;
+}
+
 static void t_aging(void)
 {
 	struct eptmmu_access a[AGE_PAGES];
@@ -1215,7 +1277,7 @@ static void t_aging(void)
 	bool idle[AGE_PAGES], marked[AGE_PAGES];
 	size_t i, n, bad, n_idle = 0;
 	cpu_set_t oldmask, one;
-	bool pinned, ok;
+	bool pinned, ok, sptes_ok;
 	struct fix f;
 	int fd, r;
 
@@ -1299,6 +1361,8 @@ static void t_aging(void)
 		a[i] = access_of(EPTMMU_ACCESS_READ, word_gpa(2 * i, 1), 8, 0);
 	if (!run_all(f.vcpu, a, AGE_PAGES / 2, &r1, "even page reads"))
 		goto out;
+	/* Before the read-back ages them again. */
+	sptes_ok = aged_sptes(&f);
 	for (i = 0, bad = 0; i < AGE_PAGES / 2; i++)
 		if (a[i].value != pat(73, 2 * i) && bad++ < 3)
 			tap_diag("even page %zu read %#llx, want %#llx", 2 * i,
@@ -1359,6 +1423,8 @@ static void t_aging(void)
 		tap_ok(ok, "aging: with A/D bits the re-reads of aged pages took no fault: the %s set A",
 		       is_vmx() ? "CPU" : "walker");
 	}
+	tap_ok(sptes_ok, "aging: GET_SPTE shows the re-read pages %s and the others %s",
+	       hw.ept_ad ? "with A set" : "restored", hw.ept_ad ? "with A clear" : "still access-tracked");
 out:
 	if (ev)
 		munmap(ev, AGE_PAGES * PAGE_SIZE);
@@ -1367,6 +1433,85 @@ out_unpin:
 	if (pinned)
 		sched_setaffinity(0, sizeof(oldmask), &oldmask);
 	close(fd);
+}
+
+/* ---- EPTMMU_GET_SPTE: the entries the CPU walks ---- */
+
+#define SP_PAGES	4
+
+static bool spte_errnos(struct fix *f)
+{
+	struct eptmmu_spte s = { .gpa = GPA_DATA, .flags = 1 };
+	bool ok = true;
+
+	if (ioctl(f->vm, EPTMMU_GET_SPTE, &s) != -1 || errno != EINVAL ||
+	    s.flags != 1 || s.level || s.spte) {
+		tap_diag("flags 1: %s, level %u", strerror(errno), s.level);
+		ok = false;
+	}
+	if (get_spte(f->vm, EPTMMU_MAX_GPA, &s) != -EINVAL) {
+		tap_diag("gpa EPTMMU_MAX_GPA: not EINVAL");
+		ok = false;
+	}
+	if (get_spte(f->vcpu, GPA_DATA, &s) != -ENOTTY) {
+		tap_diag("on a vCPU fd: not ENOTTY");
+		ok = false;
+	}
+	return ok;
+}
+
+static void t_spte(void)
+{
+	struct eptmmu_access a[2];
+	struct eptmmu_spte s;
+	u64 pfn = 0, want;
+	struct fix f;
+	bool ok;
+	int i, r;
+
+	probe();
+	if (!fix_init(&f, SP_PAGES, 0, 90))
+		return;
+	tap_ok(spte_errnos(&f), "spte: GET_SPTE refuses flags and gpa >= EPTMMU_MAX_GPA with EINVAL (ENOTTY on a vCPU fd)");
+
+	for (i = 0, ok = true; i < SP_PAGES; i++) {
+		r = get_spte(f.vm, word_gpa(i, 0), &s);
+		if (r || s.spte || s.flags) {
+			tap_diag("page %d before any access: level %d spte %#llx flags %#x",
+				 i, r, s.spte, s.flags);
+			ok = false;
+		}
+	}
+	r = get_spte(f.vm, 0x7000000000ULL, &s);
+	ok = ok && !r && !s.spte;
+	tap_ok(ok, "spte: no leaf maps a page before the guest touches it, nor a gpa in no memslot");
+
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(0, 3), 8, pat(91, 0));
+	a[1] = access_of(EPTMMU_ACCESS_READ, word_gpa(1, 3), 8, 0);
+	ok = run_all(f.vcpu, a, 2, NULL, "a write and a read");
+	if (pfns_present(f.mem, 1, &pfn))
+		pfn = 0;
+	r = get_spte(f.vm, word_gpa(0, 3), &s);
+	want = EPT_R | EPT_W | (hw.ept_ad ? EPT_A | EPT_D : 0);
+	if (!ok || r != 1 || (s.spte & want) != want ||
+	    EPT_MT(s.spte) != EPT_MT_WB ||
+	    !!(s.flags & EPTMMU_SPTE_AD_ENABLED) != !!hw.ept_ad ||
+	    (s.flags & EPTMMU_SPTE_ACCESS_TRACKED) ||
+	    (pfn && EPT_PFN(s.spte) != pfn)) {
+		tap_diag("written page: level %d spte %#llx flags %#x (want bits %#llx, WB, pfn %#llx)",
+			 r, s.spte, s.flags, want, pfn);
+		ok = false;
+	}
+	r = get_spte(f.vm, word_gpa(1, 3), &s);
+	want = EPT_R | (hw.ept_ad ? EPT_A : 0);
+	if (r != 1 || (s.spte & want) != want) {
+		tap_diag("read page: level %d spte %#llx (want bits %#llx)",
+			 r, s.spte, want);
+		ok = false;
+	}
+	tap_ok(ok, "spte: after a guest write and read, 4K leaves map them: R/W%s, WB, the process's page (pfn %#llx)",
+	       hw.ept_ad ? ", A and D set" : "", pfn);
+	fix_fini(&f);
 }
 
 /* ---- 10: munmap and a fresh page under the guest ---- */
@@ -1672,10 +1817,11 @@ static const struct tap_test tests[] = {
 	{ "fetch", t_fetch, 2, "FETCH returns what READ returns" },
 	{ "mmio", t_mmio, 3, "accesses in no memslot, then a slot there" },
 	{ "guest_error", t_guest_error, 4, "bad guest code exits GUEST" },
-	{ "dirty_dbit", t_dirty_dbit, 3, "dirty logging by D bits, exact sets" },
-	{ "dirty_wp", t_dirty_wp, 3, "dirty logging by write protection, exact sets" },
+	{ "dirty_dbit", t_dirty_dbit, 4, "dirty logging by D bits, exact sets" },
+	{ "dirty_wp", t_dirty_wp, 4, "dirty logging by write protection, exact sets" },
 	{ "dirty_wp_race", t_dirty_wp_race, 2, "harvests racing two writing vCPUs" },
-	{ "aging", t_aging, 6, "idle page tracking ages the guest's pages" },
+	{ "aging", t_aging, 7, "idle page tracking ages the guest's pages" },
+	{ "spte", t_spte, 3, "EPTMMU_GET_SPTE: errnos, leaves after guest accesses" },
 	{ "munmap_refault", t_munmap_refault, 3, "munmap + mmap MAP_FIXED under the guest" },
 	{ "threads", t_threads, 2, "two vCPUs in two threads" },
 	{ "huge", t_huge, 2, "2M leaves over THP-backed memory" },

@@ -71,6 +71,15 @@ void xvm_stats(int vmfd, struct eptmmu_vm_stats *st)
 		die("EPTMMU_GET_VM_STATS");
 }
 
+int get_spte(int vmfd, u64 gpa, struct eptmmu_spte *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->gpa = gpa;
+	if (ioctl(vmfd, EPTMMU_GET_SPTE, s))
+		return -errno;
+	return s->level;
+}
+
 /*
  * Anonymous read-write memory aligned to @align, so a test can ask for a
  * region a 2 MiB leaf could map (or make sure none can).

@@ -43,6 +43,22 @@ void *xmap(size_t size, size_t align);
 int set_memslot(int vmfd, u32 slot, u32 flags, u64 gpa,
 		u64 size, const void *hva);
 int del_memslot(int vmfd, u32 slot);
+
+/*
+ * Bits of an EPT entry (Intel SDM vol. 3, "EPT Paging-Structure
+ * Entries"), as EPTMMU_GET_SPTE reports them.
+ */
+#define EPT_R		(1ULL << 0)
+#define EPT_W		(1ULL << 1)
+#define EPT_X		(1ULL << 2)
+#define EPT_MT(s)	(((s) >> 3) & 7)
+#define EPT_MT_WB	6
+#define EPT_A		(1ULL << 8)
+#define EPT_D		(1ULL << 9)
+#define EPT_PFN(s)	(((s) >> 12) & ((1ULL << 40) - 1))
+
+/* EPTMMU_GET_SPTE for @gpa: the leaf's level (0: none), or -errno. */
+int get_spte(int vmfd, u64 gpa, struct eptmmu_spte *s);
 int run_vcpu(int vcpufd, struct eptmmu_access *acc, u32 count,
 	     struct eptmmu_run *run);
 

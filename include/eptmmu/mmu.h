@@ -198,6 +198,7 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req);
 struct eptmmu_slot *eptmmu_gfn_to_slot(struct eptmmu_slots *slots, u64 gfn);
 struct eptmmu_slot *eptmmu_slot_by_id(struct eptmmu_slots *slots, u32 id);
 void eptmmu_get_vm_stats(struct eptmmu_vm *vm, struct eptmmu_vm_stats *st);
+int eptmmu_get_spte(struct eptmmu_vm *vm, struct eptmmu_spte *req);
 int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu);
 
 static inline struct eptmmu_slots *eptmmu_slots(struct eptmmu_vm *vm)

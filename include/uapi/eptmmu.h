@@ -16,7 +16,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define EPTMMU_API_VERSION	2
+#define EPTMMU_API_VERSION	3
 #define EPTMMU_IO		0xE7
 
 /* ---- /dev/eptmmu ---- */
@@ -205,6 +205,30 @@ struct eptmmu_guest_code {
 };
 
 #define EPTMMU_SET_GUEST_CODE	_IOW(EPTMMU_IO, 0x15, struct eptmmu_guest_code)
+
+/*
+ * EPTMMU_GET_SPTE: the EPT entry that maps @gpa now, as the CPU sees it.
+ * In: @gpa, @flags = 0.  Out: @level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB
+ * leaf; 0 = nothing maps @gpa: @spte is then 0), @spte (the entry's
+ * hardware bits in the SDM's EPT format: R/W/X in bits 2:0, memory type
+ * 5:3, A in bit 8, D in bit 9, the host frame in 51:12, zero unless the
+ * caller has CAP_SYS_ADMIN), @flags (EPTMMU_SPTE_*).  A snapshot: the CPU
+ * or another vCPU may change the entry right after.
+ * Errors: EINVAL (@flags not 0, @gpa not below EPTMMU_MAX_GPA).
+ */
+struct eptmmu_spte {
+	__u64 gpa;
+	__u64 spte;
+	__u32 level;
+	__u32 flags;
+};
+
+/* Aged without A/D bits: R/W/X are cleared until the next access. */
+#define EPTMMU_SPTE_ACCESS_TRACKED	(1u << 0)
+/* The CPU keeps this entry's A/D bits (EPT A/D mode). */
+#define EPTMMU_SPTE_AD_ENABLED		(1u << 1)
+
+#define EPTMMU_GET_SPTE		_IOWR(EPTMMU_IO, 0x16, struct eptmmu_spte)
 
 /* ---- vCPU file descriptor ---- */
 
