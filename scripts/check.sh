@@ -149,6 +149,14 @@ step vmxtest sh -c 'insmod /eptmmu.ko backend=vmx && dmesg | grep -E "backend=vm
 step demo sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_demo -v 2 -m 4; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 	bexpect=(vmxtest:tap demo:rc)
+	if [ "$k" = lockdep ]; then
+		# What the vmx vCPU allocates (VMCSs, VMXON regions, guest
+		# state) must be freed: kmemleak looks after both modules ran.
+		cat >>"$plan" <<'EOF'
+step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'
+EOF
+		bexpect+=(kmemleak:rc)
+	fi
 	if [ "$k" = plain ]; then
 		cat >>"$plan" <<EOF
 step caps sh -c 'insmod /eptmmu.ko backend=soft && dmesg | grep "eptmmu: VT-x" && cat /sys/module/eptmmu/parameters/vmx_caps && grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps; r=\$?; rmmod eptmmu; exit \$r'
