@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
- * tracking, KSM, THP split and collapse, mprotect, munmap, compaction)
+ * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
+ * soft offline)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -42,6 +43,11 @@
 #define GPA_FAR		(GPA_BASE + (1ULL << 30))
 #define WORDS		(PAGE_SIZE / 8)
 #define SEC		1000000000ULL
+
+/* <sys/mman.h> lacks it; the value is the kernel's uapi one. */
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE	101
+#endif
 
 #define KSM_DIR		"/sys/kernel/mm/ksm/"
 #define COMPACT		"/proc/sys/vm/compact_memory"
@@ -1122,6 +1128,77 @@ out:
 	fix_fini(&f);
 }
 
+/* ---- 7: soft offline: chosen pages migrate ---- */
+
+#define SO_PAGES	16
+
+static u64 so_want(size_t page)
+{
+	return pat(85, page);
+}
+
+/*
+ * Compaction moves whatever it finds, often nothing the test owns;
+ * MADV_SOFT_OFFLINE migrates exactly the pages it is given (and retires
+ * the old frames), so this migration under the guest always happens.
+ */
+static void t_soft_offline(void)
+{
+	u64 pfn0[SO_PAGES], pfn1[SO_PAGES];
+	struct eptmmu_vm_stats s0, s1;
+	size_t i, moved = 0, stray = 0;
+	struct fix f;
+	bool ok;
+
+	if (!fix_init(&f, SO_PAGES * PAGE_SIZE, PAGE_SIZE, true))
+		return;
+	if (!guest_writes(&f, 85, 0, "guest writes"))
+		goto out;
+	if (pfns_present(f.mem, SO_PAGES, pfn0)) {
+		skip_rest("no PFN in /proc/self/pagemap (not root?)");
+		goto out;
+	}
+	xvm_stats(f.vm, &s0);
+	/* The even pages; the odd ones show nothing else moved. */
+	for (i = 0; i < SO_PAGES; i += 2) {
+		if (!madvise(f.mem + i * PAGE_SIZE, PAGE_SIZE,
+			     MADV_SOFT_OFFLINE))
+			continue;
+		if (errno == EINVAL || errno == EPERM) {
+			skip_rest("MADV_SOFT_OFFLINE: %s (needs CONFIG_MEMORY_FAILURE and CAP_SYS_ADMIN)",
+				  strerror(errno));
+			goto out;
+		}
+		tap_diag("MADV_SOFT_OFFLINE of page %zu: %s", i,
+			 strerror(errno));
+	}
+	xvm_stats(f.vm, &s1);
+	if (pfns_present(f.mem, SO_PAGES, pfn1))
+		tap_diag("a page is missing from pagemap after soft offline");
+	for (i = 0; i < SO_PAGES; i++) {
+		if (i % 2)
+			stray += pfn0[i] != pfn1[i];
+		else
+			moved += pfn0[i] != pfn1[i];
+	}
+	ok = moved == SO_PAGES / 2 && !stray &&
+	     s1.invalidations - s0.invalidations >= SO_PAGES / 2;
+	if (!ok || verbose) {
+		tap_diag("soft offline: %zu of %d chosen pages moved, %zu others",
+			 moved, SO_PAGES / 2, stray);
+		diag_vm_stats("before soft offline", &s0);
+		diag_vm_stats("after soft offline", &s1);
+	}
+	tap_ok(ok, "soft_offline: the %d chosen guest-mapped pages migrated (%zu), no other did, each was invalidated (invalidations +%llu)",
+	       SO_PAGES / 2, moved, s1.invalidations - s0.invalidations);
+	tap_ok(guest_sees_process(&f, 0, so_want, "reads after soft offline"),
+	       "soft_offline: guest reads of every page see the data it wrote");
+	tap_ok(agree_both_ways(&f, 86, "after soft offline"),
+	       "soft_offline: fresh writes on either side reach the other on every page");
+out:
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -1131,6 +1208,7 @@ static const struct tap_test tests[] = {
 	{ "mprotect", t_mprotect, 4, "mprotect read-only and back" },
 	{ "remap", t_remap, 3, "munmap + mmap MAP_FIXED under a running vCPU" },
 	{ "compaction", t_compaction, 3, "compaction migrates guest-mapped pages" },
+	{ "soft_offline", t_soft_offline, 3, "MADV_SOFT_OFFLINE migrates chosen guest-mapped pages" },
 };
 
 static void usage(FILE *f)
