@@ -90,19 +90,11 @@ u64 guest_read(struct kunit *test, struct env *env, u64 off)
 /* The leaf SPTE that maps @gfn now (0 if none), and its level. */
 u64 leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level)
 {
-	struct eptmmu_iter it;
-	u64 leaf = 0;
+	u64 leaf;
 
 	read_lock(&vm->mmu_lock);
 	rcu_read_lock();
-	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
-		if (spte_is_present_leaf(it.old_spte, it.level)) {
-			leaf = it.old_spte;
-			if (level)
-				*level = it.level;
-			break;
-		}
-	}
+	leaf = eptmmu_leaf_of(vm, gfn, level);
 	rcu_read_unlock();
 	read_unlock(&vm->mmu_lock);
 	return leaf;

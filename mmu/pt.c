@@ -6,6 +6,7 @@
 #include <linux/gfp.h>
 #include <linux/lockdep.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 
@@ -279,6 +280,34 @@ void eptmmu_iter_next(struct eptmmu_iter *it)
 	it->valid = false;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_next);
+
+/**
+ * eptmmu_leaf_of() - the present leaf that maps a gfn now
+ * @vm: the VM
+ * @gfn: the guest frame
+ * @level: set to the leaf's level when there is one (may be NULL)
+ *
+ * A lockless walk (R-RCU-PT): the caller is inside rcu_read_lock(), and
+ * what it gets is a snapshot that a vCPU, the CPU or aging may change at
+ * once.
+ *
+ * Return: the leaf SPTE, or 0 when nothing maps @gfn.
+ */
+u64 eptmmu_leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level)
+{
+	struct eptmmu_iter it;
+
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "leaf lookup outside RCU");
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
+		if (spte_is_present_leaf(it.old_spte, it.level)) {
+			if (level)
+				*level = it.level;
+			return it.old_spte;
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_leaf_of);
 
 static void mmu_unlock(struct eptmmu_vm *vm, bool shared)
 	__releases(&vm->mmu_lock)

@@ -374,9 +374,8 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);
  * @vm: the VM (its file holds a reference, so its root lives)
  * @req: in: @gpa and @flags (must be 0); out: as include/uapi/eptmmu.h says
  *
- * A lockless walk like the fast path's, under RCU only (R-RCU-PT): the
- * value is a snapshot that the CPU, a fault or aging may change at once,
- * which is all a caller looking at A/D bits or access tracking needs.
+ * Takes no mmu_lock (eptmmu_leaf_of() walks under RCU): a snapshot is
+ * all a caller looking at A/D bits or access tracking needs.
  * Host frame numbers are kernel addresses in disguise, so only callers
  * that may read /proc/self/pagemap's frames get them.
  *
@@ -384,20 +383,13 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_vm_stats);
  */
 int eptmmu_get_spte(struct eptmmu_vm *vm, struct eptmmu_spte *req)
 {
-	u64 gfn = req->gpa >> PAGE_SHIFT, spte = 0;
-	struct eptmmu_iter it;
 	int level = 0;
+	u64 spte;
 
 	if (req->flags || req->gpa >= EPTMMU_MAX_GPA)
 		return -EINVAL;
 	rcu_read_lock();
-	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_4K) {
-		if (spte_is_present_leaf(it.old_spte, it.level)) {
-			spte = it.old_spte;
-			level = it.level;
-			break;
-		}
-	}
+	spte = eptmmu_leaf_of(vm, req->gpa >> PAGE_SHIFT, &level);
 	rcu_read_unlock();
 	req->level = level;
 	req->flags = 0;

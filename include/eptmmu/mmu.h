@@ -177,6 +177,7 @@ static inline unsigned int eptmmu_spte_index(u64 gfn, int level)
 }
 
 u64 *eptmmu_spte_to_child(u64 spte);
+u64 eptmmu_leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level);
 
 static inline bool eptmmu_slot_logs_dbit(const struct eptmmu_slot *slot)
 {
