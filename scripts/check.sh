@@ -20,6 +20,9 @@ ensure_packages "${EPTMMU_PACKAGES[@]}"
 mkdir -p "$EPTMMU_OUT"
 say "packages ready ($((SECONDS - t0)) s)"
 
+# kmemleak skips objects younger than 5 s and wants two scans.
+KMEMLEAK_STEP="step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'"
+
 # plan_for KERNEL: the guest's plan (a shell fragment run by /init) and the
 # list of STEP:KIND the report expects from it.
 plan_for() {
@@ -57,9 +60,8 @@ EOF
 	# report switches lockdep off for the rest of the boot.
 	case $k in
 	lockdep)
-		# kmemleak skips objects younger than 5 s and wants two scans.
+		echo "$KMEMLEAK_STEP" >>"$PLAN"
 		cat >>"$PLAN" <<'EOF'
-step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'
 step detect-lockorder sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=lockorder; rmmod eptmmu'
 step detect-uaf sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=uaf; rmmod eptmmu'
 EOF
@@ -152,9 +154,7 @@ EOF
 	if [ "$k" = lockdep ]; then
 		# What the vmx vCPU allocates (VMCSs, VMXON regions, guest
 		# state) must be freed: kmemleak looks after both modules ran.
-		cat >>"$plan" <<'EOF'
-step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'
-EOF
+		echo "$KMEMLEAK_STEP" >>"$plan"
 		bexpect+=(kmemleak:rc)
 	fi
 	if [ "$k" = plain ]; then

@@ -11,6 +11,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# show_demo HEADING LOG WHERE: the demo's output from LOG (its banner on,
+# no kernel lines), and fail unless the workload exited 0.
+show_demo() {
+	sed -n "/$1/,/eptmmu-harness: DONE/p" "$2" |
+		grep -v 'eptmmu-harness\|^\[ *[0-9.]*\] ' | tr -d '\r'
+	grep -q "demo exit status: 0" "$2" || die "the demo workload failed$3"
+}
+
 ensure_packages "${EPTMMU_PACKAGES[@]}"
 mkdir -p "$EPTMMU_OUT"
 kernel_build plain
@@ -38,9 +46,7 @@ log=$EPTMMU_OUT/console-demo.log
 say "booting QEMU (log: $log)"
 run_qemu "$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-demo.gz" \
 	"$log" 300 "quiet" || die "QEMU failed or timed out; see $log"
-sed -n '/=== eptmmu demo ===/,/eptmmu-harness: DONE/p' "$log" |
-	grep -v 'eptmmu-harness\|^\[ *[0-9.]*\] ' | tr -d '\r'
-grep -q "demo exit status: 0" "$log" || die "the demo workload failed"
+show_demo "=== eptmmu demo ===" "$log" ""
 
 [ "${EPTMMU_BOCHS:-1}" = 0 ] && exit 0
 plan=$EPTMMU_OUT/plan-demo-vtx.sh
@@ -70,6 +76,4 @@ say "booting Bochs (log: $log)"
 bash "$EPTMMU_TOP/scripts/bochs.sh" corei7_haswell_4770 \
 	"$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-demo-vtx.gz" \
 	"$log" 600 </dev/null || die "Bochs failed or timed out; see $log"
-sed -n '/=== eptmmu demo on VT-x/,/eptmmu-harness: DONE/p' "$log" |
-	grep -v 'eptmmu-harness\|^\[ *[0-9.]*\] ' | tr -d '\r'
-grep -q "demo exit status: 0" "$log" || die "the demo workload failed on VT-x"
+show_demo "=== eptmmu demo on VT-x" "$log" " on VT-x"
