@@ -57,7 +57,16 @@ static bool age_leaf(struct eptmmu_iter *it, bool clear)
 	 * RWX cleared without the saved bits, and if the fast path or a
 	 * fault changed the leaf first, it stays young.
 	 */
-	eptmmu_spte_try_cmpxchg(it->sptep, &old, spte_mark_access_tracked(old));
+	if (eptmmu_spte_try_cmpxchg(it->sptep, &old,
+				    spte_mark_access_tracked(old)) &&
+	    spte_is_writable(old))
+		/*
+		 * R-HOST-DIRTY: W goes unsaved, and with it the only sign
+		 * the guest may have written.  The notifier's caller holds
+		 * the host page-table lock of this range, so the page is
+		 * still the host's.
+		 */
+		eptmmu_host_page_dirty(spte_pfn(old), it->level);
 	return true;
 }
 

@@ -49,28 +49,6 @@ static void do_fast_fault(struct worker *w)
 
 /* ---- dirty logging from the test thread ---- */
 
-static int set_flags(struct env *env, u32 flags)
-{
-	struct eptmmu_memslot req = {
-		.slot = 0, .flags = flags, .guest_phys_addr = env->gpa,
-		.memory_size = env->size, .userspace_addr = env->hva,
-	};
-
-	return eptmmu_set_memslot(env->vm, &req);
-}
-
-/* Harvest slot @slot (at most 64 pages); return the bitmap's first word. */
-static u64 harvest(struct kunit *test, struct env *env, u32 slot)
-{
-	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
-	struct eptmmu_dirty_log log = { .slot = slot, .bitmap = ubuf };
-	u64 word = ~0ULL;
-
-	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
-	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
-	return word;
-}
-
 /* Written once and harvested: P is write-protected and clean. */
 static void write_and_harvest(struct kunit *test, struct env *env, u64 v)
 {
@@ -323,6 +301,12 @@ static u64 race_flush(struct kunit *test, bool broken)
 	KUNIT_ASSERT_EQ(test, set_flags(env, 0), 0);
 
 	WRITE_ONCE(eptmmu_inject.flush_from_snapshot, broken);
+	/*
+	 * R-WRPROT-FLUSH would flush for this MMU-writable leaf anyway and
+	 * hide the breakage: the broken run leaves the decision to the
+	 * locked writer alone.
+	 */
+	WRITE_ONCE(eptmmu_inject.wrprot_flush_from_spte, broken);
 	arm_park(test, EPTMMU_PARK_LOCKED_WRITE);
 	start_worker(test, &w);
 	KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES), 0);

@@ -137,6 +137,29 @@ u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end)
 	return n;
 }
 
+/* Change slot 0's flags (dirty logging on or off, its mode). */
+int set_flags(struct env *env, u32 flags)
+{
+	struct eptmmu_memslot req = {
+		.slot = 0, .flags = flags, .guest_phys_addr = env->gpa,
+		.memory_size = env->size, .userspace_addr = env->hva,
+	};
+
+	return eptmmu_set_memslot(env->vm, &req);
+}
+
+/* Harvest slot @slot (at most 64 pages); return the bitmap's first word. */
+u64 harvest(struct kunit *test, struct env *env, u32 slot)
+{
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = { .slot = slot, .bitmap = ubuf };
+	u64 word = ~0ULL;
+
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	return word;
+}
+
 /* ---- parking in atomic context ---- */
 
 struct spin_park sp;

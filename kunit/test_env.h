@@ -34,6 +34,8 @@ u64 leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level);
 u64 leaf_pfn(struct eptmmu_vm *vm, u64 gfn);
 u64 host_pfn(unsigned long hva);
 u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end);
+int set_flags(struct env *env, u32 flags);
+u64 harvest(struct kunit *test, struct env *env, u32 slot);
 
 /*
  * Park points in atomic context: the parked thread spins (with a 5 s

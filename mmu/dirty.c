@@ -17,6 +17,7 @@
 #include <linux/uaccess.h>
 
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
 
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
@@ -49,6 +50,26 @@ static bool needs_protect(u64 spte, int level, bool dbit)
 }
 
 /*
+ * Withdraw W (or D) from the leaf at @it.  The SPTE alone does not say
+ * whether a vCPU may still write: aging without A/D drops W with no flush
+ * (R-AGE-NOFLUSH), so a leaf that reads back write-protected can still
+ * have a writable translation in some TLB, and the store (old & ~W ==
+ * old) would decide no flush.  Any leaf that could have been writable
+ * since the last flush, i.e. any MMU-writable one, is flushed for
+ * (R-WRPROT-FLUSH).
+ */
+/* R-WRPROT-FLUSH */
+static void wrprot_leaf(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			bool dbit, bool *flush)
+{
+	if (!eptmmu_broken(wrprot_flush_from_spte) &&
+	    spte_is_mmu_writable(it->old_spte))
+		*flush = true;
+	eptmmu_set_spte_locked(vm, it, protected_spte(it->old_spte, dbit),
+			       flush);
+}
+
+/*
  * Protect [start, end) under the write lock; split huge leaves with tables
  * from @c.  Return where to resume when @c ran dry, or @end.
  */
@@ -76,9 +97,7 @@ retry:
 			continue;
 		}
 		if (needs_protect(it.old_spte, it.level, dbit))
-			eptmmu_set_spte_locked(vm, &it,
-					       protected_spte(it.old_spte, dbit),
-					       flush);
+			wrprot_leaf(vm, &it, dbit, flush);
 	}
 	return end;
 }
@@ -163,9 +182,7 @@ static void reprotect_mask(struct eptmmu_vm *vm, u64 gfn, u64 mask, bool *flush)
 		if (it.level != PG_LEVEL_4K || !(mask & BIT_ULL(it.gfn - gfn)))
 			continue;
 		if (needs_protect(it.old_spte, it.level, false))
-			eptmmu_set_spte_locked(vm, &it,
-					       protected_spte(it.old_spte, false),
-					       flush);
+			wrprot_leaf(vm, &it, false, flush);
 	}
 }
 

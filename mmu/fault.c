@@ -13,6 +13,7 @@
 struct fault {
 	u64 gfn;
 	bool write;
+	u64 need;		/* the RWX bits the access needs */
 	struct eptmmu_slot *slot;
 	unsigned long hva;
 	unsigned long seq;
@@ -184,25 +185,52 @@ static void count_map(struct eptmmu_vm *vm, int level)
 		atomic64_inc(&vm->stats.maps_4k);
 }
 
+/*
+ * A table in the way of a huge leaf: its 4K leaves give way.  This clears
+ * entries under the read lock, so it is a zap like any other
+ * (R-ZAP-FLUSH); the caller ends it after its flush.
+ */
+static int replace_table(struct eptmmu_vm *vm, struct eptmmu_iter *it,
+			 bool *flush, bool *zapping)
+{
+	if (!*zapping) {
+		eptmmu_zap_begin(vm);
+		*zapping = true;
+	}
+	return eptmmu_freeze_and_clear(vm, it, flush) ? 0 : EPTMMU_FAULT_RETRY;
+}
+
+/* R-FAULT-KEEP */
 static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
-			u64 new, bool *flush)
+			u64 new, u64 need, bool *flush, bool *zapping)
 {
 	struct eptmmu_vm *vm = vcpu->vm;
+	bool broken = eptmmu_broken(fault_replaces_leaf);
 	u64 old = it->old_spte;
 
 	if (spte_is_present(old) && !spte_is_last(old, it->level)) {
-		/* 4K mappings give way to a huge leaf. */
-		if (!eptmmu_freeze_and_clear(vm, it, flush))
+		if (replace_table(vm, it, flush, zapping))
 			return EPTMMU_FAULT_RETRY;
 		old = 0;
-	} else if (spte_is_present(old) && spte_pfn(old) == spte_pfn(new) &&
-		   (old & VMX_EPT_RWX_MASK & ~new) == 0 &&
-		   (new & VMX_EPT_RWX_MASK & ~old) == 0) {
-		/* Another vCPU fixed this fault already. */
-		return 0;
+	} else if (spte_is_present(old) && spte_pfn(old) == spte_pfn(new)) {
+		/*
+		 * Someone (another vCPU, the fast path) already mapped what
+		 * this fault needs, maybe with more: W granted since, a D
+		 * the CPU set since.  Replacing it would take those away
+		 * for nothing, and a D that goes unrecorded is a dirty page
+		 * missing from the log.
+		 */
+		if (!broken && (old & need) == need)
+			return 0;
+		if (broken && (old & VMX_EPT_RWX_MASK & ~new) == 0 &&
+		    (new & VMX_EPT_RWX_MASK & ~old) == 0)
+			return 0;
 	}
 	if (!eptmmu_spte_try_cmpxchg(it->sptep, &old, new))
 		return EPTMMU_FAULT_RETRY;
+	/* What the replaced leaf had (W, D, young) is accounted for. */
+	if (!broken)
+		eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
 	if (spte_needs_tlb_flush(old, new, it->level))
 		*flush = true;
 	count_map(vm, it->level);
@@ -212,8 +240,8 @@ static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
 static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
 {
 	struct eptmmu_vm *vm = vcpu->vm;
+	bool flush = false, zapping = false;
 	struct eptmmu_iter it;
-	bool flush = false;
 	int r = EPTMMU_FAULT_RETRY, e = 0;
 
 	/* Anything but an installed leaf leaves r at "retry the access". */
@@ -221,7 +249,8 @@ static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
 		if (spte_is_frozen(it.old_spte))
 			break;		/* a zap owns it */
 		if (it.level == f->level) {
-			r = install_leaf(vcpu, &it, new, &flush);
+			r = install_leaf(vcpu, &it, new, f->need, &flush,
+					 &zapping);
 			break;
 		}
 		if (!spte_is_present(it.old_spte))
@@ -233,7 +262,9 @@ static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
 			break;
 		}
 	}
-	if (flush)
+	if (zapping)
+		eptmmu_zap_end(vm, flush);
+	else if (flush)
 		eptmmu_flush_remote_tlbs(vm);
 	return r;
 }
@@ -287,6 +318,8 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	struct fault f = {
 		.gfn = gpa >> PAGE_SHIFT,
 		.write = exit_qual & EPT_VIOLATION_ACC_WRITE,
+		/* Bits 0-2 of the qualification are R, W, X, as in an SPTE. */
+		.need = exit_qual & VMX_EPT_RWX_MASK,
 	};
 	unsigned int access;
 	u64 pfn, new;
@@ -298,6 +331,15 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	f.slot = eptmmu_gfn_to_slot(slots, f.gfn);
 	if (!f.slot) {
 		r = install_mmio(vcpu, f.gfn, slots->generation);
+		goto out;
+	}
+	/*
+	 * R-MEMSLOT-DELETE: the slot is going away and its delete may have
+	 * zapped this gfn already.  Nothing may map it again, not even as
+	 * MMIO: the access exits as it will once the delete is done.
+	 */
+	if (f.slot->flags & EPTMMU_SLOT_INVALID) {
+		r = EPTMMU_FAULT_MMIO;
 		goto out;
 	}
 	if (f.write && (f.slot->flags & EPTMMU_MEM_READONLY)) {

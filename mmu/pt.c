@@ -6,6 +6,8 @@
 #include <linux/gfp.h>
 #include <linux/lockdep.h>
 #include <linux/mm.h>
+#include <linux/page-flags.h>
+#include <linux/swap.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -368,26 +370,19 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 
 /* ---- writers ---- */
 
-/**
- * eptmmu_note_lost_dirty() - keep a D bit that is about to disappear
- * @vm: the VM
- * @gfn: first gfn the leaf maps
- * @old: the leaf's real old value
- * @level: its level
- *
+/*
  * With D-bit dirty logging the D bits are the log.  Whoever clears D
  * (a harvest) or drops the leaf (a zap) must move the D into the bitmap,
  * or the page is never reported.  SRCU nests inside mmu_lock and RCU.
  */
 /* R-DIRTY-DBIT */
-void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
+static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
 {
 	struct eptmmu_slot *slot;
 	u64 i;
 	int idx;
 
-	if (!spte_is_present_leaf(old, level) || !spte_ad_enabled(old) ||
-	    !(old & VMX_EPT_DIRTY_BIT))
+	if (!spte_ad_enabled(old) || !(old & VMX_EPT_DIRTY_BIT))
 		return;
 	idx = srcu_read_lock(&vm->srcu);
 	slot = eptmmu_gfn_to_slot(srcu_dereference(vm->slots, &vm->srcu), gfn);
@@ -395,6 +390,91 @@ void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
 		for (i = 0; i < SPTE_PAGES_PER(level); i++)
 			eptmmu_mark_dirty(slot, gfn + i);
 	srcu_read_unlock(&vm->srcu, idx);
+}
+
+/*
+ * Apply @fn to each folio of the pages a leaf of @level maps at @pfn.
+ * Only pages the host mapped reach a leaf, so each has a struct page;
+ * reserved ones (the zero page) carry no state worth recording.
+ */
+static void for_each_leaf_folio(u64 pfn, int level,
+				void (*fn)(struct folio *folio))
+{
+	u64 end = pfn + SPTE_PAGES_PER(level);
+
+	while (pfn < end) {
+		struct page *page = pfn_to_page(pfn);
+		struct folio *folio = page_folio(page);
+
+		if (!PageReserved(page))
+			fn(folio);
+		pfn += folio_nr_pages(folio) - folio_page_idx(folio, page);
+	}
+}
+
+/*
+ * Only the flag: folio_mark_dirty() may call into the filesystem and
+ * wants the folio's mapping held stable, neither of which a zap under
+ * mmu_lock can promise.  Reclaim and writeback test the flag.
+ */
+static void set_folio_dirty(struct folio *folio)
+{
+	folio_set_dirty(folio);
+}
+
+static void set_folio_accessed(struct folio *folio)
+{
+	folio_mark_accessed(folio);
+}
+
+/**
+ * eptmmu_host_page_dirty() - tell the host the guest may have written
+ * @pfn: first host frame of a leaf
+ * @level: the leaf's level
+ *
+ * The caller guarantees the pages are still mapped by the host: it holds
+ * mmu_lock and removes or write-protects a present leaf (an invalidation
+ * zaps before the host frees anything), or, for lockless aging, the
+ * notifier's caller holds the host page-table lock of the range.
+ */
+void eptmmu_host_page_dirty(u64 pfn, int level)
+{
+	if (!eptmmu_broken(no_host_dirty))
+		for_each_leaf_folio(pfn, level, set_folio_dirty);
+}
+
+/**
+ * eptmmu_leaf_changed() - account for what a leaf loses when it changes
+ * @vm: the VM
+ * @gfn: first gfn the leaf maps
+ * @old: the leaf's real old value (what a write helper returned)
+ * @new: what replaced it (0, or frozen, for a zap)
+ * @level: its level
+ *
+ * The SPTE is the only record of a guest write: the CPU never dirties
+ * the host's page tables.  When a leaf that may have been written loses
+ * that evidence (a zap, W withdrawn without A/D, D cleared with A/D), the
+ * host page is marked dirty, or reclaim sees a clean page and drops the
+ * guest's data.  A young leaf that goes marks its page accessed, as the
+ * host's own young PTE would have.  With D-bit logging a D that goes is
+ * moved into the log.  Every writer that replaces a present leaf calls
+ * this (R-HOST-DIRTY).
+ */
+/* R-HOST-DIRTY */
+void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
+			 int level)
+{
+	bool same;
+
+	if (!spte_is_present_leaf(old, level))
+		return;
+	same = spte_is_present_leaf(new, level) && spte_pfn(new) == spte_pfn(old);
+	if (spte_is_dirty(old) && !(same && spte_is_dirty(new)))
+		eptmmu_host_page_dirty(spte_pfn(old), level);
+	if (spte_is_accessed(old) && !same && !eptmmu_broken(no_host_dirty))
+		for_each_leaf_folio(spte_pfn(old), level, set_folio_accessed);
+	if (!(new & VMX_EPT_DIRTY_BIT) || !same)
+		note_lost_dirty(vm, gfn, old, level);
 }
 
 /**
@@ -422,8 +502,7 @@ void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
 				 new, it->level))
 		*flush = true;
-	if (!(new & VMX_EPT_DIRTY_BIT))
-		eptmmu_note_lost_dirty(vm, it->gfn, old, it->level);
+	eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
 	it->old_spte = new;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_spte_locked);
@@ -479,9 +558,9 @@ static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
 			continue;
 		if (spte_is_last(old, pt->level)) {
 			atomic64_inc(&vm->stats.zapped);
-			eptmmu_note_lost_dirty(vm, pt->base_gfn +
-					       i * SPTE_PAGES_PER(pt->level),
-					       old, pt->level);
+			eptmmu_leaf_changed(vm, pt->base_gfn +
+					    i * SPTE_PAGES_PER(pt->level),
+					    old, SPTE_FROZEN, pt->level);
 			*flush = true;
 		} else {
 			handle_removed_table(vm, spte_to_pt(old), flush);
@@ -516,7 +595,8 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	if (spte_is_present(old)) {
 		if (spte_is_last(old, it->level)) {
 			atomic64_inc(&vm->stats.zapped);
-			eptmmu_note_lost_dirty(vm, it->gfn, old, it->level);
+			eptmmu_leaf_changed(vm, it->gfn, old, SPTE_FROZEN,
+					    it->level);
 			*flush = true;
 		} else {
 			handle_removed_table(vm, spte_to_pt(old), flush);
@@ -530,6 +610,93 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 }
 
 /**
+ * eptmmu_zap_begin() - an operation may now clear entries under the read lock
+ * @vm: the VM
+ *
+ * Zaps run in parallel under the read lock, and each flushes once, at
+ * its end.  A second zap that finds an entry already cleared (or frozen)
+ * by the first cannot tell whether that one has flushed yet: returning
+ * without a flush would let the host free a page a vCPU still reaches
+ * through its TLB.  So every operation that clears entries under the read
+ * lock announces itself before its first clear, and one that ends while
+ * another is announced flushes as well (R-ZAP-FLUSH).
+ */
+/* R-ZAP-FLUSH */
+void eptmmu_zap_begin(struct eptmmu_vm *vm)
+{
+	atomic_inc(&vm->zaps_unflushed);
+	/* Before any entry we clear can be seen cleared. */
+	smp_mb__after_atomic();
+}
+
+/**
+ * eptmmu_zap_end() - flush for this operation, and for any still in flight
+ * @vm: the VM
+ * @flush: this operation cleared something and has not flushed it
+ *
+ * Called with the same mmu_lock and RCU the operation held.
+ */
+void eptmmu_zap_end(struct eptmmu_vm *vm, bool flush)
+{
+	/*
+	 * Pairs with eptmmu_zap_begin(): an entry we read cleared was
+	 * cleared after its zapper's increment, and that zapper decrements
+	 * only after its own flush.
+	 */
+	smp_mb();
+	if (flush || (atomic_read(&vm->zaps_unflushed) > 1 &&
+		      !eptmmu_broken(zap_flush_own_only)))
+		eptmmu_flush_remote_tlbs(vm);
+	smp_mb__before_atomic();
+	atomic_dec(&vm->zaps_unflushed);
+}
+
+/*
+ * One pass of a range zap: present leaves anywhere, and tables wholly in
+ * the range whose entry is at @zap_level or below; larger tables are
+ * entered instead.  The iterator never goes below @min_level.
+ */
+static bool zap_pass(struct eptmmu_vm *vm, u64 start, u64 end, int min_level,
+		     int zap_level, bool can_yield, bool *flush)
+{
+	struct eptmmu_iter it;
+	bool any = false;
+
+	for_each_eptmmu_spte(&it, vm, start, end, min_level) {
+retry:
+		if (can_yield) {
+			eptmmu_park(EPTMMU_PARK_ZAP_RESCHED);
+			if (eptmmu_iter_cond_resched(&it, true, flush))
+				continue;
+		}
+		if (!it.old_spte || spte_is_frozen(it.old_spte))
+			continue;
+		if (spte_is_present(it.old_spte) &&
+		    !spte_is_last(it.old_spte, it.level)) {
+			/* A table only partly in the range: zap inside it. */
+			if (it.gfn < start ||
+			    it.gfn + SPTE_PAGES_PER(it.level) > end)
+				continue;
+			/* Too much to tear down at once: go in, one part at a time. */
+			if (it.level > zap_level)
+				continue;
+		}
+		if (!eptmmu_freeze_and_clear(vm, &it, flush))
+			goto retry;
+		any = true;
+	}
+	return any;
+}
+
+/* Does [start, end) hold a whole entry of @level? */
+static bool covers_entry(u64 start, u64 end, int level)
+{
+	u64 n = SPTE_PAGES_PER(level);
+
+	return round_up(start, n) + n <= end;
+}
+
+/**
  * eptmmu_zap_gfn_range() - remove every mapping of [start, end)
  * @vm: the VM
  * @start: first gfn
@@ -538,36 +705,40 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
  *
  * Takes mmu_lock for read: zaps run in parallel with faults, and the
  * frozen-SPTE protocol keeps them apart.  MMIO SPTEs in the range go too.
- * Every vCPU has stopped using the zapped translations when it returns.
+ * Every vCPU has stopped using translations into the range when it
+ * returns, whichever zap cleared them (R-ZAP-FLUSH).
+ *
+ * A table torn down whole is work done without a chance to yield: 512
+ * entries of a 2M table are fine, the 512^3 leaves under a 512G entry
+ * are a soft lockup.  So a zap that may yield first removes what lies
+ * in 2M tables, then the (by now empty) tables above, level by level,
+ * yielding between entries (R-ZAP-BOUNDED).
  *
  * Return: true if anything was zapped.
  */
+/* R-ZAP-BOUNDED */
 bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
 			  bool can_yield)
 {
-	struct eptmmu_iter it;
 	bool flush = false, any = false;
+	int level;
 
 	read_lock(&vm->mmu_lock);
 	rcu_read_lock();
-	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K) {
-retry:
-		if (can_yield && eptmmu_iter_cond_resched(&it, true, &flush))
-			continue;
-		if (!it.old_spte || spte_is_frozen(it.old_spte))
-			continue;
-		/* A table only partly in the range: zap inside it. */
-		if (spte_is_present(it.old_spte) &&
-		    !spte_is_last(it.old_spte, it.level) &&
-		    (it.gfn < start ||
-		     it.gfn + SPTE_PAGES_PER(it.level) > end))
-			continue;
-		if (!eptmmu_freeze_and_clear(vm, &it, &flush))
-			goto retry;
-		any = true;
+	eptmmu_zap_begin(vm);
+	if (!can_yield || eptmmu_broken(zap_whole_subtrees)) {
+		any = zap_pass(vm, start, end, PG_LEVEL_4K, SPTE_ROOT_LEVEL,
+			       can_yield, &flush);
+	} else {
+		any = zap_pass(vm, start, end, PG_LEVEL_4K, PG_LEVEL_2M, true,
+			       &flush);
+		for (level = PG_LEVEL_1G; level <= SPTE_ROOT_LEVEL; level++)
+			if (covers_entry(start, end, level))
+				any |= zap_pass(vm, start, end, level - 1,
+						level, true, &flush);
 	}
-	if (flush)
-		eptmmu_flush_remote_tlbs(vm);
+	eptmmu_park(EPTMMU_PARK_ZAP_BEFORE_FLUSH);
+	eptmmu_zap_end(vm, flush);
 	rcu_read_unlock();
 	read_unlock(&vm->mmu_lock);
 	return any;
@@ -599,6 +770,7 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm)
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_flush_remote_tlbs);
 
+/* R-ZAP-BOUNDED: one table at a time, with a chance to sleep after each. */
 static void free_subtree(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
 {
 	int i;
@@ -611,11 +783,13 @@ static void free_subtree(struct eptmmu_vm *vm, struct eptmmu_pt *pt)
 	}
 	atomic64_dec(&vm->stats.tables);
 	pt_release(pt);
+	cond_resched();
 }
 
 /*
  * VM teardown: no vCPU, notifier or ioctl can reach the tables any more,
- * so they go at once, without RCU.
+ * so they go at once, without RCU.  Process context, no lock held: a
+ * 1 TiB slot's tables take long enough to free that it yields.
  */
 void eptmmu_free_all_tables(struct eptmmu_vm *vm)
 {

@@ -17,6 +17,7 @@
 #include <linux/uaccess.h>
 
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
 
 struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
@@ -194,32 +195,70 @@ static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
 	kfree(old);
 }
 
+/*
+ * The old order, kept as a broken variant for the test that catches it:
+ * the slot is unpublished first, so an invalidation in the window finds
+ * no slot and zaps nothing while the leaves still map the host's pages.
+ */
+static void delete_unpublish_first(struct eptmmu_vm *vm,
+				   struct eptmmu_slots *new, u64 gfn, u64 n)
+{
+	swap_slots(vm, new);
+	eptmmu_park(EPTMMU_PARK_DELETE_BEFORE_ZAP);
+	eptmmu_zap_gfn_range(vm, gfn, gfn + n, true);
+}
+
+/**
+ * delete_slot() - take a memslot away (R-MEMSLOT-DELETE)
+ * @vm: the VM, slots_lock held
+ * @id: the slot
+ *
+ * Until its leaves are zapped and flushed, the slot must stay where MMU
+ * notifiers look, or an munmap meanwhile finds nothing to zap and the
+ * host frees a page the guest still maps.  So the slot is first
+ * republished marked invalid: invalidations still zap it, faults map
+ * nothing in it.  Once no fault can still see it valid (SRCU), it is
+ * zapped; only then is it removed, and its bitmap freed after the last
+ * reader (a zap recording D bits) is gone.
+ *
+ * Return: 0, -ENOENT, -ENOMEM.
+ */
+/* R-MEMSLOT-DELETE */
 static int delete_slot(struct eptmmu_vm *vm, u32 id)
 {
-	struct eptmmu_slots *old = eptmmu_slots(vm), *new;
-	struct eptmmu_slot gone;
+	struct eptmmu_slots *old = eptmmu_slots(vm), *invalid, *new;
+	struct eptmmu_slot *s = eptmmu_slot_by_id(old, id), gone;
 	int i, j = 0;
 
-	if (!eptmmu_slot_by_id(old, id))
+	lockdep_assert_held(&vm->slots_lock);
+	if (!s)
 		return -ENOENT;
+	invalid = kmemdup(old, sizeof(*old), GFP_KERNEL_ACCOUNT);
 	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
-	if (!new)
+	if (!invalid || !new) {
+		kfree(invalid);
+		kfree(new);
 		return -ENOMEM;
-	for (i = 0; i < old->nr; i++) {
-		if (old->slots[i].id == id)
-			gone = old->slots[i];
-		else
-			new->slots[j++] = old->slots[i];
 	}
+	gone = *s;
+	for (i = 0; i < old->nr; i++)
+		if (old->slots[i].id != id)
+			new->slots[j++] = old->slots[i];
 	new->nr = j;
-	swap_slots(vm, new);
-	kvfree(gone.dirty_bitmap);
-	/*
-	 * No fault can still be using the old array (synchronize_srcu), so
-	 * nothing can map the range again once it is zapped.
-	 */
+	if (eptmmu_broken(delete_unpublish_first)) {
+		kfree(invalid);
+		delete_unpublish_first(vm, new, gone.base_gfn, gone.npages);
+		kvfree(gone.dirty_bitmap);
+		return 0;
+	}
+	invalid->slots[s - old->slots].flags |= EPTMMU_SLOT_INVALID;
+	/* Frees @old: from here on only @gone knows the slot. */
+	swap_slots(vm, invalid);
+	eptmmu_park(EPTMMU_PARK_DELETE_BEFORE_ZAP);
 	eptmmu_zap_gfn_range(vm, gone.base_gfn, gone.base_gfn + gone.npages,
 			     true);
+	swap_slots(vm, new);
+	kvfree(gone.dirty_bitmap);
 	return 0;
 }
 

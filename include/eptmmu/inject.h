@@ -32,6 +32,16 @@ enum eptmmu_park_point {
 	EPTMMU_PARK_FAST_AFTER_SET,
 	/* Broken aging only: between its read and its store. */
 	EPTMMU_PARK_AGE_MID,
+	/* A range zap: every entry cleared, the flush not yet delivered. */
+	EPTMMU_PARK_ZAP_BEFORE_FLUSH,
+	/*
+	 * A range zap's chance to yield (also when it does not), before the
+	 * entry under the iterator is zapped: the work between two of these
+	 * is what a zap does without ever rescheduling.
+	 */
+	EPTMMU_PARK_ZAP_RESCHED,
+	/* Sleepable: memslot delete, slot unpublished for faults, not zapped. */
+	EPTMMU_PARK_DELETE_BEFORE_ZAP,
 	EPTMMU_PARK_NR
 };
 
@@ -54,6 +64,21 @@ struct eptmmu_inject {
 	bool age_two_step;
 	/* Aging clears A with a plain read-modify-write. */
 	bool age_plain_rmw;
+	/*
+	 * Memslot delete takes the slot away from invalidations before it
+	 * zaps it (the old order): munmap meanwhile frees a mapped page.
+	 */
+	bool delete_unpublish_first;
+	/* A zap flushes only for what it cleared itself. */
+	bool zap_flush_own_only;
+	/* Write protection flushes only when the SPTE itself had W. */
+	bool wrprot_flush_from_spte;
+	/* A slow fault replaces a present leaf that already grants it. */
+	bool fault_replaces_leaf;
+	/* Nothing marks the host page dirty or accessed. */
+	bool no_host_dirty;
+	/* Zaps tear down whole subtrees, however large, without yielding. */
+	bool zap_whole_subtrees;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.

@@ -21,7 +21,6 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
-#include <linux/rwlock.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/types.h>
@@ -32,6 +31,13 @@
 struct eptmmu_vcpu;
 
 #define EPTMMU_NO_GUEST_CODE	U64_MAX
+
+/*
+ * Kernel-internal slot flag, never accepted from user space: the slot is
+ * being deleted.  Invalidations still find it (its leaves are live until
+ * the delete has zapped them); faults must not map it (R-MEMSLOT-DELETE).
+ */
+#define EPTMMU_SLOT_INVALID	(1u << 31)
 
 struct eptmmu_slot {
 	u64 base_gfn;
@@ -123,6 +129,12 @@ struct eptmmu_vm {
 	long mmu_invalidate_in_progress;
 	unsigned long mmu_invalidate_start;	/* hva range in progress */
 	unsigned long mmu_invalidate_end;
+	/*
+	 * Operations that may have cleared entries and not yet flushed
+	 * (R-ZAP-FLUSH): a zap that returns while another is in flight
+	 * flushes for it.
+	 */
+	atomic_t zaps_unflushed;
 	bool dead;			/* the mm has gone: only teardown left */
 
 	struct mutex vcpus_lock;	/* vCPU creation */
@@ -222,7 +234,11 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush);
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush);
-void eptmmu_note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level);
+void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
+			 int level);
+void eptmmu_host_page_dirty(u64 pfn, int level);
+void eptmmu_zap_begin(struct eptmmu_vm *vm);
+void eptmmu_zap_end(struct eptmmu_vm *vm, bool flush);
 struct eptmmu_pt *eptmmu_pt_cache_pop(struct eptmmu_pt_cache *c);
 int eptmmu_link_table(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 		      struct eptmmu_pt_cache *c);

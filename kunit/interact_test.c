@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the rules that live between agents: memslot delete
+ * against munmap, two zaps against one TLB, reclaim against guest writes
+ * the host never saw, aging against write protection, a slow fault
+ * against a harvest, and a zap against the scheduler.  Each makes its
+ * interleaving happen (park points, a second thread) and runs against a
+ * broken variant that restores the old behaviour, which must be caught.
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+#include <linux/uaccess.h>
+
+#include <eptmmu/inject.h>
+#include <eptmmu/vcpu.h>
+
+#include "test_env.h"
+
+/* ---- parking in sleepable context ---- */
+
+static struct {
+	enum eptmmu_park_point point;
+	atomic_t armed;
+	struct completion parked, resume;
+} slp;
+
+static void sleep_park(enum eptmmu_park_point point)
+{
+	if (point != slp.point || atomic_cmpxchg(&slp.armed, 1, 0) != 1)
+		return;
+	complete(&slp.parked);
+	wait_for_completion_timeout(&slp.resume, 10 * HZ);
+}
+
+static void sleep_unpark(void *unused)
+{
+	atomic_set(&slp.armed, 0);
+	complete_all(&slp.resume);
+	unpark_all(NULL);
+}
+
+static void arm_sleep_park(struct kunit *test, enum eptmmu_park_point point)
+{
+	slp.point = point;
+	init_completion(&slp.parked);
+	init_completion(&slp.resume);
+	atomic_set(&slp.armed, 1);
+	WRITE_ONCE(eptmmu_inject.park, sleep_park);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sleep_unpark, NULL), 0);
+}
+
+static bool wait_sleep_parked(void)
+{
+	return wait_for_completion_timeout(&slp.parked, 10 * HZ);
+}
+
+/* ---- what the worker thread does ---- */
+
+static void do_delete_slot0(struct worker *w)
+{
+	struct eptmmu_memslot del = { .slot = 0 };
+
+	w->result = eptmmu_set_memslot(w->vm, &del);
+}
+
+/* Zap w->value pages at w->gpa, without yielding (one flush, at the end). */
+static void do_zap(struct worker *w)
+{
+	u64 gfn = w->gpa >> PAGE_SHIFT;
+
+	w->result = eptmmu_zap_gfn_range(w->vm, gfn, gfn + w->value, false);
+}
+
+static void do_slow_read(struct worker *w)
+{
+	w->result = eptmmu_slow_page_fault(w->vcpu, w->gpa,
+					   EPT_VIOLATION_ACC_READ);
+}
+
+static int guest_rw(struct env *env, u64 off, int kind)
+{
+	u64 v = 0;
+
+	return guest(env->vcpu, env->gpa + off, kind, &v);
+}
+
+/* ---- 1. memslot delete against munmap ---- */
+/* R-MEMSLOT-DELETE */
+
+/*
+ * The guest has written a page; a delete is parked between taking the
+ * slot from faults and zapping it; the process unmaps the page (the host
+ * frees it).  Return whether a leaf still mapped the slot right after
+ * the munmap.
+ */
+static bool delete_vs_munmap(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE, 0, true);
+	u64 gfn = env->gpa >> PAGE_SHIFT, mapped, walks;
+	struct worker w = { .fn = do_delete_slot0, .vm = env->vm };
+
+	guest_write(test, env, 0, 42);
+	KUNIT_ASSERT_NE(test, leaf_pfn(env->vm, gfn), 0ULL);
+	arm_sleep_park(test, EPTMMU_PARK_DELETE_BEFORE_ZAP);
+	WRITE_ONCE(eptmmu_inject.delete_unpublish_first, broken);
+	/* The broken run leaves a leaf to a freed page: never touch it. */
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, broken);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_sleep_parked());
+
+	/* The host frees the page: the kernel's own munmap path. */
+	KUNIT_ASSERT_EQ(test, vm_munmap(env->hva, env->size), 0);
+	mapped = count_leaves(env->vm, gfn, gfn + 4);
+	if (!broken) {
+		/*
+		 * The vCPU's next access walks (its TLB was flushed) and
+		 * finds nothing: the slot is going, so it exits as MMIO
+		 * and nothing is mapped again.
+		 */
+		walks = env->vcpu->stats.walks;
+		KUNIT_EXPECT_EQ(test, guest_rw(env, 0, EPTMMU_ACCESS_WRITE),
+				EPTMMU_EXIT_MMIO);
+		KUNIT_EXPECT_GT(test, env->vcpu->stats.walks, walks);
+		KUNIT_EXPECT_EQ(test, count_leaves(env->vm, gfn, gfn + 4), 0ULL);
+	}
+	complete_all(&slp.resume);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, w.result, 0);
+	KUNIT_EXPECT_EQ(test, count_leaves(env->vm, gfn, gfn + 4), 0ULL);
+	return mapped;
+}
+
+static void delete_keeps_slot_for_invalidations(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, delete_vs_munmap(test, false));
+}
+
+static void delete_keeps_slot_for_invalidations_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, delete_vs_munmap(test, true));
+}
+
+/* ---- 2. two zaps, one flush ---- */
+/* R-ZAP-FLUSH */
+
+#define ZAP_PAGES	64	/* one soft-TLB entry per page */
+#define ZAP_P		5
+
+/*
+ * A large zap has cleared every entry and is parked before its flush; a
+ * small zap of page P finds P already cleared.  Return whether the
+ * vCPU's next access to P, once the small zap returned, still hit its
+ * TLB (a translation to a page the host may now free).
+ */
+static bool second_zap_returns_stale(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, ZAP_PAGES * PAGE_SIZE, PAGE_SIZE,
+				     0, true);
+	u64 base = env->gpa >> PAGE_SHIFT, hits;
+	struct worker w = {
+		.fn = do_zap, .vm = env->vm, .gpa = env->gpa,
+		.value = ZAP_PAGES,
+	};
+	int i;
+
+	for (i = 0; i < ZAP_PAGES; i++)
+		guest_read(test, env, i * PAGE_SIZE);
+	hits = env->vcpu->stats.tlb_hits;
+	guest_read(test, env, ZAP_P * PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, env->vcpu->stats.tlb_hits, hits + 1);
+
+	WRITE_ONCE(eptmmu_inject.zap_flush_own_only, broken);
+	arm_park(test, EPTMMU_PARK_ZAP_BEFORE_FLUSH);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_parked());
+	KUNIT_EXPECT_EQ(test, count_leaves(env->vm, base, base + ZAP_PAGES), 0ULL);
+
+	/* Finds P cleared by the parked zap: nothing of its own to flush. */
+	eptmmu_zap_gfn_range(env->vm, base + ZAP_P, base + ZAP_P + 1, true);
+	hits = env->vcpu->stats.tlb_hits;
+	guest_read(test, env, ZAP_P * PAGE_SIZE);
+	hits = env->vcpu->stats.tlb_hits - hits;
+
+	atomic_set(&sp.release, 1);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, w.result, 1);
+	return hits;
+}
+
+static void second_zap_flushes_for_first(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, second_zap_returns_stale(test, false));
+}
+
+static void second_zap_flushes_for_first_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, second_zap_returns_stale(test, true));
+}
+
+/* ---- 3. the host learns what the guest wrote ---- */
+/* R-HOST-DIRTY */
+
+#define SHMEM_GPA	(SLOT_GPA + SZ_1G)
+
+/*
+ * A shared shmem page, as VMMs back guest RAM, mapped writable but clean:
+ * the guest reads it (the host PTE is writable, so the leaf is), then
+ * writes it through EPT only.  Then @zap zaps the leaf, or aging drops
+ * its W.  Return whether the host's folio is dirty afterwards: if not,
+ * reclaim drops the guest's data.
+ */
+static bool guest_write_reaches_host(struct kunit *test, bool ad, bool zap,
+				     bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, ad);
+	struct eptmmu_memslot req = {
+		.slot = 1, .guest_phys_addr = SHMEM_GPA,
+		.memory_size = PAGE_SIZE,
+	};
+	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, leaf, v = 0x5a5a;
+	struct folio *folio;
+	struct file *file;
+	unsigned long hva;
+	bool dirty;
+	int idx;
+
+	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	fput(file);
+	/* Unmapped with the test's mm (cleanup runs without it). */
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
+	req.userspace_addr = hva;
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+
+	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
+			EPTMMU_EXIT_DONE);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	folio = page_folio(pfn_to_page(spte_pfn(leaf)));
+	folio_get(folio);
+	KUNIT_ASSERT_FALSE_MSG(test, folio_test_dirty(folio),
+			       "a fresh shmem page read once is clean");
+	v = 0x5a5a;
+	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_WRITE, &v),
+			EPTMMU_EXIT_DONE);
+
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, broken);
+	if (zap) {
+		eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+		KUNIT_EXPECT_EQ(test, leaf_of(env->vm, gfn, NULL), 0ULL);
+	} else {
+		idx = srcu_read_lock(&env->vm->srcu);
+		eptmmu_age_gfn_range(env->vm, gfn, gfn + 1, true);
+		srcu_read_unlock(&env->vm->srcu, idx);
+		KUNIT_EXPECT_TRUE(test, spte_is_access_tracked(leaf_of(env->vm,
+								       gfn, NULL)));
+	}
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, false);
+	dirty = folio_test_dirty(folio);
+	folio_put(folio);
+	return dirty;
+}
+
+static void host_dirty_on_zap_ad(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, guest_write_reaches_host(test, true, true, false));
+}
+
+static void host_dirty_on_zap_noad(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, guest_write_reaches_host(test, false, true, false));
+}
+
+static void host_dirty_on_aging_noad(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, guest_write_reaches_host(test, false, false, false));
+}
+
+static void host_dirty_on_zap_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, guest_write_reaches_host(test, true, true, true));
+	KUNIT_EXPECT_FALSE(test, guest_write_reaches_host(test, false, false, true));
+}
+
+/* ---- 4. write protection after aging ---- */
+/* R-WRPROT-FLUSH */
+
+/*
+ * Without A/D: the guest writes P (its TLB holds W), aging drops W with
+ * no flush, dirty logging starts.  Return whether the guest's next write
+ * faulted and the harvest reported P.
+ */
+static bool wrprot_after_aging_logs(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, false);
+	u64 gfn = env->gpa >> PAGE_SHIFT, faults, word;
+	int idx;
+
+	guest_write(test, env, 0, 1);
+	guest_write(test, env, 0, 2);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf_of(env->vm, gfn, NULL)));
+	idx = srcu_read_lock(&env->vm->srcu);
+	eptmmu_age_gfn_range(env->vm, gfn, gfn + 1, true);
+	srcu_read_unlock(&env->vm->srcu, idx);
+	KUNIT_ASSERT_TRUE(test, spte_is_access_tracked(leaf_of(env->vm, gfn, NULL)));
+
+	WRITE_ONCE(eptmmu_inject.wrprot_flush_from_spte, broken);
+	KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES), 0);
+	WRITE_ONCE(eptmmu_inject.wrprot_flush_from_spte, false);
+	faults = env->vcpu->stats.faults;
+	guest_write(test, env, 0, 3);
+	faults = env->vcpu->stats.faults - faults;
+	word = harvest(test, env, 0);
+	kunit_info(test, "write after start: %llu faults, harvest %#llx\n",
+		   faults, word);
+	return faults && word == 1;
+}
+
+static void wrprot_after_aging_flushes(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, wrprot_after_aging_logs(test, false));
+}
+
+static void wrprot_after_aging_flushes_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, wrprot_after_aging_logs(test, true));
+}
+
+/* ---- 5. a slow read fault against a dirty writable leaf ---- */
+/* R-FAULT-KEEP */
+
+/*
+ * D-bit logging.  vCPU A read-faults P and is parked before mmu_lock;
+ * vCPU B write-faults P (W, D), a harvest collects and clears D, B writes
+ * again (D set by the walk).  A goes on with its read-only leaf.  Return
+ * whether the next harvest reports B's second write.
+ */
+static bool read_fault_keeps_d(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES |
+				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
+	struct eptmmu_vcpu *a = eptmmu_soft_vcpu_create(env->vm);
+	u64 gfn = env->gpa >> PAGE_SHIFT, leaf, word;
+	struct worker w = { .fn = do_slow_read, .gpa = env->gpa };
+	u64 zero = 0;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	w.vcpu = a;
+	/*
+	 * The host page exists before A looks it up, so B's write fault
+	 * finds the same page and no invalidation makes A retry.
+	 */
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &zero, 8), 0UL);
+	WRITE_ONCE(eptmmu_inject.fault_replaces_leaf, broken);
+	arm_sleep_park(test, EPTMMU_PARK_SLOW_BEFORE_LOCK);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_sleep_parked());
+
+	guest_write(test, env, 0, 1);
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 1ULL);
+	guest_write(test, env, 0, 2);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_TRUE(test, leaf & VMX_EPT_DIRTY_BIT);
+
+	complete_all(&slp.resume);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, w.result, 0);
+	if (!broken)
+		KUNIT_EXPECT_EQ(test, leaf_of(env->vm, gfn, NULL), leaf);
+	word = harvest(test, env, 0);
+	WRITE_ONCE(eptmmu_inject.fault_replaces_leaf, false);
+	/* The process sees B's write whatever the log says. */
+	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 2ULL);
+	return word == 1;
+}
+
+static void read_fault_keeps_dirty_leaf(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, read_fault_keeps_d(test, false));
+}
+
+static void read_fault_keeps_dirty_leaf_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, read_fault_keeps_d(test, true));
+}
+
+/* ---- 6. a zap's work between two chances to yield ---- */
+/* R-ZAP-BOUNDED */
+
+#define SPAN_PAGES	1024	/* two 2M tables of 4K leaves */
+
+static struct {
+	struct eptmmu_vm *vm;
+	s64 last, max;
+} span;
+
+/* Called by the zapping thread only (it is the test thread). */
+static void span_hook(enum eptmmu_park_point point)
+{
+	s64 z;
+
+	if (point != EPTMMU_PARK_ZAP_RESCHED &&
+	    point != EPTMMU_PARK_ZAP_BEFORE_FLUSH)
+		return;
+	z = atomic64_read(&span.vm->stats.zapped);
+	span.max = max(span.max, z - span.last);
+	span.last = z;
+}
+
+/*
+ * 4K leaves (a logging slot gets no huge ones) over two 2M tables, then
+ * the zap a process exit does: everything below the top of guest memory.
+ * Return the most leaves zapped with no chance to yield in between.
+ */
+static s64 zap_span(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, SPAN_PAGES * PAGE_SIZE, SZ_2M,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	u64 base = env->gpa >> PAGE_SHIFT;
+	int i;
+
+	for (i = 0; i < SPAN_PAGES; i++)
+		guest_read(test, env, (u64)i * PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, count_leaves(env->vm, base, base + SPAN_PAGES),
+			(u64)SPAN_PAGES);
+	span.vm = env->vm;
+	span.max = 0;
+	span.last = atomic64_read(&env->vm->stats.zapped);
+	WRITE_ONCE(eptmmu_inject.zap_whole_subtrees, broken);
+	WRITE_ONCE(eptmmu_inject.park, span_hook);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+	eptmmu_zap_gfn_range(env->vm, 0, EPTMMU_MAX_GPA >> PAGE_SHIFT, true);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	WRITE_ONCE(eptmmu_inject.zap_whole_subtrees, false);
+	KUNIT_EXPECT_EQ(test, count_leaves(env->vm, base, base + SPAN_PAGES), 0ULL);
+	kunit_info(test, "at most %lld leaves zapped between two chances to yield\n",
+		   span.max);
+	return span.max;
+}
+
+static void zap_yields_between_tables(struct kunit *test)
+{
+	KUNIT_EXPECT_LE(test, zap_span(test, false), (s64)SPTE_ENT_PER_PAGE);
+}
+
+static void zap_yields_between_tables_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_GE(test, zap_span(test, true), (s64)SPAN_PAGES);
+}
+
+static struct kunit_case interact_cases[] = {
+	KUNIT_CASE(delete_keeps_slot_for_invalidations),
+	KUNIT_CASE(delete_keeps_slot_for_invalidations_broken),
+	KUNIT_CASE(second_zap_flushes_for_first),
+	KUNIT_CASE(second_zap_flushes_for_first_broken),
+	KUNIT_CASE(host_dirty_on_zap_ad),
+	KUNIT_CASE(host_dirty_on_zap_noad),
+	KUNIT_CASE(host_dirty_on_aging_noad),
+	KUNIT_CASE(host_dirty_on_zap_broken),
+	KUNIT_CASE(wrprot_after_aging_flushes),
+	KUNIT_CASE(wrprot_after_aging_flushes_broken),
+	KUNIT_CASE(read_fault_keeps_dirty_leaf),
+	KUNIT_CASE(read_fault_keeps_dirty_leaf_broken),
+	KUNIT_CASE(zap_yields_between_tables),
+	KUNIT_CASE(zap_yields_between_tables_broken),
+	{}
+};
+
+static struct kunit_suite interact_suite = {
+	.name = "eptmmu_interactions",
+	.test_cases = interact_cases,
+};
+
+kunit_test_suites(&interact_suite);
