@@ -2,7 +2,7 @@
 /*
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
  * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
- * soft offline)
+ * soft offline, reclaim of memfd pages the guest wrote)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -1199,6 +1199,81 @@ out:
 	fix_fini(&f);
 }
 
+/* ---- 8: guest writes the host never saw survive reclaim ---- */
+
+#define HD_PAGES	16
+
+/*
+ * A memfd mapped shared, as VMMs back guest RAM.  The guest reads every
+ * page first, so the host PTEs are writable but clean and the leaves
+ * writable; then it writes through EPT only.  MADV_PAGEOUT unmaps the
+ * pages (the notifier zaps) and drops whatever looks clean: the pattern
+ * must still be in the file (R-HOST-DIRTY).
+ */
+static void t_host_dirty(void)
+{
+	struct eptmmu_vm_stats s0, s1;
+	size_t i, bad = 0, notw = 0;
+	struct eptmmu_spte sp;
+	struct fix f = { .size = HD_PAGES * PAGE_SIZE, .npages = HD_PAGES,
+			 .gpa = GPA_BASE };
+	int mfd, r;
+	bool ok;
+
+	mfd = memfd_create("eptmmu-host-dirty", 0);
+	if (mfd < 0 || ftruncate(mfd, f.size))
+		die("memfd");
+	f.mem = mmap(NULL, f.size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (f.mem == MAP_FAILED)
+		die("mmap memfd");
+	f.vm = xcreate_vm(devfd);
+	f.vcpu = xcreate_vcpu(f.vm);
+	r = set_memslot(f.vm, 0, 0, f.gpa, f.size, f.mem);
+	if (r) {
+		tap_diag("EPTMMU_SET_MEMSLOT over a memfd: %s", strerror(-r));
+		goto out;
+	}
+	if (!guest_sees_process(&f, 0, NULL, "first reads"))
+		goto out;
+	for (i = 0; i < HD_PAGES; i++)
+		if (get_spte(f.vm, word_gpa(&f, i, 0), &sp) < 1 ||
+		    !(sp.spte & EPT_W))
+			notw++;
+	if (notw)
+		tap_diag("%zu of %d leaves not writable after a read: the host PTE was not",
+			 notw, HD_PAGES);
+	if (!guest_writes(&f, 90, 3, "guest writes"))
+		goto out;
+	xvm_stats(f.vm, &s0);
+	if (madvise(f.mem, f.size, MADV_PAGEOUT)) {
+		skip_rest("MADV_PAGEOUT: %s", strerror(errno));
+		goto out;
+	}
+	xvm_stats(f.vm, &s1);
+	ok = s1.invalidations > s0.invalidations;
+	if (!ok)
+		diag_vm_stats("after MADV_PAGEOUT", &s1);
+	tap_ok(ok, "host_dirty: MADV_PAGEOUT unmapped the guest-written memfd pages (invalidations +%llu)",
+	       s1.invalidations - s0.invalidations);
+	for (i = 0; i < HD_PAGES; i++) {
+		u64 v = 0;
+		off_t off = i * PAGE_SIZE + word_of(i, 3) * 8;
+
+		if (pread(mfd, &v, 8, off) != 8 || v != pat(90, i)) {
+			if (bad++ < 3)
+				tap_diag("page %zu: the guest wrote %#llx, the memfd reads %#llx",
+					 i, pat(90, i), v);
+		}
+	}
+	tap_ok(!bad, "host_dirty: the memfd holds every guest write after reclaim (%zu of %d pages lost)",
+	       bad, HD_PAGES);
+	tap_ok(agree_both_ways(&f, 92, "after MADV_PAGEOUT"),
+	       "host_dirty: fresh writes on either side reach the other on every page");
+out:
+	fix_fini(&f);
+	close(mfd);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -1209,6 +1284,7 @@ static const struct tap_test tests[] = {
 	{ "remap", t_remap, 3, "munmap + mmap MAP_FIXED under a running vCPU" },
 	{ "compaction", t_compaction, 3, "compaction migrates guest-mapped pages" },
 	{ "soft_offline", t_soft_offline, 3, "MADV_SOFT_OFFLINE migrates chosen guest-mapped pages" },
+	{ "host_dirty", t_host_dirty, 3, "guest writes to a memfd survive MADV_PAGEOUT" },
 };
 
 static void usage(FILE *f)
