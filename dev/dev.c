@@ -24,6 +24,7 @@ static int vcpu_release(struct inode *inode, struct file *file)
 static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 {
 	struct eptmmu_run run;
+	bool ran;
 	int r;
 
 	if (copy_from_user(&run, argp, sizeof(run)))
@@ -33,13 +34,14 @@ static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 		return -EINVAL;
 	if (!mutex_trylock(&vcpu->run_lock))
 		return -EBUSY;
-	r = eptmmu_vcpu_run(vcpu, &run);
+	r = eptmmu_vcpu_run(vcpu, &run, &ran);
 	mutex_unlock(&vcpu->run_lock);
-	if (r)
+	/* A batch refused before any access changes nothing. */
+	if (r && !ran)
 		return r;
 	if (copy_to_user(argp, &run, sizeof(run)))
 		return -EFAULT;
-	return 0;
+	return r;
 }
 
 static long vcpu_latency(struct eptmmu_vcpu *vcpu, void __user *argp)

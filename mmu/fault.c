@@ -87,6 +87,7 @@ static int resolve_page(struct eptmmu_vm *vm, struct fault *f)
 	struct vm_area_struct *vma;
 	unsigned int gup = 0;
 	struct page *wpage;
+	long n;
 	int r = 0;
 
 	if (!mmget_not_zero(mm))
@@ -104,8 +105,15 @@ static int resolve_page(struct eptmmu_vm *vm, struct fault *f)
 		}
 		gup = FOLL_WRITE;
 	}
-	if (get_user_pages_remote(mm, f->hva, 1, gup, &f->page, NULL) != 1) {
-		r = -EFAULT;
+	/* Without FOLL_HWPOISON, GUP reports a poisoned page as -EFAULT. */
+	n = get_user_pages_remote(mm, f->hva, 1, gup | FOLL_HWPOISON, &f->page,
+				  NULL);
+	if (n != 1) {
+		/*
+		 * A poisoned page and a host out of memory are worth telling
+		 * user space apart; anything else means no usable memory.
+		 */
+		r = n == -EHWPOISON || n == -ENOMEM ? n : -EFAULT;
 		goto out;
 	}
 	f->host_writable = f->write;
@@ -269,7 +277,19 @@ static int map_page(struct eptmmu_vcpu *vcpu, struct fault *f, u64 new)
 	return r;
 }
 
-/* No memslot: leave an MMIO SPTE so the next access exits at once. */
+/*
+ * No memslot: leave an MMIO SPTE so the next access exits at once.
+ *
+ * Bounds: a guest may touch any gpa below EPTMMU_MAX_GPA (2^48) that no
+ * slot covers, and each 2 MiB of such gpas can cost up to three tables.
+ * They are charged to the VM's creator (GFP_KERNEL_ACCOUNT, so its memcg
+ * limit applies) and go with the VM; there is no separate cap.
+ *
+ * The generation stored in the SPTE is never read to decide anything:
+ * KVM needs it to invalidate MMIO SPTEs lazily, here creating a slot zaps
+ * the MMIO SPTEs it covers before it returns (R-MEMSLOT-SRCU).  It stays
+ * for EPTMMU_GET_SPTE-style diagnosis of which array made the entry.
+ */
 static int install_mmio(struct eptmmu_vcpu *vcpu, u64 gfn, u64 generation)
 {
 	struct eptmmu_vm *vm = vcpu->vm;
@@ -309,7 +329,8 @@ static int install_mmio(struct eptmmu_vcpu *vcpu, u64 gfn, u64 generation)
  *
  * Return: 0 (mapped), EPTMMU_FAULT_RETRY (something changed: retry the
  * access), EPTMMU_FAULT_MMIO (no memslot), -EACCES (write to read-only
- * memory), -EFAULT (no process memory), -ENOMEM.
+ * memory), -EFAULT (no process memory), -EHWPOISON (the host page is
+ * poisoned), -ENOMEM.
  */
 int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {

@@ -2,7 +2,7 @@
 /*
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
  * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
- * soft offline, reclaim of memfd pages the guest wrote)
+ * soft offline, reclaim of memfd pages the guest wrote, a poisoned page)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib.h"
@@ -45,6 +47,9 @@
 #define SEC		1000000000ULL
 
 /* <sys/mman.h> lacks it; the value is the kernel's uapi one. */
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON		100
+#endif
 #ifndef MADV_SOFT_OFFLINE
 #define MADV_SOFT_OFFLINE	101
 #endif
@@ -1274,6 +1279,71 @@ out:
 	close(mfd);
 }
 
+/* ---- 9: a poisoned page ---- */
+
+/* The poison's SIGBUS is expected: the test looks at the guest's exit. */
+static void on_sigbus(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * In a child (the poison is for the process, which gets SIGBUS): poison
+ * a page the guest has mapped; the guest's next access to it must exit
+ * FAULT with EHWPOISON, its neighbours keep working.  The child's exit
+ * status: 0 all good, 2 no MADV_HWPOISON, 1 a check failed.
+ */
+static int hwpoison_child(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	struct eptmmu_access b;
+	struct eptmmu_run run;
+	struct fix f;
+	u64 v;
+	int r;
+
+	sigaction(SIGBUS, &sa, NULL);
+	if (!fix_init(&f, 4 * PAGE_SIZE, PAGE_SIZE, true))
+		return 1;
+	if (!guest_writes(&f, 95, 0, "guest writes"))
+		return 1;
+	if (madvise(f.mem + PAGE_SIZE, PAGE_SIZE, MADV_HWPOISON))
+		return errno == EINVAL || errno == EPERM ? 2 : 1;
+	b = access_of(EPTMMU_ACCESS_READ, word_gpa(&f, 1, 0), 8, 0);
+	r = run_vcpu(f.vcpu, &b, 1, &run);
+	if (r || run.exit_reason != EPTMMU_EXIT_FAULT ||
+	    run.exit_errno != EHWPOISON) {
+		diag_run("read of the poisoned page", r, &run);
+		return 1;
+	}
+	if (!g_read(f.vcpu, word_gpa(&f, 2, word_of(2, 0)), 8, &v) ||
+	    v != pat(95, 2))
+		return 1;
+	return 0;
+}
+
+static void t_hwpoison(void)
+{
+	int status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid)
+		_exit(hwpoison_child());
+	if (waitpid(pid, &status, 0) != pid)
+		die("waitpid");
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		skip_rest("MADV_HWPOISON refused (needs CONFIG_MEMORY_FAILURE and CAP_SYS_ADMIN)");
+		return;
+	}
+	tap_ok(WIFEXITED(status) && !WEXITSTATUS(status),
+	       "hwpoison: a guest access to a poisoned page exits FAULT with EHWPOISON, its neighbours still work (child status %#x)",
+	       status);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -1285,6 +1355,7 @@ static const struct tap_test tests[] = {
 	{ "compaction", t_compaction, 3, "compaction migrates guest-mapped pages" },
 	{ "soft_offline", t_soft_offline, 3, "MADV_SOFT_OFFLINE migrates chosen guest-mapped pages" },
 	{ "host_dirty", t_host_dirty, 3, "guest writes to a memfd survive MADV_PAGEOUT" },
+	{ "hwpoison", t_hwpoison, 1, "a poisoned page is reported as such" },
 };
 
 static void usage(FILE *f)

@@ -2138,6 +2138,46 @@ out:
 
 /* ---- runner ---- */
 
+/* ---- a batch that fails after accesses ran ---- */
+
+/*
+ * The batch sits in a page the process then makes read-only: it is
+ * checked and the two writes run, but the read cannot store its value.
+ * RUN fails with EFAULT and still says what it did.
+ */
+static void t_partial(void)
+{
+	struct eptmmu_access *a;
+	struct eptmmu_run run;
+	struct fix f;
+	u64 *w;
+	bool ok;
+	int r;
+
+	if (!fix_init(&f, 4 * PAGE_SIZE, 0))
+		return;
+	w = (u64 *)f.mem;
+	a = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED)
+		die("mmap");
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, f.gpa, 8, pat(31, 0));
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, f.gpa + 8, 8, pat(31, 1));
+	a[2] = access_of(EPTMMU_ACCESS_READ, f.gpa + 16, 8, 0);
+	if (mprotect(a, PAGE_SIZE, PROT_READ))
+		die("mprotect");
+	r = run_vcpu(f.vcpu, a, 3, &run);
+	ok = r == -EFAULT && run.done == 2 && run.stats.accesses >= 2;
+	if (!ok)
+		diag_run("batch read-only after the check", r, &run);
+	tap_ok(ok, "partial: RUN fails EFAULT when a read cannot store its value, with done = 2 (%u)",
+	       run.done);
+	tap_ok(w[0] == pat(31, 0) && w[1] == pat(31, 1),
+	       "partial: the accesses before done were made");
+	munmap(a, PAGE_SIZE);
+	fix_fini(&f);
+}
+
 static const struct tap_test tests[] = {
 	{ "api", t_api, 1, "API version" },
 	{ "guest_to_process", t_guest_to_process, 2, "guest writes reach process memory" },
@@ -2155,6 +2195,7 @@ static const struct tap_test tests[] = {
 	{ "fork", t_fork, 3, "copy-on-write after fork" },
 	{ "eio", t_eio, 3, "the VM's process has exited" },
 	{ "intr", t_intr, 3, "signals interrupt RUN" },
+	{ "partial", t_partial, 2, "a batch that fails after accesses ran" },
 	{ "busy", t_busy, 2, "one vCPU, two threads" },
 	{ "memslot_race", t_memslot_race, 2, "slot changes while vCPUs run" },
 	{ "stress", t_stress, 5, "threads, random accesses, shadow copies" },

@@ -48,7 +48,8 @@ int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_vcpu_access);
 
-static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
+static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
+		     bool *ran)
 {
 	struct eptmmu_access __user *ua = u64_to_user_ptr(run->accesses);
 	struct eptmmu_access a;
@@ -63,6 +64,7 @@ static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
 	run->done = 0;
 	run->exit_reason = EPTMMU_EXIT_DONE;
 	run->exit_errno = 0;
+	*ran = true;
 	for (i = 0; i < run->count; i++) {
 		int exit;
 
@@ -98,21 +100,29 @@ static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
  * eptmmu_vcpu_run() - EPTMMU_RUN
  * @vcpu: the vCPU; the caller holds its run_lock
  * @run: the request, copied from user space; out fields are filled
+ * @ran: out: accesses were attempted, so @run must go back to user space
  *
  * The whole batch is checked before any access is made, so a bad batch
  * changes nothing.  For EPTMMU_EXIT_GUEST the backend fills @run->exit_gpa
  * (through the access's value it cannot: the guest's rip is not a gpa of
  * the batch).
  *
+ * The batch is user memory: it may become unreadable or invalid, or a
+ * read's value unwritable, after accesses have run.  The run then stops
+ * with -EFAULT or -EINVAL, and @ran tells the caller to hand back @run
+ * anyway: @run->done and @run->stats say how far it got.
+ *
  * Return: 0 (see @run->exit_reason), -EINVAL or -EFAULT.
  */
-int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run)
+int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
+		    bool *ran)
 {
 	int r;
 
 	lockdep_assert_held(&vcpu->run_lock);
 	vcpu->guest_rip = 0;
-	r = run_batch(vcpu, run);
+	*ran = false;
+	r = run_batch(vcpu, run, ran);
 	if (vcpu->ops->run_end)
 		vcpu->ops->run_end(vcpu);
 	if (run->exit_reason == EPTMMU_EXIT_GUEST)

@@ -19,7 +19,8 @@ struct eptmmu_vcpu *eptmmu_vcpu_create(struct eptmmu_vm *vm);
 /* vcpu/run.c */
 int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		       u32 *exit_errno);
-int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run);
+int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
+		    bool *ran);
 int eptmmu_check_access(struct eptmmu_vcpu *vcpu,
 			const struct eptmmu_access *a);
 

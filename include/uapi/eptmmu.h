@@ -311,8 +311,9 @@ struct eptmmu_vcpu_stats {
  * @exit_gpa: out: the gpa of the access that stopped the run
  * @exit_errno: out: for EPTMMU_EXIT_FAULT, a positive errno: EFAULT (no
  *	process memory behind the gpa), EACCES (write to a read-only slot or
- *	to read-only process memory), ENOMEM, EAGAIN (the access kept
- *	faulting: its mapping was invalidated on every one of many retries)
+ *	to read-only process memory), EHWPOISON (the process page is
+ *	poisoned), ENOMEM, EAGAIN (the access kept faulting: its mapping was
+ *	invalidated on every one of many retries)
  * @pad: reserved, 0
  * @stats: out: counters of this vCPU, cumulative
  *
