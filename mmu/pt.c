@@ -397,8 +397,8 @@ static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
  * Only pages the host mapped reach a leaf, so each has a struct page;
  * reserved ones (the zero page) carry no state worth recording.
  */
-static void for_each_leaf_folio(u64 pfn, int level,
-				void (*fn)(struct folio *folio))
+static void leaf_folios_apply(u64 pfn, int level,
+			      void (*fn)(struct folio *folio))
 {
 	u64 end = pfn + SPTE_PAGES_PER(level);
 
@@ -440,7 +440,7 @@ static void set_folio_accessed(struct folio *folio)
 void eptmmu_host_page_dirty(u64 pfn, int level)
 {
 	if (!eptmmu_broken(no_host_dirty))
-		for_each_leaf_folio(pfn, level, set_folio_dirty);
+		leaf_folios_apply(pfn, level, set_folio_dirty);
 }
 
 /**
@@ -472,7 +472,7 @@ void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 	if (spte_is_dirty(old) && !(same && spte_is_dirty(new)))
 		eptmmu_host_page_dirty(spte_pfn(old), level);
 	if (spte_is_accessed(old) && !same && !eptmmu_broken(no_host_dirty))
-		for_each_leaf_folio(spte_pfn(old), level, set_folio_accessed);
+		leaf_folios_apply(spte_pfn(old), level, set_folio_accessed);
 	if (!(new & VMX_EPT_DIRTY_BIT) || !same)
 		note_lost_dirty(vm, gfn, old, level);
 }
@@ -647,6 +647,7 @@ void eptmmu_zap_end(struct eptmmu_vm *vm, bool flush)
 	if (flush || (atomic_read(&vm->zaps_unflushed) > 1 &&
 		      !eptmmu_broken(zap_flush_own_only)))
 		eptmmu_flush_remote_tlbs(vm);
+	/* Our flush is done before anyone can see us no longer counted. */
 	smp_mb__before_atomic();
 	atomic_dec(&vm->zaps_unflushed);
 }

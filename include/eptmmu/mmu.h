@@ -37,7 +37,7 @@ struct eptmmu_vcpu;
  * being deleted.  Invalidations still find it (its leaves are live until
  * the delete has zapped them); faults must not map it (R-MEMSLOT-DELETE).
  */
-#define EPTMMU_SLOT_INVALID	(1u << 31)
+#define EPTMMU_SLOT_INVALID	BIT(31)
 
 struct eptmmu_slot {
 	u64 base_gfn;
