@@ -17,7 +17,9 @@ static int vcpu_release(struct inode *inode, struct file *file)
 {
 	struct eptmmu_vcpu *vcpu = file->private_data;
 
-	eptmmu_vm_put(vcpu->vm);
+	/* NULL: vm_create_vcpu() failed after making the file. */
+	if (vcpu)
+		eptmmu_vm_put(vcpu->vm);
 	return 0;
 }
 
@@ -98,18 +100,33 @@ static int vm_release(struct inode *inode, struct file *file)
 static long vm_create_vcpu(struct eptmmu_vm *vm, unsigned long arg)
 {
 	struct eptmmu_vcpu *vcpu;
+	struct file *file;
 	int fd;
 
 	if (arg)
 		return -EINVAL;
-	vcpu = eptmmu_vcpu_create(vm);
-	if (IS_ERR(vcpu))
-		return PTR_ERR(vcpu);
-	/* The vCPU stays in the VM (and is freed with it) even if this fails. */
-	eptmmu_vm_get(vm);
-	fd = anon_inode_getfd("eptmmu-vcpu", &vcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
+	/*
+	 * A vCPU, once made, stays in the VM until the VM dies: get the fd
+	 * and the file first, so running out of either (EMFILE, ENFILE)
+	 * uses up no vCPU.
+	 */
+	fd = get_unused_fd_flags(O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		eptmmu_vm_put(vm);
+		return fd;
+	file = anon_inode_getfile("eptmmu-vcpu", &vcpu_fops, NULL, O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	vcpu = eptmmu_vcpu_create(vm);
+	if (IS_ERR(vcpu)) {
+		fput(file);
+		put_unused_fd(fd);
+		return PTR_ERR(vcpu);
+	}
+	eptmmu_vm_get(vm);
+	file->private_data = vcpu;
+	fd_install(fd, file);
 	return fd;
 }
 

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
+#include <linux/sched.h>
 #include <linux/shmem_fs.h>
 #include <linux/uaccess.h>
 
@@ -455,6 +456,94 @@ static void zap_yields_between_tables_broken(struct kunit *test)
 	KUNIT_EXPECT_GE(test, zap_span(test, true), (s64)SPAN_PAGES);
 }
 
+/* ---- 7. a harvest that yields ---- */
+/* R-DIRTY-YIELD */
+
+static struct {
+	atomic_t checks;
+	atomic_t armed;
+	struct completion yielded, resume;
+} yh;
+
+/* Make the harvest yield after its first word, and hold it there. */
+static void yield_hook(enum eptmmu_park_point point)
+{
+	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED &&
+	    atomic_inc_return(&yh.checks) == 2)
+		set_tsk_need_resched(current);
+	if (point == EPTMMU_PARK_DIRTY_LOG_YIELDED &&
+	    atomic_cmpxchg(&yh.armed, 1, 0) == 1) {
+		complete(&yh.yielded);
+		wait_for_completion_timeout(&yh.resume, 10 * HZ);
+	}
+}
+
+static void yield_unhook(void *unused)
+{
+	atomic_set(&yh.armed, 0);
+	complete_all(&yh.resume);
+	unpark_all(NULL);
+}
+
+/* While the harvest is parked with the lock dropped: write page 0. */
+static void write_while_yielded(struct worker *w)
+{
+	u64 v = 7, faults = w->vcpu->stats.faults;
+
+	if (!wait_for_completion_timeout(&yh.yielded, 10 * HZ)) {
+		w->result = -ETIMEDOUT;
+		return;
+	}
+	w->result = guest(w->vcpu, w->gpa, EPTMMU_ACCESS_WRITE, &v);
+	w->value = w->vcpu->stats.faults - faults;
+	complete(&yh.resume);
+}
+
+/*
+ * Write protection, two bitmap words.  The guest wrote page 0 (its TLB
+ * holds it writable); a harvest collects word 0, re-protects page 0 and
+ * yields before word 1, where the guest writes page 0 again.  Return
+ * whether the next harvest reports that write.
+ */
+static bool harvest_yield_keeps_invariant(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, 128 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = write_while_yielded, .vcpu = env->vcpu,
+			    .gpa = env->gpa };
+	u64 word;
+
+	guest_write(test, env, 0, 1);
+	guest_write(test, env, 0, 2);
+	atomic_set(&yh.checks, 0);
+	atomic_set(&yh.armed, 1);
+	init_completion(&yh.yielded);
+	init_completion(&yh.resume);
+	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, broken);
+	WRITE_ONCE(eptmmu_inject.park, yield_hook);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, yield_unhook, NULL), 0);
+	start_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 1ULL);
+	finish_worker(test, &w);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, false);
+	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
+	word = harvest(test, env, 0);
+	kunit_info(test, "write during the yield: %llu faults; next harvest %#llx\n",
+		   w.value, word);
+	return word == 1;
+}
+
+static void harvest_yield_flushes_first(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, harvest_yield_keeps_invariant(test, false));
+}
+
+static void harvest_yield_flushes_first_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, harvest_yield_keeps_invariant(test, true));
+}
+
 static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(delete_keeps_slot_for_invalidations),
 	KUNIT_CASE(delete_keeps_slot_for_invalidations_broken),
@@ -470,6 +559,8 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(read_fault_keeps_dirty_leaf_broken),
 	KUNIT_CASE(zap_yields_between_tables),
 	KUNIT_CASE(zap_yields_between_tables_broken),
+	KUNIT_CASE(harvest_yield_flushes_first),
+	KUNIT_CASE(harvest_yield_flushes_first_broken),
 	{}
 };
 

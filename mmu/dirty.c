@@ -13,6 +13,7 @@
  * for write, so no fault installs a leaf in the middle of one.
  */
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -204,6 +205,36 @@ static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 	}
 }
 
+/*
+ * R-DIRTY-YIELD: a harvest or CLEAR over a large slot must not hold the
+ * write lock (and the CPU) for as long as its bitmap is: between two
+ * 64-page words, if someone waits, deliver the flush for what was
+ * protected so far, then let them in.  Pages already harvested are
+ * protected in every TLB by then; pages not yet reached are still marked;
+ * a write meanwhile marks a page again (or sets its D), and the next
+ * harvest reports it.  slots_lock stays held, so the slot stays.
+ */
+/* R-DIRTY-YIELD */
+static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush)
+	__must_hold(RCU) __must_hold(&vm->mmu_lock)
+{
+	lockdep_assert_held_write(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_DIRTY_LOG_RESCHED);
+	if (eptmmu_broken(dirty_log_no_yield) ||
+	    (!need_resched() && !rwlock_needbreak(&vm->mmu_lock)))
+		return;
+	if (*flush && !eptmmu_broken(dirty_log_yield_noflush)) {
+		eptmmu_flush_remote_tlbs(vm);
+		*flush = false;
+	}
+	rcu_read_unlock();
+	write_unlock(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_DIRTY_LOG_YIELDED);
+	cond_resched();
+	write_lock(&vm->mmu_lock);
+	rcu_read_lock();
+}
+
 static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
 {
 	struct eptmmu_slot *s;
@@ -233,7 +264,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
-	bool flush = false, any = false, dbit;
+	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL;
 	size_t words, w;
@@ -263,20 +294,24 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		harvest_dbits(vm, slot, &flush);
 	for (w = 0; w < words; w++) {
 		atomic_long_t *word = (atomic_long_t *)&slot->dirty_bitmap[w];
-		u64 mask = keep ? atomic_long_read(word) :
-				  atomic_long_xchg(word, 0);
+		u64 mask;
 
+		dirty_log_cond_resched(vm, &flush);
+		mask = keep ? atomic_long_read(word) : atomic_long_xchg(word, 0);
 		buf[w] = mask;
-		any |= mask;
-		if (mask && !keep && !dbit)
+		if (!mask || keep)
+			continue;
+		/*
+		 * Aging without A/D drops W without a flush, so a vCPU may
+		 * still hold a writable translation of a page whose SPTE
+		 * looks protected: whenever pages were harvested, flush,
+		 * whatever the SPTEs said.
+		 */
+		flush = true;
+		if (!dbit)
 			reprotect_mask(vm, slot->base_gfn + w * 64, mask, &flush);
 	}
-	/*
-	 * Aging without A/D drops W without a flush, so a vCPU may still
-	 * hold a writable translation of a page whose SPTE looks protected:
-	 * whenever pages were harvested, flush, whatever the SPTEs said.
-	 */
-	if (flush || (any && !keep))
+	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
@@ -309,7 +344,7 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_dirty_log);
 int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
-	bool flush = false, any = false, dbit;
+	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL, end;
 	size_t words, w;
@@ -343,17 +378,18 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 			(atomic_long_t *)&slot->dirty_bitmap[first / 64];
 		u64 mask = buf[w];
 
+		dirty_log_cond_resched(vm, &flush);
 		if (end - first < 64)
 			mask &= BIT_ULL(end - first) - 1;
 		if (!mask)
 			continue;
 		atomic_long_andnot(mask, word);
-		any = true;
+		flush = true;
 		/* With D bits, the next harvest collects whatever D is set. */
 		if (!dbit)
 			reprotect_mask(vm, slot->base_gfn + first, mask, &flush);
 	}
-	if (flush || any)
+	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);

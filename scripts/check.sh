@@ -39,6 +39,12 @@ EOF
 		# they get smaller workloads, never fewer checks.
 		local st="" dl=""
 		[ "$k" = plain ] || { st="-m 16 -n 10000"; dl="-w 200000 -i 100"; }
+		# Swap on zram, so reclaim really writes anonymous pages out
+		# (eptmmu_mm_test swap).
+		cat >>"$PLAN" <<'EOF'
+step zram sh -c 'echo 256M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 && cat /proc/swaps'
+EOF
+		EXPECT+=(zram:rc)
 		cat >>"$PLAN" <<EOF
 step selftest sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
 step selftest-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
@@ -50,6 +56,13 @@ step vmxtest-soft sh -c 'insmod /eptmmu.ko && /eptmmu_vmx_test --backend soft; r
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
 			 mm:tap mm-noad:tap vmxtest-soft:tap)
+		# Bounded lock holds under lowered lockup/stall thresholds: the
+		# largest slot on the plain kernel, a quarter of it on the
+		# debug kernels (5-10x slower, so as long a walk).
+		local gib=1024
+		[ "$k" = plain ] || gib=256
+		echo "step holds /holds.sh $gib" >>"$PLAN"
+		EXPECT+=(holds:tap)
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$k" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
@@ -100,7 +113,8 @@ for k in $kernels; do
 	module_build "$k" EPTMMU_TEST=1
 	plan_for "$k"
 	make_initramfs "$EPTMMU_OUT/initrd-$k.gz" "$PLAN" \
-		"$MODDIR"/src/eptmmu{,_test,_detect}.ko "${TOOLS[@]}"
+		"$MODDIR"/src/eptmmu{,_test,_detect}.ko "${TOOLS[@]}" \
+		"$EPTMMU_TOP/scripts/guest/holds.sh"
 	limit=180
 	[ "$k" = plain ] || limit=420
 	log=$EPTMMU_OUT/console-$k.log

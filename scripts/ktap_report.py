@@ -46,6 +46,11 @@ HEADERS = [
     (re.compile(r'^BUG: KCSAN'), 'kcsan'),
     (re.compile(r'^BUG: sleeping function called from invalid context'), 'sleep'),
     (re.compile(r'^unreferenced object 0x'), 'kmemleak'),
+    # Bounded lock holds (R-ZAP-BOUNDED, R-DIRTY-YIELD): the soft-lockup
+    # watchdog and RCU's stall warnings prefix their own subsystem name.
+    (re.compile(r'BUG: soft lockup - CPU#|self-detected stall on CPU'
+                r'|detected stalls on CPUs/tasks|blocked for more than \d+ seconds'),
+     'stall'),
     (re.compile(r'^(BUG: |Oops|general protection fault|Kernel panic'
                 r'|kernel BUG at|WARNING: |INFO: )'), 'bug'),
 ]

@@ -16,7 +16,7 @@
  * the bits just collected).  Output is TAP; exit 0 iff all pass.
  *
  *   eptmmu_dirty_log_test [-m MiB] [-v vCPUs] [-i iterations] [-w writes]
- *                         [-s seed]
+ *                         [-s seed] [-L GiB]
  *
  * A run harvests at least -i times, and goes on until its vCPUs have made
  * their share of -w guest writes: -w divided by the runs not skipped, so
@@ -828,6 +828,123 @@ out:
 	munmap(none, PAGE_SIZE);
 }
 
+/* ---- -L: one large, sparsely written slot ---- */
+
+/* Pages the guest writes in the large slot, spread over all of it. */
+#define BIG_WRITTEN	1024
+#define BIG_TAP		4
+
+static size_t count_bits(const u64 *bm, size_t words)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < words; i++)
+		n += __builtin_popcountll(bm[i]);
+	return n;
+}
+
+static bool big_writes(int vcpu, u64 npages, u64 tag)
+{
+	struct eptmmu_access *a = calloc(BIG_WRITTEN, sizeof(*a));
+	bool ok;
+	u64 i;
+
+	if (!a)
+		die("calloc");
+	for (i = 0; i < BIG_WRITTEN; i++)
+		a[i] = access_of(EPTMMU_ACCESS_WRITE,
+				 GPA_BASE + i * (npages / BIG_WRITTEN) * PAGE_SIZE,
+				 8, tag + i);
+	ok = run_all(vcpu, a, BIG_WRITTEN, NULL, "writes to the large slot");
+	free(a);
+	return ok;
+}
+
+/*
+ * R-DIRTY-YIELD: a slot of @gib GiB with BIG_WRITTEN pages written.  A
+ * full-range GET, a CLEAR of every page and another GET each walk all of
+ * it under the write lock; they must yield (make check lowers the
+ * soft-lockup and RCU-stall thresholds around this) and still be exact.
+ */
+static void big_run(const struct mode *m, unsigned int gib)
+{
+	u64 size = (u64)gib << 30, npages = size / PAGE_SIZE, t0, t1, t2;
+	size_t words = npages / 64, n1, n2, n3;
+	u64 *bm = malloc(words * 8), *ones = malloc(words * 8);
+	int vm, vcpu, r;
+	const char *name = m->flags & EPTMMU_MEM_DIRTY_LOG_DBIT ? "dbit" : "wp";
+	void *mem;
+
+	if (!bm || !ones)
+		die("malloc");
+	memset(ones, 0xff, words * 8);
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap %u GiB", gib);
+	vm = xcreate_vm(devfd);
+	vcpu = xcreate_vcpu(vm);
+	r = set_memslot(vm, 0, m->flags, GPA_BASE, size, mem);
+	if (r)
+		die("EPTMMU_SET_MEMSLOT %u GiB: %s", gib, strerror(-r));
+	if (!big_writes(vcpu, npages, 1))
+		die("guest writes");
+
+	t0 = now_ns();
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0,
+			    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
+	t1 = now_ns();
+	n1 = r ? 0 : count_bits(bm, words);
+	tap_ok(!r && n1 == BIG_WRITTEN,
+	       "%s %u GiB: a full-range GET reports the %d written pages (%zu, %.1f ms)",
+	       name, gib, BIG_WRITTEN, n1, (t1 - t0) / 1e6);
+	r = dirty_log_ioctl(vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 0, npages, ones);
+	t2 = now_ns();
+	tap_ok(!r, "%s %u GiB: CLEAR of every page (%.1f ms)", name, gib,
+	       (t2 - t1) / 1e6);
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	n2 = r ? ~(size_t)0 : count_bits(bm, words);
+	tap_ok(!n2, "%s %u GiB: nothing dirty after the CLEAR (%zu)", name,
+	       gib, n2);
+	if (!big_writes(vcpu, npages, 1 << 20))
+		die("guest writes");
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	n3 = r ? 0 : count_bits(bm, words);
+	tap_ok(n3 == BIG_WRITTEN,
+	       "%s %u GiB: writes after the CLEAR are reported again (%zu)",
+	       name, gib, n3);
+	close(vcpu);
+	close(vm);
+	munmap(mem, size);
+	free(bm);
+	free(ones);
+}
+
+static int big_main(unsigned int gib)
+{
+	struct eptmmu_vm_stats st;
+	unsigned int i;
+	int vm;
+
+	tap_plan(2 * BIG_TAP);
+	devfd = xopen_dev();
+	vm = xcreate_vm(devfd);
+	xvm_stats(vm, &st);
+	close(vm);
+	for (i = 0; i < ARRAY_SIZE(modes); i += 2) {
+		int c;
+
+		if ((modes[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT) && !st.ept_ad) {
+			for (c = 0; c < BIG_TAP; c++)
+				tap_ok(true, "dbit: # SKIP VM has no EPT A/D");
+			continue;
+		}
+		big_run(&modes[i], gib);
+	}
+	close(devfd);
+	return tap_done();
+}
+
 /* ---- runner ---- */
 
 /* A section that gave up early still prints its lines, as failures. */
@@ -853,6 +970,8 @@ static void usage(FILE *f)
 		"               iterates past -i until it has written its equal\n"
 		"               share (default %llu)\n"
 		"  -s SEED      random seed (default 0)\n"
+		"  -L GiB       only this: a sparsely written slot of GiB, full-range\n"
+		"               GET, CLEAR and GET again in each logging mode\n"
 		"Output is TAP; exit 0 iff all pass.\n",
 		opt.mib, opt.vcpus, opt.iters, opt.writes);
 }
@@ -860,12 +979,12 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct eptmmu_vm_stats st;
-	unsigned int runs = 0, i;
+	unsigned int runs = 0, i, big_gib = 0;
 	int ch, start, vm;
 	bool ept_ad;
 	u64 target;
 
-	while ((ch = getopt(argc, argv, "m:v:i:w:s:h")) != -1) {
+	while ((ch = getopt(argc, argv, "m:v:i:w:s:L:h")) != -1) {
 		switch (ch) {
 		case 'm':
 			opt.mib = parse_num(optarg, 1, 4096);
@@ -882,6 +1001,9 @@ int main(int argc, char **argv)
 		case 's':
 			opt.seed = parse_num(optarg, 0, ~0UL);
 			break;
+		case 'L':
+			big_gib = parse_num(optarg, 1, EPTMMU_MAX_MEMSLOT_SIZE >> 30);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -894,6 +1016,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (big_gib)
+		return big_main(big_gib);
 
 	tap_plan(ARRAY_SIZE(modes) * RUN_TAP + INV_TAP);
 	devfd = xopen_dev();

@@ -2,7 +2,8 @@
 /*
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
  * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
- * soft offline, reclaim of memfd pages the guest wrote, a poisoned page)
+ * soft offline, reclaim of memfd and swapped-in anonymous pages the guest
+ * wrote, a poisoned page)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -1344,6 +1345,92 @@ static void t_hwpoison(void)
 	       status);
 }
 
+/* ---- 10: anonymous memory through a swap-out and swap-in ---- */
+
+#define SW_PAGES	16
+
+static bool swap_enabled(void)
+{
+	char buf[512], *nl;
+	int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* A header line, then one line per swap device. */
+	nl = strchr(buf, '\n');
+	return nl && nl[1];
+}
+
+static u64 sw_want(size_t page)
+{
+	return pat(100, page);
+}
+
+/* How many of the fixture's pages the process has no frame for now. */
+static size_t swapped_out(struct fix *f)
+{
+	u64 pfn[SW_PAGES];
+	size_t i, n = 0;
+
+	if (pfns_of(f->mem, SW_PAGES, pfn))
+		return 0;
+	for (i = 0; i < SW_PAGES; i++)
+		n += !pfn[i];
+	return n;
+}
+
+/*
+ * Anonymous pages the process wrote go out to swap.  The guest's reads
+ * bring them back as the swap cache's clean copies, mapped writable, so
+ * the leaves are writable; the guest writes through EPT only.  Reclaim
+ * then sees clean pages whose swap copy looks valid and drops them: the
+ * guest's writes must survive (R-HOST-DIRTY).
+ */
+static void t_swap(void)
+{
+	size_t i, out, bad = 0;
+	struct fix f;
+
+	if (!fix_init(&f, SW_PAGES * PAGE_SIZE, PAGE_SIZE, true))
+		return;
+	if (!swap_enabled()) {
+		skip_rest("no swap device (make check gives the test kernel a zram one)");
+		goto out;
+	}
+	for (i = 0; i < SW_PAGES; i++)
+		*word_ptr(&f, i, word_of(i, 4)) = sw_want(i);
+	if (madvise(f.mem, f.size, MADV_PAGEOUT))
+		die("MADV_PAGEOUT");
+	out = swapped_out(&f);
+	tap_ok(out == SW_PAGES, "swap: MADV_PAGEOUT swapped out the process's pages (%zu of %d)",
+	       out, SW_PAGES);
+	if (!guest_sees_process(&f, 4, sw_want, "reads that swap in") ||
+	    !guest_writes(&f, 101, 5, "guest writes"))
+		goto out;
+	if (madvise(f.mem, f.size, MADV_PAGEOUT))
+		die("MADV_PAGEOUT");
+	out = swapped_out(&f);
+	for (i = 0; i < SW_PAGES; i++) {
+		u64 v = *word_ptr(&f, i, word_of(i, 5));
+
+		if (v != pat(101, i) && bad++ < 3)
+			tap_diag("page %zu: the guest wrote %#llx, the process reads %#llx",
+				 i, pat(101, i), v);
+	}
+	tap_ok(!bad, "swap: every guest write survives a second swap-out (%zu of %d pages went out, %zu lost)",
+	       out, SW_PAGES, bad);
+	tap_ok(agree_both_ways(&f, 102, "after the swap round"),
+	       "swap: fresh writes on either side reach the other on every page");
+out:
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -1356,6 +1443,7 @@ static const struct tap_test tests[] = {
 	{ "soft_offline", t_soft_offline, 3, "MADV_SOFT_OFFLINE migrates chosen guest-mapped pages" },
 	{ "host_dirty", t_host_dirty, 3, "guest writes to a memfd survive MADV_PAGEOUT" },
 	{ "hwpoison", t_hwpoison, 1, "a poisoned page is reported as such" },
+	{ "swap", t_swap, 3, "guest writes to swapped-in anonymous pages survive swap-out" },
 };
 
 static void usage(FILE *f)

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -2178,6 +2181,176 @@ static void t_partial(void)
 	fix_fini(&f);
 }
 
+/* ---- full file tables ---- */
+
+/* Take every free descriptor; return how many (close them with undup()). */
+static int fill_fds(int *fds, int max)
+{
+	int n = 0;
+
+	while (n < max && (fds[n] = dup(0)) >= 0)
+		n++;
+	return n;
+}
+
+static void undup(int *fds, int n)
+{
+	while (n--)
+		close(fds[n]);
+}
+
+/*
+ * In a child (it lowers its own limits).  Bit i of the exit status is
+ * check i failed: 0 EMFILE from CREATE_VM and CREATE_VCPU, 1 refusals
+ * used up no vCPU, 2 ENFILE once the system's table is full for a process
+ * without CAP_SYS_ADMIN.
+ */
+static int fdlimit_child(int dev, const char *file_max)
+{
+	struct rlimit rl = { 64, 64 };
+	int fds[64], n, i, vm, vm2, fail = 0, r;
+	char buf[32];
+
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 0xff;
+	vm = ioctl(dev, EPTMMU_CREATE_VM, 0);
+	if (vm < 0)
+		return 0xff;
+	n = fill_fds(fds, 64);
+	if (ioctl(dev, EPTMMU_CREATE_VM, 0) >= 0 || errno != EMFILE)
+		fail |= 1;
+	/* More refusals than there are vCPUs: none may use one up. */
+	for (i = 0; i <= EPTMMU_MAX_VCPUS; i++)
+		if (ioctl(vm, EPTMMU_CREATE_VCPU, 0) >= 0 || errno != EMFILE)
+			fail |= 1;
+	undup(fds, n);
+	rl.rlim_cur = rl.rlim_max = 256;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 0xff;
+	for (i = 0; i < EPTMMU_MAX_VCPUS; i++)
+		if (ioctl(vm, EPTMMU_CREATE_VCPU, 0) < 0)
+			fail |= 2;
+	/*
+	 * ENFILE: the system-wide limit spares CAP_SYS_ADMIN, so drop root
+	 * (the descriptors stay usable) and shrink fs.file-max to what is
+	 * open; the parent puts it back.
+	 */
+	vm2 = ioctl(dev, EPTMMU_CREATE_VM, 0);
+	if (vm2 < 0)
+		return fail | 4;
+	r = open("/proc/sys/fs/file-nr", O_RDONLY);
+	n = r < 0 ? -1 : read(r, buf, sizeof(buf) - 1);
+	if (r >= 0)
+		close(r);
+	if (n <= 0)
+		return fail | 4;
+	buf[n] = 0;
+	r = open(file_max, O_WRONLY);
+	if (r < 0 || write(r, buf, strcspn(buf, "\t ")) < 0)
+		return fail | 4;
+	close(r);
+	if (setuid(65534))
+		return fail | 4;
+	if (ioctl(dev, EPTMMU_CREATE_VM, 0) >= 0 || errno != ENFILE)
+		fail |= 4;
+	if (ioctl(vm2, EPTMMU_CREATE_VCPU, 0) >= 0 || errno != ENFILE)
+		fail |= 4;
+	return fail;
+}
+
+static void t_fdlimit(void)
+{
+	static const char file_max[] = "/proc/sys/fs/file-max";
+	char saved[32] = "";
+	int dev = xopen_dev(), status = 0, fd;
+	ssize_t n;
+	pid_t pid;
+
+	fd = open(file_max, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, saved, sizeof(saved) - 1);
+	if (fd >= 0)
+		close(fd);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid)
+		_exit(fdlimit_child(dev, file_max));
+	if (waitpid(pid, &status, 0) != pid)
+		die("waitpid");
+	fd = open(file_max, O_WRONLY);
+	if (n <= 0 || fd < 0 || write(fd, saved, n) != n)
+		tap_diag("could not put %s back to %s", file_max, saved);
+	if (fd >= 0)
+		close(fd);
+	close(dev);
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : 0xff;
+	if (status == 0xff)
+		tap_diag("the child could not set itself up");
+	tap_ok(!(status & 1), "fdlimit: CREATE_VM and CREATE_VCPU fail EMFILE with a full descriptor table");
+	tap_ok(!(status & 3), "fdlimit: EMFILE refusals use up no vCPU (all %d can be made afterwards)",
+	       EPTMMU_MAX_VCPUS);
+	tap_ok(!(status & 4), "fdlimit: both fail ENFILE with the system's file table full (without CAP_SYS_ADMIN)");
+}
+
+/* ---- CREATE_VM interrupted ---- */
+
+#define CI_CHILDREN	40
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A fresh process (its first VM registers the MMU notifier the slow way)
+ * under a storm of signals: 0 made a VM at once, 1 got EINTR first and
+ * then a VM by calling again, 2 anything else.
+ */
+static int create_intr_child(int dev)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	int i, vm, eintr = 0;
+
+	sigaction(SIGALRM, &sa, NULL);	/* no SA_RESTART */
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (i = 0; i < 1000; i++) {
+		vm = ioctl(dev, EPTMMU_CREATE_VM, 0);
+		if (vm >= 0)
+			return eintr;
+		if (errno != EINTR)
+			return 2;
+		eintr = 1;
+	}
+	return 2;
+}
+
+static void t_create_intr(void)
+{
+	int dev = xopen_dev(), i, status, n[3] = { 0 }, other = 0;
+	pid_t pid;
+
+	for (i = 0; i < CI_CHILDREN; i++) {
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (!pid)
+			_exit(create_intr_child(dev));
+		if (waitpid(pid, &status, 0) != pid)
+			die("waitpid");
+		if (WIFEXITED(status) && WEXITSTATUS(status) <= 2)
+			n[WEXITSTATUS(status)]++;
+		else
+			other++;
+	}
+	close(dev);
+	tap_ok(!n[2] && !other,
+	       "create_intr: under signals CREATE_VM makes a VM or fails EINTR, and calling again makes it (%d of %d saw EINTR)",
+	       n[1], CI_CHILDREN);
+}
+
 static const struct tap_test tests[] = {
 	{ "api", t_api, 1, "API version" },
 	{ "guest_to_process", t_guest_to_process, 2, "guest writes reach process memory" },
@@ -2196,6 +2369,8 @@ static const struct tap_test tests[] = {
 	{ "eio", t_eio, 3, "the VM's process has exited" },
 	{ "intr", t_intr, 3, "signals interrupt RUN" },
 	{ "partial", t_partial, 2, "a batch that fails after accesses ran" },
+	{ "fdlimit", t_fdlimit, 3, "full descriptor and file tables" },
+	{ "create_intr", t_create_intr, 1, "CREATE_VM interrupted by signals" },
 	{ "busy", t_busy, 2, "one vCPU, two threads" },
 	{ "memslot_race", t_memslot_race, 2, "slot changes while vCPUs run" },
 	{ "stress", t_stress, 5, "threads, random accesses, shadow copies" },

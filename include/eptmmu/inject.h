@@ -42,6 +42,13 @@ enum eptmmu_park_point {
 	EPTMMU_PARK_ZAP_RESCHED,
 	/* Sleepable: memslot delete, slot unpublished for faults, not zapped. */
 	EPTMMU_PARK_DELETE_BEFORE_ZAP,
+	/*
+	 * GET/CLEAR_DIRTY_LOG, write lock held, between two bitmap words:
+	 * where it may yield (R-DIRTY-YIELD).
+	 */
+	EPTMMU_PARK_DIRTY_LOG_RESCHED,
+	/* Sleepable: the same, yielding, with mmu_lock dropped. */
+	EPTMMU_PARK_DIRTY_LOG_YIELDED,
 	EPTMMU_PARK_NR
 };
 
@@ -79,6 +86,10 @@ struct eptmmu_inject {
 	bool no_host_dirty;
 	/* Zaps tear down whole subtrees, however large, without yielding. */
 	bool zap_whole_subtrees;
+	/* GET/CLEAR_DIRTY_LOG hold the write lock over the whole bitmap. */
+	bool dirty_log_no_yield;
+	/* A dirty-log yield drops the lock without flushing first. */
+	bool dirty_log_yield_noflush;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.

@@ -25,7 +25,10 @@
 #define EPTMMU_GET_API_VERSION	_IO(EPTMMU_IO, 0x00)
 /*
  * Returns a new VM file descriptor.  The VM maps memory of the calling
- * process (its mm).  EINVAL: argument not 0.  ENOMEM.
+ * process (its mm).  EINVAL: argument not 0, or no mm.  ENOMEM.
+ * EMFILE / ENFILE: the process's / the system's file table is full.
+ * EINTR: a signal arrived while the process's first VM registered with
+ * its memory management; nothing was made, call again.
  */
 #define EPTMMU_CREATE_VM	_IO(EPTMMU_IO, 0x01)
 
@@ -87,7 +90,8 @@ struct eptmmu_memslot {
 #define EPTMMU_SET_MEMSLOT	_IOW(EPTMMU_IO, 0x10, struct eptmmu_memslot)
 /*
  * Returns a new vCPU file descriptor.  EINVAL: argument not 0.
- * ENOSPC: EPTMMU_MAX_VCPUS already exist.
+ * ENOSPC: EPTMMU_MAX_VCPUS already exist.  ENOMEM.  EMFILE / ENFILE: the
+ * process's / the system's file table is full (no vCPU is used up).
  */
 #define EPTMMU_CREATE_VCPU	_IO(EPTMMU_IO, 0x11)
 
