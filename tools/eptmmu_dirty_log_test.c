@@ -834,15 +834,6 @@ out:
 #define BIG_WRITTEN	1024
 #define BIG_TAP		4
 
-static size_t count_bits(const u64 *bm, size_t words)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < words; i++)
-		n += __builtin_popcountll(bm[i]);
-	return n;
-}
-
 static bool big_writes(int vcpu, u64 npages, u64 tag)
 {
 	struct eptmmu_access *a = calloc(BIG_WRITTEN, sizeof(*a));
@@ -894,7 +885,7 @@ static void big_run(const struct mode *m, unsigned int gib)
 	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0,
 			    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
 	t1 = now_ns();
-	n1 = r ? 0 : count_bits(bm, words);
+	n1 = r ? 0 : bitmap_count(bm, words);
 	tap_ok(!r && n1 == BIG_WRITTEN,
 	       "%s %u GiB: a full-range GET reports the %d written pages (%zu, %.1f ms)",
 	       name, gib, BIG_WRITTEN, n1, (t1 - t0) / 1e6);
@@ -903,13 +894,13 @@ static void big_run(const struct mode *m, unsigned int gib)
 	tap_ok(!r, "%s %u GiB: CLEAR of every page (%.1f ms)", name, gib,
 	       (t2 - t1) / 1e6);
 	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
-	n2 = r ? ~(size_t)0 : count_bits(bm, words);
+	n2 = r ? ~(size_t)0 : bitmap_count(bm, words);
 	tap_ok(!n2, "%s %u GiB: nothing dirty after the CLEAR (%zu)", name,
 	       gib, n2);
 	if (!big_writes(vcpu, npages, 1 << 20))
 		die("guest writes");
 	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
-	n3 = r ? 0 : count_bits(bm, words);
+	n3 = r ? 0 : bitmap_count(bm, words);
 	tap_ok(n3 == BIG_WRITTEN,
 	       "%s %u GiB: writes after the CLEAR are reported again (%zu)",
 	       name, gib, n3);

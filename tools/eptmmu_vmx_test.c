@@ -797,15 +797,6 @@ out:
 #define DL_WORDS	(DL_PAGES / 64)
 #define DL_ROUNDS	5
 
-static size_t bits_count(const u64 *bm, size_t words)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < words; i++)
-		n += __builtin_popcountll(bm[i]);
-	return n;
-}
-
 /* Diagnose pages in @got but not @want (extra) and the reverse (lost). */
 static bool same_pages(const char *what, const u64 *got, const u64 *want)
 {
@@ -824,8 +815,8 @@ static bool same_pages(const char *what, const u64 *got, const u64 *want)
 	}
 	if (lost || extra)
 		tap_diag("%s: %zu written, %zu reported: %zu lost, %zu extra",
-			 what, bits_count(want, DL_WORDS),
-			 bits_count(got, DL_WORDS), lost, extra);
+			 what, bitmap_count(want, DL_WORDS),
+			 bitmap_count(got, DL_WORDS), lost, extra);
 	return !lost && !extra;
 }
 
@@ -904,7 +895,7 @@ static void dirty_rounds(bool dbit)
 		goto out;
 	}
 	tap_diag("%s: the first harvest reports %zu of the %d pages written before logging started",
-		 name, bits_count(got, DL_WORDS), DL_PAGES);
+		 name, bitmap_count(got, DL_WORDS), DL_PAGES);
 	first = prev;
 
 	for (round = 1; round <= DL_ROUNDS; round++) {

@@ -145,6 +145,15 @@ int dirty_log_ioctl(int vmfd, unsigned long cmd, u32 slot, u32 flags,
 	return ioctl(vmfd, cmd, &log) ? -errno : 0;
 }
 
+size_t bitmap_count(const u64 *bm, size_t words)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < words; i++)
+		n += __builtin_popcountll(bm[i]);
+	return n;
+}
+
 u64 pat(u64 tag, u64 idx)
 {
 	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;

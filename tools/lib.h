@@ -74,6 +74,8 @@ static inline struct eptmmu_access access_of(u8 kind, u64 gpa,
 
 /* A distinct, non-zero value for every (tag, index): splitmix64. */
 u64 pat(u64 tag, u64 idx);
+/* Bits set in @words 64-bit words of a dirty bitmap. */
+size_t bitmap_count(const u64 *bm, size_t words);
 /* Word i of @mem (@size bytes) becomes pat(@tag, i). */
 void fill(void *mem, size_t size, u64 tag);
 
