@@ -873,6 +873,9 @@ static void big_run(const struct mode *m, unsigned int gib)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap %u GiB", gib);
+	/* One 4K page per write: THPs would be 512 times the memory. */
+	if (madvise(mem, size, MADV_NOHUGEPAGE))
+		die("MADV_NOHUGEPAGE");
 	vm = xcreate_vm(devfd);
 	vcpu = xcreate_vcpu(vm);
 	r = set_memslot(vm, 0, m->flags, GPA_BASE, size, mem);
