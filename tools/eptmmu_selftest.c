@@ -2209,7 +2209,6 @@ static int fdlimit_child(int dev, const char *file_max)
 {
 	struct rlimit rl = { 64, 64 };
 	int fds[64], n, i, vm, vm2, fail = 0, r;
-	char buf[32];
 
 	if (setrlimit(RLIMIT_NOFILE, &rl))
 		return 0xff;
@@ -2232,21 +2231,14 @@ static int fdlimit_child(int dev, const char *file_max)
 			fail |= 2;
 	/*
 	 * ENFILE: the system-wide limit spares CAP_SYS_ADMIN, so drop root
-	 * (the descriptors stay usable) and shrink fs.file-max to what is
-	 * open; the parent puts it back.
+	 * (the descriptors stay usable) after shrinking fs.file-max below
+	 * any count of open files; the parent puts it back.
 	 */
 	vm2 = ioctl(dev, EPTMMU_CREATE_VM, 0);
 	if (vm2 < 0)
 		return fail | 4;
-	r = open("/proc/sys/fs/file-nr", O_RDONLY);
-	n = r < 0 ? -1 : read(r, buf, sizeof(buf) - 1);
-	if (r >= 0)
-		close(r);
-	if (n <= 0)
-		return fail | 4;
-	buf[n] = 0;
 	r = open(file_max, O_WRONLY);
-	if (r < 0 || write(r, buf, strcspn(buf, "\t ")) < 0)
+	if (r < 0 || write(r, "1", 1) != 1)
 		return fail | 4;
 	close(r);
 	if (setuid(65534))
