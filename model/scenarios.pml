@@ -9,11 +9,14 @@
 #define LEAF_W(p)	(P | R | W | MW | HW | ((p) -> PFN1 : 0))
 
 #if defined(SCEN_INVAL)
-/* R-INVAL-SEQ: a slow fault against reclaim of the page it resolved. */
+/*
+ * R-INVAL-SEQ: slow faults against reclaim of the page they resolved;
+ * the page may come back as the other one (reuse).
+ */
 #define NG 1
 #define NV 1
 #define AD 0
-#define NACC 1
+#define NACC 2
 #define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
 #define INIT_STATE	hmap[0] = 0; freed[1] = 1
 #define START_AGENTS	run vcpu(0); run host(0, 1, 1)
@@ -24,7 +27,7 @@
 #define NG 1
 #define NV 1
 #define AD 0
-#define NACC 1
+#define NACC 2
 #define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
 #define INIT_STATE	hmap[0] = 0; freed[1] = 1; spte[0] = LEAF_W(0)
 #define START_AGENTS	run vcpu(0); run delete(); run host(0, 1, 1)
@@ -39,11 +42,11 @@
 #define NG 2
 #define NV 1
 #define AD 0
-#define NACC 1
-#define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
+#define NACC 2
+#define CHOOSE_ACCESS(v, k)	if :: g = 0 :: g = 1 fi; if :: w = 0 :: w = 1 fi
 #define INIT_STATE	hmap[0] = 0; hmap[1] = 1;			\
 			spte[0] = LEAF_W(0); spte[1] = LEAF_W(1);	\
-			tlb[0] = TV | TW
+			tlb[0] = TV | TW; tlb[1] = TV | TW | TP
 #define START_AGENTS	run vcpu(0); run host(0, 1, 1); run host(1, 3, 0)
 #define IOCTL_PROGRAM	skip
 
@@ -74,8 +77,8 @@
 #define NG 1
 #define NV 1
 #define AD 0
-#define NACC 2
-#define CHOOSE_ACCESS(v, k)	g = 0; w = 1
+#define NACC 3
+#define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
 #define INIT_STATE	hmap[0] = 0; freed[1] = 1
 #define START_AGENTS	run vcpu(0); run aging(); run ioctl()
 #define IOCTL_PROGRAM	log_start(); get_log()
@@ -89,8 +92,8 @@
 #define NG 1
 #define NV 1
 #define AD 0
-#define NACC 2
-#define CHOOSE_ACCESS(v, k)	g = 0; w = 1
+#define NACC 3
+#define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
 #define INIT_STATE	hmap[0] = 0; freed[1] = 1; slot = S_LOG;	\
 			logging_on = 1; spte[0] = P | R | MW | HW
 #define START_AGENTS	run vcpu(0); run ioctl()
@@ -105,8 +108,8 @@
 #define NV 2
 #define AD 1
 #define DBIT 1
-#define NACC ((v == 0) -> 1 : 2)
-#define CHOOSE_ACCESS(v, k)	g = 0; w = (v != 0)
+#define NACC 2
+#define CHOOSE_ACCESS(v, k)	g = 0; if :: v == 0 && k == 0 -> w = 0 :: else -> if :: w = 0 :: w = 1 fi fi
 #define INIT_STATE	hmap[0] = 0; freed[1] = 1; slot = S_LOG;	\
 			logging_on = 1
 #define START_AGENTS	run vcpu(0); run vcpu(1); run ioctl()
@@ -121,7 +124,7 @@
 #define NV 1
 #define AD 0
 #define YIELDS 1
-#define NACC 1
+#define NACC 2
 #define CHOOSE_ACCESS(v, k)	w = 1; if :: g = 0 :: g = 1 fi
 #define INIT_STATE	hmap[0] = 0; hmap[1] = 1; slot = S_LOG;		\
 			logging_on = 1;					\
