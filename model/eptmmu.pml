@@ -454,12 +454,16 @@ inline fastpf(g, w)
 			:: else
 			fi;
 #endif
+#ifndef BROKEN_FAST_PLAIN_STORE
 			atomic {
 				if
 				:: spte[g] == old -> spte[g] = n; ok = 1
 				:: else -> old = spte[g]; ok = 0
 				fi
 			};
+#else
+			spte[g] = n; ok = 1;	/* WRITE_ONCE instead of cmpxchg */
+#endif
 			if
 			:: ok ->
 #ifndef BROKEN_FAST_MARK_BEFORE_SET
@@ -775,8 +779,19 @@ proctype aging()
 			old = spte[i];
 			if
 			:: ACCESSED(old) && AD ->
+#ifndef BROKEN_AGE_PLAIN_RMW
 				/* atomic AND: a D set meanwhile stays (R-AGE-ATOMIC) */
 				spte[i] = spte[i] & ~A
+#else
+				/* age_broken(): WRITE_ONCE of the value read */
+				spte[i] = old & ~A
+#endif
+#ifdef BROKEN_AGE_TWO_STEP
+			:: ACCESSED(old) && !AD ->
+				/* age_broken(): clear RWX, then set the saved bits */
+				spte[i] = spte[i] & ~(R | W);
+				spte[i] = spte[i] | T
+#else
 			:: ACCESSED(old) && !AD ->
 				/* one cmpxchg to tracked, no flush (R-AGE-NOFLUSH) */
 				atomic {
@@ -792,6 +807,7 @@ proctype aging()
 					:: else
 					fi
 				}
+#endif
 			:: else
 			fi
 		:: else

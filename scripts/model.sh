@@ -20,7 +20,12 @@ if ! command -v spin >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/eptmmu-model.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# MODEL_KEEP=1 keeps the runs (and any trail) for spin -t -p
+if [ -n "${MODEL_KEEP:-}" ]; then
+	echo "# runs kept in $work" >&2
+else
+	trap 'rm -rf "$work"' EXIT
+fi
 
 # A scenario, then the broken variants that must be caught in it.  A
 # variant ending in /e2e runs with -DNO_FLUSH_ASSERTS: only the
@@ -29,18 +34,30 @@ checks=(
 	"INVAL          SKIP_INVALIDATE_RECHECK"
 	"DELETE         DELETE_UNPUBLISH_FIRST"
 	"ZAPS           ZAP_FLUSH_OWN_ONLY ZAP_FLUSH_OWN_ONLY/e2e SKIP_FLUSH"
-	"HOSTDIRTY_AD   NO_HOST_DIRTY SOFT_SET_AD_IGNORED"
-	"HOSTDIRTY_NOAD NO_HOST_DIRTY"
+	"HOSTDIRTY_AD   NO_HOST_DIRTY SOFT_SET_AD_IGNORED AGE_PLAIN_RMW"
+	"HOSTDIRTY_NOAD NO_HOST_DIRTY AGE_TWO_STEP FAST_PLAIN_STORE"
 	"WRPROT         WRPROT_FLUSH_FROM_SPTE WRPROT_FLUSH_FROM_SPTE/e2e"
 	"FASTHARV       FAST_MARK_BEFORE_SET"
 	"FAULTKEEP      FAULT_REPLACES_LEAF SPTE_PLAIN_STORE SPTE_PLAIN_STORE/e2e"
 	"YIELD          DIRTY_LOG_YIELD_NOFLUSH"
 )
 
+# Arguments, if any, name the scenarios to run.
+if [ $# -gt 0 ]; then
+	sel=()
+	for c in "${checks[@]}"; do
+		for a in "$@"; do
+			[ "${c%% *}" = "$a" ] && sel+=("$c")
+		done
+	done
+	checks=("${sel[@]}")
+fi
+
 # Exhaustive search for safety: assertions and invalid end states (a
 # deadlock).  Every state is stored exactly: no bitstate hashing, no
-# compression.  MEMLIM only stops a runaway configuration.
-export PANFLAGS="-O1 -DSAFETY -DMEMLIM=2048"
+# compression.  MEMLIM only stops a runaway configuration.  -O0: the
+# searches take a second or two, compiling pan.c with -O2 takes longer.
+export PANFLAGS="-O0 -DSAFETY -DMEMLIM=2048"
 export model work
 
 # one <scenario> [variant]: search, leave the result in its directory
