@@ -206,9 +206,16 @@ inline mark_removed(g, o, n)
 				stale = stale | (1 << me)
 			:: else
 			fi;
+			/*
+			 * With A/D an entry that has not recorded D walks again
+			 * on a write (soft_access() need_dirty), so only a W
+			 * with D already recorded can write unseen.
+			 */
 			if
 			:: !((n) & W) &&
-			   ((tlb[me] & TW) || (wg[mv] == g && (wread[mv] & W))) ->
+			   ((tlb[me] & TW) || (wg[mv] == g && (wread[mv] & W))) &&
+			   (!AD || (tlb[me] & TD) ||
+			    (wg[mv] == g && wwr[mv] && (wread[mv] & D))) ->
 				stalew = stalew | (1 << me)
 			:: else
 			fi;
@@ -275,10 +282,17 @@ inline set_spte_locked(g, snap, n)
 		old = snap;
 #endif
 		spte[g] = n;
+#ifndef BROKEN_FLUSH_FROM_SNAPSHOT
 		if
 		:: NEEDS_FLUSH(old, n) -> fl = 1
 		:: else
 		fi;
+#else
+		if
+		:: NEEDS_FLUSH(snap, n) -> fl = 1
+		:: else
+		fi;
+#endif
 		leaf_changed(g, old, n);
 		mark_removed(g, old, n)
 	}
