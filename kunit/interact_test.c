@@ -446,6 +446,44 @@ static s64 zap_span(struct kunit *test, bool broken)
 	return span.max;
 }
 
+/*
+ * A zap that is asked to yield at every step must still finish: each
+ * yield resumes where the walk had got to, never before it, and a yield
+ * comes only after progress.  Before, the resume point could go back to
+ * the start of a root entry, and with the need to yield always set the
+ * zap of a process exit span for ever (a soft lockup in exit_mmap()).
+ */
+static int resched_calls;
+
+static void always_resched_hook(enum eptmmu_park_point point)
+{
+	if (point == EPTMMU_PARK_ZAP_RESCHED) {
+		resched_calls++;
+		set_tsk_need_resched(current);
+	}
+}
+
+static void zap_progresses_when_always_yielding(struct kunit *test)
+{
+	struct env *env = env_create(test, SPAN_PAGES * PAGE_SIZE, SZ_2M,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	u64 base = env->gpa >> PAGE_SHIFT;
+	int i;
+
+	for (i = 0; i < SPAN_PAGES; i++)
+		guest_read(test, env, (u64)i * PAGE_SIZE);
+	resched_calls = 0;
+	WRITE_ONCE(eptmmu_inject.park, always_resched_hook);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+	eptmmu_zap_gfn_range(env->vm, 0, EPTMMU_MAX_GPA >> PAGE_SHIFT, true);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	KUNIT_EXPECT_EQ(test, count_leaves(env->vm, base, base + SPAN_PAGES), 0ULL);
+	/* A few visits per entry and pass, not a walk round and round. */
+	KUNIT_EXPECT_LT(test, resched_calls, 16 * SPAN_PAGES);
+	kunit_info(test, "%d chances to yield for %d leaves\n", resched_calls,
+		   SPAN_PAGES);
+}
+
 static void zap_yields_between_tables(struct kunit *test)
 {
 	KUNIT_EXPECT_LE(test, zap_span(test, false), (s64)SPTE_ENT_PER_PAGE);
@@ -544,6 +582,73 @@ static void harvest_yield_flushes_first_broken(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, harvest_yield_keeps_invariant(test, true));
 }
 
+/*
+ * Bounded progress per lock hold: every chance to yield is made a real
+ * one (need_resched forced), and the hook counts the words a harvest or
+ * CLEAR gets through between two drops of the lock.
+ */
+static struct {
+	int since_drop, most;
+} hold;
+
+static void hold_hook(enum eptmmu_park_point point)
+{
+	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED) {
+		hold.most = max(hold.most, ++hold.since_drop);
+		set_tsk_need_resched(current);
+	} else if (point == EPTMMU_PARK_DIRTY_LOG_YIELDED) {
+		hold.since_drop = 0;
+	}
+}
+
+#define HOLD_WORDS	8
+
+/* Return the most bitmap words one lock hold of GET, then CLEAR, covered. */
+static int dirty_log_hold_words(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, HOLD_WORDS * 64 * PAGE_SIZE,
+				     PAGE_SIZE, EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = { .slot = 0, .bitmap = ubuf };
+	u64 ones[HOLD_WORDS];
+	int i, most;
+
+	for (i = 0; i < HOLD_WORDS; i++)
+		guest_write(test, env, (u64)i * 64 * PAGE_SIZE, i);
+	memset(ones, 0xff, sizeof(ones));
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, ones,
+					   sizeof(ones)), 0UL);
+	hold.since_drop = 0;
+	hold.most = 0;
+	WRITE_ONCE(eptmmu_inject.dirty_log_no_yield, broken);
+	WRITE_ONCE(eptmmu_inject.park, hold_hook);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
+	KUNIT_EXPECT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	most = hold.most;
+	hold.since_drop = 0;
+	hold.most = 0;
+	log.flags = 0;
+	log.num_pages = HOLD_WORDS * 64;
+	KUNIT_EXPECT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	most = max(most, hold.most);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	WRITE_ONCE(eptmmu_inject.dirty_log_no_yield, false);
+	kunit_info(test, "at most %d of %d bitmap words in one lock hold\n",
+		   most, HOLD_WORDS);
+	return most;
+}
+
+static void dirty_log_holds_bounded(struct kunit *test)
+{
+	KUNIT_EXPECT_LE(test, dirty_log_hold_words(test, false), 1);
+}
+
+static void dirty_log_holds_bounded_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_GE(test, dirty_log_hold_words(test, true), HOLD_WORDS);
+}
+
 static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(delete_keeps_slot_for_invalidations),
 	KUNIT_CASE(delete_keeps_slot_for_invalidations_broken),
@@ -559,8 +664,11 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(read_fault_keeps_dirty_leaf_broken),
 	KUNIT_CASE(zap_yields_between_tables),
 	KUNIT_CASE(zap_yields_between_tables_broken),
+	KUNIT_CASE(zap_progresses_when_always_yielding),
 	KUNIT_CASE(harvest_yield_flushes_first),
 	KUNIT_CASE(harvest_yield_flushes_first_broken),
+	KUNIT_CASE(dirty_log_holds_bounded),
+	KUNIT_CASE(dirty_log_holds_bounded_broken),
 	{}
 };
 

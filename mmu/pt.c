@@ -222,6 +222,7 @@ void eptmmu_iter_start(struct eptmmu_iter *it, struct eptmmu_vm *vm,
 	it->end = min_t(u64, end, 1ULL << (SPTE_LEVEL_SHIFT(SPTE_ROOT_LEVEL) + 9));
 	it->min_level = min_level;
 	it->next_gfn = start;
+	it->yielded_gfn = U64_MAX;
 	eptmmu_iter_restart(it);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_iter_start);
@@ -354,6 +355,13 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 		lockdep_assert_held_write(&vm->mmu_lock);
 	if (!need_resched() && !rwlock_needbreak(&vm->mmu_lock))
 		return false;
+	/*
+	 * R-ZAP-BOUNDED: yield only after moving on since the last yield.
+	 * With the need to yield always there (a busy CPU, a contended
+	 * lock), restarting at the same place would go round for ever.
+	 */
+	if (it->next_gfn == it->yielded_gfn)
+		return false;
 	if (*flush) {
 		eptmmu_flush_remote_tlbs(vm);
 		*flush = false;
@@ -363,7 +371,12 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
 	cond_resched();
 	mmu_lock(vm, shared);
 	rcu_read_lock();
-	it->next_gfn = max(it->gfn, it->start);
+	/*
+	 * next_gfn never goes back: after a restart it->gfn is rounded
+	 * down to the root's entry, and resuming there would walk again
+	 * what was done.
+	 */
+	it->yielded_gfn = it->next_gfn;
 	it->yielded = true;
 	return true;
 }

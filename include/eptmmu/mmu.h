@@ -160,6 +160,7 @@ struct eptmmu_iter {
 	int level;
 	u64 gfn;		/* base gfn of the current entry */
 	u64 next_gfn;		/* where to resume after a yield */
+	u64 yielded_gfn;	/* next_gfn at the last yield */
 	u64 *pt[SPTE_ROOT_LEVEL + 1];
 	u64 *sptep;
 	u64 old_spte;
