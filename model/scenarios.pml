@@ -83,6 +83,22 @@
 #define START_AGENTS	run vcpu(0); run aging(); run ioctl()
 #define IOCTL_PROGRAM	log_start(); get_log()
 
+#elif defined(SCEN_START)
+/*
+ * R-FLUSH-REALOLD, R-VOLATILE-MMUW, R-FASTPF-WP: dirty-log start (then
+ * a harvest) against guest writes that the fast path makes writable,
+ * starting from a read-only, MMU-writable leaf (as logging leaves it
+ * when it stops); no aging.
+ */
+#define NG 1
+#define NV 1
+#define AD 0
+#define NACC 2
+#define CHOOSE_ACCESS(v, k)	g = 0; w = 1
+#define INIT_STATE	hmap[0] = 0; freed[1] = 1; spte[0] = P | R | MW | HW
+#define START_AGENTS	run vcpu(0); run ioctl()
+#define IOCTL_PROGRAM	log_start(); get_log()
+
 #elif defined(SCEN_FASTHARV)
 /*
  * R-DIRTY-MARK-AFTER-W, R-FASTPF-WP, R-VOLATILE-MMUW, R-FLUSH-REALOLD:
