@@ -649,6 +649,110 @@ static void dirty_log_holds_bounded_broken(struct kunit *test)
 	KUNIT_EXPECT_GE(test, dirty_log_hold_words(test, true), HOLD_WORDS);
 }
 
+/* ---- 8. the soft vCPU's A/D update against a zap ---- */
+/* R-SOFT-AD */
+
+static struct {
+	struct eptmmu_vm *vm;
+	u64 gfn;
+	bool done;
+} az;
+
+/*
+ * At the park point the walk has read the leaf and not yet set A/D.  A
+ * zap's freeze and clear happen here, at their atomic steps (the zap's
+ * flush would wait for this access in flight, so it comes after).
+ */
+static void zap_before_ad(enum eptmmu_park_point point)
+{
+	struct eptmmu_iter it;
+
+	if (point != EPTMMU_PARK_SOFT_BEFORE_AD || az.done)
+		return;
+	az.done = true;
+	/* Inside the walk's RCU read section. */
+	for_each_eptmmu_spte(&it, az.vm, az.gfn, az.gfn + 1, PG_LEVEL_4K) {
+		if (!spte_is_present_leaf(it.old_spte, it.level))
+			continue;
+		if (eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte, SPTE_FROZEN)) {
+			eptmmu_leaf_changed(az.vm, it.gfn, it.old_spte,
+					    SPTE_FROZEN, it.level);
+			WRITE_ONCE(*it.sptep, 0);
+		}
+		break;
+	}
+}
+
+/*
+ * A/D on, a clean shared shmem page mapped writable with D clear.  The
+ * guest's write walks to the leaf; a zap takes the leaf before the walk
+ * sets D (the zap sees D clear: nothing to tell the host).  Return
+ * whether the host folio is dirty once the page's leaves are gone: if
+ * not, reclaim drops the guest's write.
+ */
+static bool soft_write_vs_zap_dirty(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, true);
+	struct eptmmu_memslot req = {
+		.slot = 1, .guest_phys_addr = SHMEM_GPA,
+		.memory_size = PAGE_SIZE,
+	};
+	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, leaf, v = 0, got = 0;
+	struct folio *folio;
+	struct file *file;
+	unsigned long hva;
+	bool dirty;
+
+	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	fput(file);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
+	req.userspace_addr = hva;
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
+			EPTMMU_EXIT_DONE);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_FALSE(test, leaf & VMX_EPT_DIRTY_BIT);
+	folio = page_folio(pfn_to_page(spte_pfn(leaf)));
+	folio_get(folio);
+	KUNIT_ASSERT_FALSE(test, folio_test_dirty(folio));
+	/* The write must walk: no writable-and-dirty TLB entry to hit. */
+	eptmmu_flush_remote_tlbs(env->vm);
+
+	az.vm = env->vm;
+	az.gfn = gfn;
+	az.done = false;
+	WRITE_ONCE(eptmmu_inject.soft_ad_ignores_change, broken);
+	WRITE_ONCE(eptmmu_inject.park, zap_before_ad);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
+	v = 0x77;
+	KUNIT_EXPECT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_WRITE, &v),
+			EPTMMU_EXIT_DONE);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	WRITE_ONCE(eptmmu_inject.soft_ad_ignores_change, false);
+	KUNIT_EXPECT_TRUE(test, az.done);
+	/* The zap's flush, then whatever mapping the write left goes too. */
+	eptmmu_flush_remote_tlbs(env->vm);
+	eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+	KUNIT_EXPECT_EQ(test, copy_from_user(&got, (void __user *)hva, 8), 0UL);
+	KUNIT_EXPECT_EQ(test, got, 0x77ULL);
+	dirty = folio_test_dirty(folio);
+	folio_put(folio);
+	return dirty;
+}
+
+static void soft_ad_rewalks_after_zap(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, soft_write_vs_zap_dirty(test, false));
+}
+
+static void soft_ad_rewalks_after_zap_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, soft_write_vs_zap_dirty(test, true));
+}
+
 static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(delete_keeps_slot_for_invalidations),
 	KUNIT_CASE(delete_keeps_slot_for_invalidations_broken),
@@ -669,6 +773,8 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(harvest_yield_flushes_first_broken),
 	KUNIT_CASE(dirty_log_holds_bounded),
 	KUNIT_CASE(dirty_log_holds_bounded_broken),
+	KUNIT_CASE(soft_ad_rewalks_after_zap),
+	KUNIT_CASE(soft_ad_rewalks_after_zap_broken),
 	{}
 };
 

@@ -489,6 +489,7 @@ void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 	if (!(new & VMX_EPT_DIRTY_BIT) || !same)
 		note_lost_dirty(vm, gfn, old, level);
 }
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_leaf_changed);
 
 /**
  * eptmmu_set_spte_locked() - change a leaf with mmu_lock held for write

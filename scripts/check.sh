@@ -108,6 +108,25 @@ echo "--- rules and docs ---"
 python3 "$EPTMMU_TOP/scripts/check_rules.py" --json "$EPTMMU_OUT/result-rules.json" ||
 	status=1
 results+=("$EPTMMU_OUT/result-rules.json")
+# The protocol model: SPIN checks every interleaving of the agents in
+# each scenario, and finds the counterexample of each broken variant
+# (model/README.md).
+echo "--- model ---"
+mrc=0
+bash "$EPTMMU_TOP/scripts/model.sh" >"$EPTMMU_OUT/model.tap" || mrc=$?
+sed 's/^/  /' "$EPTMMU_OUT/model.tap"
+python3 - "$EPTMMU_OUT/model.tap" "$EPTMMU_OUT/result-model.json" "$mrc" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+ok = len(re.findall(r'^ok \d+', text, re.M))
+bad = len(re.findall(r'^not ok \d+', text, re.M))
+if int(sys.argv[3]) and not bad:
+    bad = 1
+json.dump({"kernel": "model", "passed": ok, "failed": bad, "skipped": 0},
+          open(sys.argv[2], "w"))
+PY
+[ $mrc -eq 0 ] || status=1
+results+=("$EPTMMU_OUT/result-model.json")
 for k in $kernels; do
 	t1=$SECONDS
 	kernel_build "$k"

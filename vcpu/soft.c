@@ -57,33 +57,44 @@ static void soft_flush_tlb(struct eptmmu_vcpu *vcpu)
 
 /*
  * Set A/D as the CPU does: a locked update of an entry that still maps
- * what the walk saw.  The CPU never sets A/D on an entry that has become
- * non-present, and neither may we: an OR into a zapped or frozen SPTE
- * would turn it into garbage that the frozen-SPTE protocol cannot
- * recognise.
+ * what the walk saw, with the rights the walk used.  The CPU never sets
+ * A/D on an entry that has become non-present, and neither may we: an OR
+ * into a zapped or frozen SPTE would turn it into garbage that the
+ * frozen-SPTE protocol cannot recognise.  When the entry has changed,
+ * the walk must start again (R-SOFT-AD): going on with what it read
+ * would write a page whose zap saw D clear, and the host would never
+ * learn of the write (R-HOST-DIRTY).
+ *
+ * Return: false if the walk must start again.
  */
-static void soft_set_ad(u64 *sptep, u64 seen, u64 bits)
+/* R-SOFT-AD */
+static bool soft_set_ad(u64 *sptep, u64 seen, u64 bits, u64 need)
 {
 	u64 old = seen;
 
 	while ((old & bits) != bits) {
-		if (!spte_is_present(old) || spte_pfn(old) != spte_pfn(seen))
-			return;
+		if (!spte_is_present(old) || spte_pfn(old) != spte_pfn(seen) ||
+		    (old & need) != need)
+			return eptmmu_broken(soft_ad_ignores_change);
 		if (eptmmu_spte_try_cmpxchg(sptep, &old, old | bits))
-			return;
+			return true;
 	}
+	return true;
 }
 
 static int soft_walk(struct soft_vcpu *sv, u64 gfn, u8 need, bool write,
 		     struct soft_tlb_entry *e, u64 *qual)
 {
 	struct eptmmu_vm *vm = sv->vcpu.vm;
-	u8 allowed = VMX_EPT_RWX_MASK;
-	int level = SPTE_ROOT_LEVEL;
-	u64 *table = vm->root->spt;
-	int r;
+	u64 *table;
+	int level, r;
+	u8 allowed;
 
 	rcu_read_lock();
+again:
+	allowed = VMX_EPT_RWX_MASK;
+	level = SPTE_ROOT_LEVEL;
+	table = vm->root->spt;
 	for (;;) {
 		u64 *sptep = &table[eptmmu_spte_index(gfn, level)];
 		u64 spte = READ_ONCE(*sptep);
@@ -98,8 +109,9 @@ static int soft_walk(struct soft_vcpu *sv, u64 gfn, u8 need, bool write,
 			break;
 		}
 		if (!spte_is_last(spte, level)) {
-			if (vm->ad && spte_ad_enabled(spte))
-				soft_set_ad(sptep, spte, VMX_EPT_ACCESS_BIT);
+			if (vm->ad && spte_ad_enabled(spte) &&
+			    !soft_set_ad(sptep, spte, VMX_EPT_ACCESS_BIT, 0))
+				goto again;
 			table = eptmmu_spte_to_child(spte);
 			level--;
 			continue;
@@ -108,9 +120,11 @@ static int soft_walk(struct soft_vcpu *sv, u64 gfn, u8 need, bool write,
 			r = XLATE_VIOLATION;
 			break;
 		}
-		if (vm->ad && spte_ad_enabled(spte))
-			soft_set_ad(sptep, spte, VMX_EPT_ACCESS_BIT |
-				    (write ? VMX_EPT_DIRTY_BIT : 0));
+		eptmmu_park(EPTMMU_PARK_SOFT_BEFORE_AD);
+		if (vm->ad && spte_ad_enabled(spte) &&
+		    !soft_set_ad(sptep, spte, VMX_EPT_ACCESS_BIT |
+				 (write ? VMX_EPT_DIRTY_BIT : 0), need))
+			goto again;
 		e->gfn = gfn;
 		e->pfn = spte_pfn(spte) + (gfn & (SPTE_PAGES_PER(level) - 1));
 		e->allowed = allowed;

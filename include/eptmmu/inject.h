@@ -32,6 +32,8 @@ enum eptmmu_park_point {
 	EPTMMU_PARK_FAST_AFTER_SET,
 	/* Broken aging only: between its read and its store. */
 	EPTMMU_PARK_AGE_MID,
+	/* Soft vCPU walk, tlb_lock and RCU held: entry read, A/D not yet set. */
+	EPTMMU_PARK_SOFT_BEFORE_AD,
 	/* A range zap: every entry cleared, the flush not yet delivered. */
 	EPTMMU_PARK_ZAP_BEFORE_FLUSH,
 	/*
@@ -86,6 +88,8 @@ struct eptmmu_inject {
 	bool no_host_dirty;
 	/* Zaps tear down whole subtrees, however large, without yielding. */
 	bool zap_whole_subtrees;
+	/* The soft walk goes on when its A/D update finds the entry changed. */
+	bool soft_ad_ignores_change;
 	/* GET/CLEAR_DIRTY_LOG hold the write lock over the whole bitmap. */
 	bool dirty_log_no_yield;
 	/* A dirty-log yield drops the lock without flushing first. */
