@@ -5,6 +5,7 @@
 #   make run             the demo: boot QEMU with the module and run a workload
 #   make bench           dirty-logging and fault-path figures under QEMU (scripts/bench.sh)
 #   make docs            check Documentation/locking.rst against the code, build the docs
+#   make model           check the SPIN model of the lockless protocol (scripts/model.sh)
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -30,4 +31,7 @@ run:
 bench:
 	bash scripts/bench.sh
 
-.PHONY: all modules clean check run docs bench
+model:
+	bash scripts/model.sh
+
+.PHONY: all modules clean check run docs bench model

@@ -31,15 +31,19 @@
 #define CAN_SET_W(s)	(((s) & MW) && ((s) & HW))
 /* spte_mark_access_tracked(), no A/D: R saved, RW dropped (R-ACC-NOW) */
 #define TRACK(s)	(((s) & T) -> (s) : (((s) & ~(R | W)) | T))
-/* spte_restore_access(): saved R back, W stays clear */
+/* spte_restore_access(): saved R back, W stays clear (R-ACC-NOW) */
 #define RESTORE(s)	(((s) & ~T) | R)
 
-/* spte_has_volatile_bits() */
+/*
+ * spte_has_volatile_bits(): the terms of R-VOLATILE-TRACKED,
+ * R-VOLATILE-MMUW and R-VOLATILE-D (the A-clear term is here too, but
+ * nothing the model checks depends on it)
+ */
 #define VOLATILE(s)	(((s) & P) && (((s) & T) ||			\
 			 (!((s) & W) && CAN_SET_W(s)) ||		\
 			 (AD && (!((s) & A) || (((s) & W) && !((s) & D))))))
 
-/* spte_needs_tlb_flush() */
+/* spte_needs_tlb_flush() (R-FLUSH-REALOLD) */
 #define NEEDS_FLUSH(o, n)						\
 	(((o) & P) &&							\
 	 (!((n) & P) || PFN(o) != PFN(n) ||				\
@@ -73,7 +77,7 @@
 #define RAG	4
 #define NREAD	5
 
-/* zap operation ids, for the R-ZAP-FLUSH bookkeeping */
+/* zap operation ids, for the flush bookkeeping of zap() below */
 #define K_H0	0
 #define K_H1	1
 #define K_DEL	2
@@ -268,7 +272,8 @@ inline leaf_changed(g, o, n)
 /*
  * mmu/pt.c eptmmu_set_spte_locked() with spte/spte.c
  * eptmmu_spte_write_locked(): xchg when the snapshot has volatile bits,
- * else a plain store; flush and bookkeeping from the value replaced.
+ * else a plain store; flush and bookkeeping from the value replaced
+ * (R-MMULOCK-WRITE, R-FLUSH-REALOLD).
  */
 inline set_spte_locked(g, snap, n)
 {
@@ -327,7 +332,7 @@ inline write_unlock()
 	mmu_wr = 0
 }
 
-/* mmu/vm.c swap_slots(): publish, then synchronize_srcu() */
+/* mmu/vm.c swap_slots(): publish, then synchronize_srcu() (R-MEMSLOT-SRCU) */
 inline publish(st)
 {
 	slot = st;
@@ -481,7 +486,7 @@ inline fastpf(g, w)
 			if
 			:: ok ->
 #ifndef BROKEN_FAST_MARK_BEFORE_SET
-				/* R-DIRTY-MARK-AFTER-W; R-ABA: the gfn is the position */
+				/* R-DIRTY-MARK-AFTER-W (the gfn is the position by construction) */
 				if
 				:: setw && fs == S_LOG && !DBIT -> bitmap[g] = 1
 				:: else
@@ -551,7 +556,7 @@ inline slowpf(g, w)
 				old = spte[g];
 				fl = 0;
 				if
-				:: old == FROZEN -> sr = SR_RETRY
+				:: old == FROZEN -> sr = SR_RETRY	/* R-FROZEN */
 #ifndef BROKEN_FAULT_REPLACES_LEAF
 				/* install_leaf(): keep what grants the access (R-FAULT-KEEP) */
 				:: (old & P) && PFN(old) == p &&
@@ -586,7 +591,8 @@ inline slowpf(g, w)
 				fi
 			fi;
 			mmu_rd--;
-			/* a writable leaf in a logging slot: this write is logged */
+			/* a writable leaf in a logging slot: this write is logged,
+			   after the leaf is in (R-DIRTY-MARK-AFTER-W) */
 			if
 			:: sr == SR_OK && (n & W) && fs == S_LOG -> bitmap[g] = 1
 			:: else
@@ -643,10 +649,11 @@ inline access(g, w)
 		if
 		:: ok && AD && (s & (A | (w -> D : 0))) != (A | (w -> D : 0)) ->
 			/*
-			 * vcpu/soft.c soft_set_ad(): a locked OR, only into an
-			 * entry that still maps what the walk saw.  The CPU's
-			 * A/D update is part of its walk: when the entry has
-			 * gone meanwhile it walks again, it does not access.
+			 * vcpu/soft.c soft_set_ad() (R-SOFT-AD): a locked OR,
+			 * only into an entry that still maps what the walk saw.
+			 * The CPU's A/D update is part of its walk: when the
+			 * entry has gone meanwhile it walks again, it does not
+			 * access.
 			 */
 			atomic {
 				if
@@ -720,10 +727,10 @@ proctype vcpu(byte v)
 	short old, nw, snap
 
 /*
- * acctrack/notifier.c: invalidate_range_start (bookkeeping under the
- * write lock, then zap_hva_range() under SRCU), the host's own PTE
- * change, invalidate_range_end; then, if the host frees the page
- * (reclaim, munmap), the free, delayed by GUP references.
+ * acctrack/notifier.c (R-INVAL-SEQ): invalidate_range_start
+ * (bookkeeping under the write lock, then zap_hva_range() under SRCU),
+ * the host's own PTE change, invalidate_range_end; then, if the host
+ * frees the page (reclaim, munmap), the free, delayed by GUP references.
  */
 proctype host(byte id; byte m; bit dofree)
 {
@@ -924,7 +931,7 @@ inline get_log()
 	mustw = 0;
 	hs = 0;				/* pages reported */
 	i = 0;
-	do				/* harvest_dbits() */
+	do				/* harvest_dbits() (R-DIRTY-DBIT) */
 	:: DBIT && i < NG ->
 		snap = spte[i];
 		if
