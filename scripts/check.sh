@@ -66,6 +66,15 @@ EOF
 		if [ "$k" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(perf-smoke:rc)
+			# What users load: the build without EPTMMU_TEST (no
+			# injection sites, no KUnit) runs the user-space tests
+			# too, in both SPTE modes.
+			cat >>"$PLAN" <<'EOF'
+step prod-selftest sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_selftest; r=$?; rmmod eptmmu; exit $r'
+step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log_test; r=$?; rmmod eptmmu; exit $r'
+step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
+EOF
+			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
 		fi
 	fi
 	# Detector checks come last: each must produce its report, and a
@@ -128,12 +137,19 @@ for k in $kernels; do
 	t1=$SECONDS
 	kernel_build "$k"
 	t2=$SECONDS
+	prod=()
+	if [ "$k" = plain ]; then
+		module_build "$k-prod"
+		mkdir -p "$EPTMMU_OUT/prod"
+		cp "$MODDIR/src/eptmmu.ko" "$EPTMMU_OUT/prod/eptmmu-prod.ko"
+		prod=("$EPTMMU_OUT/prod/eptmmu-prod.ko")
+	fi
 	module_build "$k" EPTMMU_TEST=1
 	plan_for "$k"
 	make_initramfs "$EPTMMU_OUT/initrd-$k.gz" "$PLAN" \
 		"$MODDIR"/src/eptmmu{,_test,_detect}.ko "${TOOLS[@]}" \
-		"$EPTMMU_TOP/scripts/guest/holds.sh"
-	limit=180
+		"$EPTMMU_TOP/scripts/guest/holds.sh" "${prod[@]}"
+	limit=300
 	[ "$k" = plain ] || limit=420
 	log=$EPTMMU_OUT/console-$k.log
 	qrc=0
