@@ -36,12 +36,27 @@
 
 /*
  * spte_has_volatile_bits(): the terms of R-VOLATILE-TRACKED,
- * R-VOLATILE-MMUW and R-VOLATILE-D (the A-clear term is here too, but
- * nothing the model checks depends on it)
+ * R-VOLATILE-MMUW, R-VOLATILE-A and R-VOLATILE-D.  I-VOLATILE in
+ * set_spte_locked() checks that they name every bit a lockless agent
+ * may set under a locked writer.  -DBROKEN_VOLATILE_NO_A drops the A
+ * term (a model-only variant: no knob in inject.h).
  */
+#ifndef BROKEN_VOLATILE_NO_A
+#define A_CLEAR(s)	!((s) & A)
+#else
+#define A_CLEAR(s)	0
+#endif
 #define VOLATILE(s)	(((s) & P) && (((s) & T) ||			\
 			 (!((s) & W) && CAN_SET_W(s)) ||		\
-			 (AD && (!((s) & A) || (((s) & W) && !((s) & D))))))
+			 (AD && (A_CLEAR(s) || (((s) & W) && !((s) & D))))))
+
+/*
+ * What a lockless agent added to a leaf read as s that is now c: A, D,
+ * W or R set (the CPU's A/D, the fast path's W and restore), or the
+ * access-tracked mark gone (the restore).  Clearing A (aging) is not a
+ * gain: losing that only makes a page look used.
+ */
+#define GAINED(s, c)	((((c) & ~(s)) & (A | D | W | R)) | (((s) & ~(c)) & T))
 
 /* spte_needs_tlb_flush() (R-FLUSH-REALOLD) */
 #define NEEDS_FLUSH(o, n)						\
@@ -144,13 +159,16 @@ byte stale;
 byte stalew;
 byte mustgo[NK];
 byte mustw;
+bit vlost;			/* I-VOLATILE failed: set and checked in one step */
 
 /* ---- helpers ---- */
 
 /*
- * The flush invariants (I-ZAP-FLUSH, I-WRPROT-FLUSH).  -DNO_FLUSH_ASSERTS
- * leaves only the end-to-end ones (I-FREED, I-HOST-DIRTY, I-DIRTY-LOG),
- * to see whether a flush bug also loses data or reaches a freed page.
+ * The flush invariants (I-ZAP-FLUSH, I-WRPROT-FLUSH) and I-VOLATILE,
+ * each checked where an operation keeps or breaks its promise.
+ * -DNO_FLUSH_ASSERTS leaves only the end-to-end ones (I-FREED,
+ * I-HOST-DIRTY, I-DIRTY-LOG), to see whether such a bug also loses
+ * data or reaches a freed page.
  */
 #ifndef NO_FLUSH_ASSERTS
 #define flush_assert(x)	assert(x)
@@ -285,6 +303,17 @@ inline set_spte_locked(g, snap, n)
 		fi;
 #else
 		old = snap;
+#endif
+		/*
+		 * I-VOLATILE (R-VOLATILE-A, R-VOLATILE-D, R-VOLATILE-MMUW,
+		 * R-VOLATILE-TRACKED): a bit some lockless agent set since
+		 * the writer's read is in the value its decisions use, or
+		 * in the value it stores.
+		 */
+#ifndef NO_FLUSH_ASSERTS
+		vlost = (GAINED(snap, spte[g]) &
+			 ~(GAINED(snap, old) | GAINED(snap, n))) != 0;
+		assert(!vlost);
 #endif
 		spte[g] = n;
 #ifndef BROKEN_FLUSH_FROM_SNAPSHOT

@@ -83,6 +83,23 @@
 #define START_AGENTS	run vcpu(0); run aging(); run ioctl()
 #define IOCTL_PROGRAM	log_start(); get_log()
 
+#elif defined(SCEN_VOLATILE_A)
+/*
+ * R-VOLATILE-A, R-VOLATILE-D, R-AGE-ATOMIC: A/D with write-protect
+ * logging; a written leaf (A, D) is aged, so A is clear, and
+ * dirty-log start protects it while the vCPU's walks set A (and D)
+ * again between the writer's read and its store.
+ */
+#define NG 1
+#define NV 1
+#define AD 1
+#define NACC 2
+#define CHOOSE_ACCESS(v, k)	g = 0; if :: w = 0 :: w = 1 fi
+#define INIT_STATE	hmap[0] = 0; freed[1] = 1;			\
+			spte[0] = LEAF_W(0) | A | D
+#define START_AGENTS	run vcpu(0); run aging(); run ioctl()
+#define IOCTL_PROGRAM	log_start(); get_log()
+
 #elif defined(SCEN_START)
 /*
  * R-FLUSH-REALOLD, R-VOLATILE-MMUW, R-FASTPF-WP: dirty-log start (then
