@@ -503,12 +503,18 @@ static struct {
 	struct completion yielded, resume;
 } yh;
 
-/* Make the harvest yield after its first word, and hold it there. */
+/*
+ * Make the harvest yield after its first word, and hold it there.  Only
+ * that yield is held: one the scheduler asks for before word 0 must not
+ * be mistaken for it (the write would then come before the harvest).
+ */
 static void yield_hook(enum eptmmu_park_point point)
 {
 	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED &&
-	    atomic_inc_return(&yh.checks) == 2)
+	    atomic_inc_return(&yh.checks) == 2) {
+		atomic_set(&yh.armed, 1);
 		set_tsk_need_resched(current);
+	}
 	if (point == EPTMMU_PARK_DIRTY_LOG_YIELDED &&
 	    atomic_cmpxchg(&yh.armed, 1, 0) == 1) {
 		complete(&yh.yielded);
@@ -554,7 +560,7 @@ static bool harvest_yield_keeps_invariant(struct kunit *test, bool broken)
 	guest_write(test, env, 0, 1);
 	guest_write(test, env, 0, 2);
 	atomic_set(&yh.checks, 0);
-	atomic_set(&yh.armed, 1);
+	atomic_set(&yh.armed, 0);
 	init_completion(&yh.yielded);
 	init_completion(&yh.resume);
 	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, broken);
