@@ -504,15 +504,13 @@ static struct {
 } yh;
 
 /*
- * Make the harvest yield after its first word, and hold it there.  Only
- * that yield is held: one the scheduler asks for before word 0 must not
- * be mistaken for it (the write would then come before the harvest).
+ * Make the harvest yield at its first chance (after its first batch of
+ * words, page 0's among them), and hold it there.
  */
 static void yield_hook(enum eptmmu_park_point point)
 {
-	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED &&
-	    atomic_inc_return(&yh.checks) == 2) {
-		atomic_set(&yh.armed, 1);
+	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED) {
+		atomic_inc(&yh.checks);
 		set_tsk_need_resched(current);
 	}
 	if (point == EPTMMU_PARK_DIRTY_LOG_YIELDED &&
@@ -543,16 +541,31 @@ static void write_while_yielded(struct worker *w)
 	complete(&yh.resume);
 }
 
+#define YIELD_WORDS	(2 * EPTMMU_DIRTY_LOG_YIELD_WORDS)
+
+/* GET (auto clear) of slot 0 of @words words; return its first word. */
+static u64 harvest_words(struct kunit *test, struct env *env, size_t words)
+{
+	unsigned long ubuf = map_aligned(test, words * 8, PAGE_SIZE);
+	struct eptmmu_dirty_log log = { .slot = 0, .bitmap = ubuf };
+	u64 word = ~0ULL;
+
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	return word;
+}
+
 /*
- * Write protection, two bitmap words.  The guest wrote page 0 (its TLB
- * holds it writable); a harvest collects word 0, re-protects page 0 and
- * yields before word 1, where the guest writes page 0 again.  Return
- * whether the next harvest reports that write.
+ * Write protection, two batches of bitmap words (most of the slot never
+ * touched).  The guest wrote page 0 (its TLB holds it writable); a
+ * harvest collects word 0, re-protects page 0 and yields after its first
+ * batch, where the guest writes page 0 again.  Return whether the next
+ * harvest reports that write.
  */
 static bool harvest_yield_keeps_invariant(struct kunit *test, bool broken)
 {
-	struct env *env = env_create(test, 128 * PAGE_SIZE, PAGE_SIZE,
-				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct env *env = env_create(test, YIELD_WORDS * 64 * PAGE_SIZE,
+				     PAGE_SIZE, EPTMMU_MEM_LOG_DIRTY_PAGES, true);
 	struct worker w = { .fn = write_while_yielded, .vcpu = env->vcpu,
 			    .gpa = env->gpa };
 	u64 word;
@@ -560,19 +573,19 @@ static bool harvest_yield_keeps_invariant(struct kunit *test, bool broken)
 	guest_write(test, env, 0, 1);
 	guest_write(test, env, 0, 2);
 	atomic_set(&yh.checks, 0);
-	atomic_set(&yh.armed, 0);
+	atomic_set(&yh.armed, 1);
 	init_completion(&yh.yielded);
 	init_completion(&yh.resume);
 	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, broken);
 	WRITE_ONCE(eptmmu_inject.park, yield_hook);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, yield_unhook, NULL), 0);
 	start_worker(test, &w);
-	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_EXPECT_EQ(test, harvest_words(test, env, YIELD_WORDS), 1ULL);
 	finish_worker(test, &w);
 	WRITE_ONCE(eptmmu_inject.park, NULL);
 	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, false);
 	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
-	word = harvest(test, env, 0);
+	word = harvest_words(test, env, YIELD_WORDS);
 	kunit_info(test, "write during the yield: %llu faults; next harvest %#llx\n",
 		   w.value, word);
 	return word == 1;
@@ -607,23 +620,24 @@ static void hold_hook(enum eptmmu_park_point point)
 	}
 }
 
-#define HOLD_WORDS	8
+#define HOLD_WORDS	(2 * EPTMMU_DIRTY_LOG_YIELD_WORDS)
 
 /* Return the most bitmap words one lock hold of GET, then CLEAR, covered. */
 static int dirty_log_hold_words(struct kunit *test, bool broken)
 {
 	struct env *env = env_create(test, HOLD_WORDS * 64 * PAGE_SIZE,
 				     PAGE_SIZE, EPTMMU_MEM_LOG_DIRTY_PAGES, true);
-	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	unsigned long ubuf = map_aligned(test, HOLD_WORDS * 8, PAGE_SIZE);
 	struct eptmmu_dirty_log log = { .slot = 0, .bitmap = ubuf };
-	u64 ones[HOLD_WORDS];
+	u64 *ones = kunit_kmalloc(test, HOLD_WORDS * 8, GFP_KERNEL);
 	int i, most;
 
-	for (i = 0; i < HOLD_WORDS; i++)
+	KUNIT_ASSERT_NOT_NULL(test, ones);
+	for (i = 0; i < HOLD_WORDS; i += EPTMMU_DIRTY_LOG_YIELD_WORDS / 2)
 		guest_write(test, env, (u64)i * 64 * PAGE_SIZE, i);
-	memset(ones, 0xff, sizeof(ones));
+	memset(ones, 0xff, HOLD_WORDS * 8);
 	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, ones,
-					   sizeof(ones)), 0UL);
+					   HOLD_WORDS * 8), 0UL);
 	hold.since_drop = 0;
 	hold.most = 0;
 	WRITE_ONCE(eptmmu_inject.dirty_log_no_yield, broken);
@@ -632,6 +646,8 @@ static int dirty_log_hold_words(struct kunit *test, bool broken)
 	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
 	KUNIT_EXPECT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
 	most = hold.most;
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, ones,
+					   HOLD_WORDS * 8), 0UL);
 	hold.since_drop = 0;
 	hold.most = 0;
 	log.flags = 0;
@@ -647,7 +663,8 @@ static int dirty_log_hold_words(struct kunit *test, bool broken)
 
 static void dirty_log_holds_bounded(struct kunit *test)
 {
-	KUNIT_EXPECT_LE(test, dirty_log_hold_words(test, false), 1);
+	KUNIT_EXPECT_LE(test, dirty_log_hold_words(test, false),
+			EPTMMU_DIRTY_LOG_YIELD_WORDS);
 }
 
 static void dirty_log_holds_bounded_broken(struct kunit *test)

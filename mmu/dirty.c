@@ -207,21 +207,27 @@ static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 
 /*
  * R-DIRTY-YIELD: a harvest or CLEAR over a large slot must not hold the
- * write lock (and the CPU) for as long as its bitmap is: between two
- * 64-page words, if someone waits, deliver the flush for what was
- * protected so far, then let them in.  Pages already harvested are
- * protected in every TLB by then; pages not yet reached are still marked;
- * a write meanwhile marks a page again (or sets its D), and the next
- * harvest reports it.  slots_lock stays held, so the slot stays.
+ * write lock (and the CPU) for as long as its bitmap is.  Every
+ * EPTMMU_DIRTY_LOG_YIELD_WORDS words, if someone waits, deliver the flush
+ * for what was protected so far, then let them in.  Pages already
+ * harvested are protected in every TLB by then; pages not yet reached are
+ * still marked; a write meanwhile marks a page again (or sets its D), and
+ * the next harvest reports it.  slots_lock stays held, so the slot stays.
+ * Not at every word: a yield hands the CPU to whatever else is runnable,
+ * and a harvest of a few hundred MiB (a migration's usual call) should
+ * cost what it costs, as KVM's does, not a time slice of something else.
  */
 /* R-DIRTY-YIELD */
-static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush)
+static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
+				   unsigned int *budget)
 	__must_hold(RCU) __must_hold(&vm->mmu_lock)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
 	eptmmu_park(EPTMMU_PARK_DIRTY_LOG_RESCHED);
-	if (eptmmu_broken(dirty_log_no_yield) ||
-	    (!need_resched() && !rwlock_needbreak(&vm->mmu_lock)))
+	if (eptmmu_broken(dirty_log_no_yield) || --*budget)
+		return;
+	*budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	if (!need_resched() && !rwlock_needbreak(&vm->mmu_lock))
 		return;
 	if (*flush && !eptmmu_broken(dirty_log_yield_noflush)) {
 		eptmmu_flush_remote_tlbs(vm);
@@ -264,6 +270,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
+	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL;
@@ -296,7 +303,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		atomic_long_t *word = (atomic_long_t *)&slot->dirty_bitmap[w];
 		u64 mask;
 
-		dirty_log_cond_resched(vm, &flush);
+		dirty_log_cond_resched(vm, &flush, &budget);
 		mask = keep ? atomic_long_read(word) : atomic_long_xchg(word, 0);
 		buf[w] = mask;
 		if (!mask || keep)
@@ -344,6 +351,7 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_get_dirty_log);
 int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
+	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL, end;
@@ -378,7 +386,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 			(atomic_long_t *)&slot->dirty_bitmap[first / 64];
 		u64 mask = buf[w];
 
-		dirty_log_cond_resched(vm, &flush);
+		dirty_log_cond_resched(vm, &flush, &budget);
 		if (end - first < 64)
 			mask &= BIT_ULL(end - first) - 1;
 		if (!mask)

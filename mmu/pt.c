@@ -516,7 +516,8 @@ void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
 				 new, it->level))
 		*flush = true;
-	eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
+	if (eptmmu_leaf_loses(old, new, it->level))
+		eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
 	it->old_spte = new;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_spte_locked);

@@ -237,6 +237,22 @@ void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush);
 void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 			 int level);
+
+/*
+ * Whether replacing leaf @old by @new loses anything eptmmu_leaf_changed()
+ * records: the page, a D, or (without A/D) a W.  Inline, so that stores
+ * that lose nothing (a re-protect that keeps D) pay for no call.
+ */
+static inline bool eptmmu_leaf_loses(u64 old, u64 new, int level)
+{
+	if (!spte_is_present_leaf(old, level))
+		return false;
+	if (!spte_is_present_leaf(new, level) || spte_pfn(new) != spte_pfn(old))
+		return true;
+	if (spte_is_dirty(old) && !spte_is_dirty(new))
+		return true;
+	return (old & VMX_EPT_DIRTY_BIT) && !(new & VMX_EPT_DIRTY_BIT);
+}
 void eptmmu_host_page_dirty(u64 pfn, int level);
 void eptmmu_zap_begin(struct eptmmu_vm *vm);
 void eptmmu_zap_end(struct eptmmu_vm *vm, bool flush);
@@ -257,6 +273,8 @@ int eptmmu_slot_max_level(const struct eptmmu_slot *slot, u64 gfn);
 int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva);
 
 /* mmu/dirty.c */
+/* GET/CLEAR_DIRTY_LOG may yield once per this many 64-page words. */
+#define EPTMMU_DIRTY_LOG_YIELD_WORDS	1024
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot);
 void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
 void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
