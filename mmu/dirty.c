@@ -64,7 +64,7 @@ static void wrprot_leaf(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			bool dbit, bool *flush)
 {
 	if (!eptmmu_broken(wrprot_flush_from_spte) &&
-	    spte_is_mmu_writable(it->old_spte))
+	    (it->old_spte & SPTE_MMU_WRITABLE))
 		*flush = true;
 	eptmmu_set_spte_locked(vm, it, protected_spte(it->old_spte, dbit),
 			       flush);

@@ -240,18 +240,23 @@ void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 
 /*
  * Whether replacing leaf @old by @new loses anything eptmmu_leaf_changed()
- * records: the page, a D, or (without A/D) a W.  Inline, so that stores
- * that lose nothing (a re-protect that keeps D) pay for no call.
+ * records: the page, a D, or (without A/D) a W.  Plain bit tests, always
+ * inlined: every locked store asks, and one that loses nothing (a
+ * re-protect that keeps D) should pay for no call at all, not even to the
+ * predicates a size-optimised kernel leaves out of line.
  */
-static inline bool eptmmu_leaf_loses(u64 old, u64 new, int level)
+static __always_inline bool eptmmu_leaf_loses(u64 old, u64 new, int level)
 {
-	if (!spte_is_present_leaf(old, level))
+	u64 lost = old & ~new;
+
+	if (!(old & SPTE_PRESENT) ||
+	    (level > PG_LEVEL_4K && !(old & SPTE_LARGE_MASK)))
 		return false;
-	if (!spte_is_present_leaf(new, level) || spte_pfn(new) != spte_pfn(old))
+	if ((lost & (SPTE_PRESENT | SPTE_LARGE_MASK | VMX_EPT_DIRTY_BIT)) ||
+	    ((old ^ new) & SPTE_PFN_MASK))
 		return true;
-	if (spte_is_dirty(old) && !spte_is_dirty(new))
-		return true;
-	return (old & VMX_EPT_DIRTY_BIT) && !(new & VMX_EPT_DIRTY_BIT);
+	/* Without A/D, W is the only sign of a write (spte_is_dirty()). */
+	return (old & SPTE_AD_DISABLED) && (lost & VMX_EPT_WRITABLE_MASK);
 }
 void eptmmu_host_page_dirty(u64 pfn, int level);
 void eptmmu_zap_begin(struct eptmmu_vm *vm);
