@@ -208,6 +208,45 @@ static void second_zap_flushes_for_first_broken(struct kunit *test)
 #define SHMEM_GPA	(SLOT_GPA + SZ_1G)
 
 /*
+ * Slot 1: one shared shmem page, as VMMs back guest RAM, read once by the
+ * guest.  The host PTE is writable but clean, so the leaf is writable and
+ * the folio clean.  Return the folio, referenced.
+ */
+static struct folio *clean_shmem_leaf(struct kunit *test, struct env *env,
+				      unsigned long *hvap)
+{
+	struct eptmmu_memslot req = {
+		.slot = 1, .guest_phys_addr = SHMEM_GPA,
+		.memory_size = PAGE_SIZE,
+	};
+	struct folio *folio;
+	struct file *file;
+	unsigned long hva;
+	u64 leaf, v = 0;
+
+	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	fput(file);
+	/* Unmapped with the test's mm (cleanup runs without it). */
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
+	req.userspace_addr = hva;
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
+			EPTMMU_EXIT_DONE);
+	leaf = leaf_of(env->vm, SHMEM_GPA >> PAGE_SHIFT, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_FALSE(test, env->vm->ad && (leaf & VMX_EPT_DIRTY_BIT));
+	folio = page_folio(pfn_to_page(spte_pfn(leaf)));
+	folio_get(folio);
+	KUNIT_ASSERT_FALSE_MSG(test, folio_test_dirty(folio),
+			       "a fresh shmem page read once is clean");
+	if (hvap)
+		*hvap = hva;
+	return folio;
+}
+
+/*
  * A shared shmem page, as VMMs back guest RAM, mapped writable but clean:
  * the guest reads it (the host PTE is writable, so the leaf is), then
  * writes it through EPT only.  Then @zap zaps the leaf, or aging drops
@@ -218,34 +257,11 @@ static bool guest_write_reaches_host(struct kunit *test, bool ad, bool zap,
 				     bool broken)
 {
 	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, ad);
-	struct eptmmu_memslot req = {
-		.slot = 1, .guest_phys_addr = SHMEM_GPA,
-		.memory_size = PAGE_SIZE,
-	};
-	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, leaf, v = 0x5a5a;
-	struct folio *folio;
-	struct file *file;
-	unsigned long hva;
+	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, v;
+	struct folio *folio = clean_shmem_leaf(test, env, NULL);
 	bool dirty;
 	int idx;
 
-	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
-	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-	fput(file);
-	/* Unmapped with the test's mm (cleanup runs without it). */
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
-	req.userspace_addr = hva;
-	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
-
-	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
-			EPTMMU_EXIT_DONE);
-	leaf = leaf_of(env->vm, gfn, NULL);
-	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
-	folio = page_folio(pfn_to_page(spte_pfn(leaf)));
-	folio_get(folio);
-	KUNIT_ASSERT_FALSE_MSG(test, folio_test_dirty(folio),
-			       "a fresh shmem page read once is clean");
 	v = 0x5a5a;
 	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_WRITE, &v),
 			EPTMMU_EXIT_DONE);
@@ -716,31 +732,11 @@ static void zap_before_ad(enum eptmmu_park_point point)
 static bool soft_write_vs_zap_dirty(struct kunit *test, bool broken)
 {
 	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, true);
-	struct eptmmu_memslot req = {
-		.slot = 1, .guest_phys_addr = SHMEM_GPA,
-		.memory_size = PAGE_SIZE,
-	};
-	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, leaf, v = 0, got = 0;
-	struct folio *folio;
-	struct file *file;
+	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, v, got = 0;
 	unsigned long hva;
+	struct folio *folio = clean_shmem_leaf(test, env, &hva);
 	bool dirty;
 
-	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
-	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-	fput(file);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
-	req.userspace_addr = hva;
-	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
-	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
-			EPTMMU_EXIT_DONE);
-	leaf = leaf_of(env->vm, gfn, NULL);
-	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
-	KUNIT_ASSERT_FALSE(test, leaf & VMX_EPT_DIRTY_BIT);
-	folio = page_folio(pfn_to_page(spte_pfn(leaf)));
-	folio_get(folio);
-	KUNIT_ASSERT_FALSE(test, folio_test_dirty(folio));
 	/* The write must walk: no writable-and-dirty TLB entry to hit. */
 	eptmmu_flush_remote_tlbs(env->vm);
 

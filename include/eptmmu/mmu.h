@@ -258,6 +258,7 @@ static __always_inline bool eptmmu_leaf_loses(u64 old, u64 new, int level)
 	/* Without A/D, W is the only sign of a write (spte_is_dirty()). */
 	return (old & SPTE_AD_DISABLED) && (lost & VMX_EPT_WRITABLE_MASK);
 }
+
 void eptmmu_host_page_dirty(u64 pfn, int level);
 void eptmmu_zap_begin(struct eptmmu_vm *vm);
 void eptmmu_zap_end(struct eptmmu_vm *vm, bool flush);
