@@ -431,12 +431,8 @@ static void span_hook(enum eptmmu_park_point point)
 	span.last = z;
 }
 
-/*
- * 4K leaves (a logging slot gets no huge ones) over two 2M tables, then
- * the zap a process exit does: everything below the top of guest memory.
- * Return the most leaves zapped with no chance to yield in between.
- */
-static s64 zap_span(struct kunit *test, bool broken)
+/* SPAN_PAGES 4K leaves (a logging slot gets no huge ones), all mapped. */
+static struct env *span_env(struct kunit *test)
 {
 	struct env *env = env_create(test, SPAN_PAGES * PAGE_SIZE, SZ_2M,
 				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
@@ -447,6 +443,19 @@ static s64 zap_span(struct kunit *test, bool broken)
 		guest_read(test, env, (u64)i * PAGE_SIZE);
 	KUNIT_ASSERT_EQ(test, count_leaves(env->vm, base, base + SPAN_PAGES),
 			(u64)SPAN_PAGES);
+	return env;
+}
+
+/*
+ * 4K leaves over two 2M tables, then the zap a process exit does:
+ * everything below the top of guest memory.  Return the most leaves
+ * zapped with no chance to yield in between.
+ */
+static s64 zap_span(struct kunit *test, bool broken)
+{
+	struct env *env = span_env(test);
+	u64 base = env->gpa >> PAGE_SHIFT;
+
 	span.vm = env->vm;
 	span.max = 0;
 	span.last = atomic64_read(&env->vm->stats.zapped);
@@ -481,13 +490,9 @@ static void always_resched_hook(enum eptmmu_park_point point)
 
 static void zap_progresses_when_always_yielding(struct kunit *test)
 {
-	struct env *env = env_create(test, SPAN_PAGES * PAGE_SIZE, SZ_2M,
-				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct env *env = span_env(test);
 	u64 base = env->gpa >> PAGE_SHIFT;
-	int i;
 
-	for (i = 0; i < SPAN_PAGES; i++)
-		guest_read(test, env, (u64)i * PAGE_SIZE);
 	resched_calls = 0;
 	WRITE_ONCE(eptmmu_inject.park, always_resched_hook);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpark_all, NULL), 0);
@@ -513,34 +518,16 @@ static void zap_yields_between_tables_broken(struct kunit *test)
 /* ---- 7. a harvest that yields ---- */
 /* R-DIRTY-YIELD */
 
-static struct {
-	atomic_t checks;
-	atomic_t armed;
-	struct completion yielded, resume;
-} yh;
-
 /*
  * Make the harvest yield at its first chance (after its first batch of
- * words, page 0's among them), and hold it there.
+ * words, page 0's among them), and hold it there (sleep_park()).
  */
 static void yield_hook(enum eptmmu_park_point point)
 {
-	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED) {
-		atomic_inc(&yh.checks);
+	if (point == EPTMMU_PARK_DIRTY_LOG_RESCHED)
 		set_tsk_need_resched(current);
-	}
-	if (point == EPTMMU_PARK_DIRTY_LOG_YIELDED &&
-	    atomic_cmpxchg(&yh.armed, 1, 0) == 1) {
-		complete(&yh.yielded);
-		wait_for_completion_timeout(&yh.resume, 10 * HZ);
-	}
-}
-
-static void yield_unhook(void *unused)
-{
-	atomic_set(&yh.armed, 0);
-	complete_all(&yh.resume);
-	unpark_all(NULL);
+	else
+		sleep_park(point);
 }
 
 /* While the harvest is parked with the lock dropped: write page 0. */
@@ -548,13 +535,13 @@ static void write_while_yielded(struct worker *w)
 {
 	u64 v = 7, faults = w->vcpu->stats.faults;
 
-	if (!wait_for_completion_timeout(&yh.yielded, 10 * HZ)) {
+	if (!wait_sleep_parked()) {
 		w->result = -ETIMEDOUT;
 		return;
 	}
 	w->result = guest(w->vcpu, w->gpa, EPTMMU_ACCESS_WRITE, &v);
 	w->value = w->vcpu->stats.faults - faults;
-	complete(&yh.resume);
+	complete(&slp.resume);
 }
 
 #define YIELD_WORDS	(2 * EPTMMU_DIRTY_LOG_YIELD_WORDS)
@@ -588,13 +575,9 @@ static bool harvest_yield_keeps_invariant(struct kunit *test, bool broken)
 
 	guest_write(test, env, 0, 1);
 	guest_write(test, env, 0, 2);
-	atomic_set(&yh.checks, 0);
-	atomic_set(&yh.armed, 1);
-	init_completion(&yh.yielded);
-	init_completion(&yh.resume);
+	arm_sleep_park(test, EPTMMU_PARK_DIRTY_LOG_YIELDED);
 	WRITE_ONCE(eptmmu_inject.dirty_log_yield_noflush, broken);
 	WRITE_ONCE(eptmmu_inject.park, yield_hook);
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, yield_unhook, NULL), 0);
 	start_worker(test, &w);
 	KUNIT_EXPECT_EQ(test, harvest_words(test, env, YIELD_WORDS), 1ULL);
 	finish_worker(test, &w);
