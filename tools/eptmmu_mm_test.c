@@ -1110,8 +1110,13 @@ static void t_compaction(void)
 	tap_diag("compaction: %.1f s; %zu of %lu guest-mapped pages and %zu of %lu control pages moved",
 		 (now_ns() - t0) / 1e9, moved, COMPACT_PAGES, cmoved,
 		 COMPACT_PAGES);
-	if (!moved && !cmoved) {
-		tap_skip("compaction moved nothing",
+	/*
+	 * Compaction moves only what lies below where its scanners meet:
+	 * a handful of control pages moved and none of the guest's says
+	 * nothing (MADV_SOFT_OFFLINE's test moves chosen ones for sure).
+	 */
+	if (!moved && cmoved < COMPACT_PAGES / 16) {
+		tap_skip("compaction moved too little to tell",
 			 "compaction: migrated guest-mapped pages were invalidated");
 	} else {
 		ok = moved && s1.invalidations > s0.invalidations;
