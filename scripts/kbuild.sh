@@ -3,7 +3,7 @@
 #
 # Build (or reuse) a test kernel from Debian's linux-source-6.12.
 #
-#   scripts/kbuild.sh VARIANT      VARIANT = plain | lockdep | kcsan | kvm
+#   scripts/kbuild.sh VARIANT      VARIANT = plain | lockdep | rt | kcsan | kvm
 #
 # Prints the kernel build directory (O=) as the last line of stdout.
 # The build lives in $EPTMMU_CACHE (default /var/cache/eptmmu), keyed by the
@@ -14,14 +14,14 @@ set -euo pipefail
 # Bump when the way a kernel is built changes (not its fragments).
 RECIPE=1
 
-variant=${1:?usage: kbuild.sh plain|lockdep|kcsan|kvm}
+variant=${1:?usage: kbuild.sh plain|lockdep|rt|kcsan|kvm}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${EPTMMU_CACHE:-/var/cache/eptmmu}
 jobs=${EPTMMU_JOBS:-$(nproc)}
 
 frags=("$here/kconfig/base.config")
 case $variant in
-plain|lockdep|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
+plain|lockdep|rt|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
 *) echo "kbuild.sh: unknown variant '$variant'" >&2; exit 2 ;;
 esac
 
@@ -66,7 +66,9 @@ kmake tinyconfig >/dev/null
 kmake olddefconfig >/dev/null
 
 # Kconfig silently drops options whose dependencies are missing: check that
-# every line of every fragment made it into the final .config.
+# every option the fragments ask for made it into the final .config.  A
+# later fragment overrides an earlier one (rt.config turns off what
+# PREEMPT_RT excludes), so only each option's last line counts.
 bad=0
 while IFS= read -r line; do
 	case $line in
@@ -82,7 +84,8 @@ while IFS= read -r line; do
 			bad=1
 		fi ;;
 	esac
-done < <(cat "${frags[@]}")
+done < <(cat "${frags[@]}" | grep '^CONFIG_' | tac |
+	awk -F= '!seen[$1]++' | tac)
 if [ $bad -ne 0 ]; then
 	echo "kbuild.sh: the $variant config is not what the fragments ask for" >&2
 	exit 1
