@@ -10,6 +10,9 @@
  *   uaf        a zap frees an unlinked table before tearing it down (KASAN)
  *   race       the locked SPTE writer uses a plain store while a "CPU"
  *              thread sets D with cmpxchg                      (KCSAN)
+ *   atomic     the soft vCPU keeps preemption off across an access and
+ *              its tlb_lock, a sleeping lock on PREEMPT_RT
+ *                                  (DEBUG_ATOMIC_SLEEP: lockdep and RT)
  *
  * With fault=skip_flush it drives nothing: it stays loaded with
  * eptmmu_flush_remote_tlbs() switched off until it is unloaded, so a
@@ -17,7 +20,8 @@
  * going stale (R-VMX-FLUSH).
  *
  * Not a KUnit suite: it passes when the kernel complains.
- * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race).
+ * Rules: R-LOCK-ORDER (lockorder), R-RCU-PT (uaf), R-VOLATILE-D (race),
+ * R-MAY-SLEEP (atomic).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -32,7 +36,7 @@
 
 static char *fault = "";
 module_param(fault, charp, 0444);
-MODULE_PARM_DESC(fault, "lockorder | uaf | race | skip_flush");
+MODULE_PARM_DESC(fault, "lockorder | uaf | race | atomic | skip_flush");
 
 #define GPA	BIT_ULL(30)
 
@@ -163,6 +167,8 @@ static int __init detect_init(void)
 		r = run_vm_fault(&eptmmu_inject.pt_free_early);
 	else if (!strcmp(fault, "race"))
 		r = run_race();
+	else if (!strcmp(fault, "atomic"))
+		r = run_vm_fault(&eptmmu_inject.soft_preempt_off);
 	else
 		r = -EINVAL;
 	pr_info("fault=%s injected: %d\n", fault, r);

@@ -219,8 +219,17 @@ static int soft_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 	int tries, r, fr;
 
 	for (tries = 0; tries < EPTMMU_ACCESS_MAX_TRIES; tries++) {
+		bool atomic = eptmmu_broken(soft_preempt_off);
 		u64 qual = qual_of[a->kind];
 
+		/*
+		 * R-MAY-SLEEP: tlb_lock sleeps on PREEMPT_RT, so a caller
+		 * with preemption off is a bug on every kernel: say so on
+		 * the debug ones, which are not all RT.
+		 */
+		if (atomic)
+			preempt_disable();
+		might_sleep();
 		spin_lock(&sv->tlb_lock);
 		if (e->valid && e->gfn == gfn && (e->allowed & need) == need &&
 		    (!need_dirty || e->dirty)) {
@@ -236,6 +245,8 @@ static int soft_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		if (r == XLATE_OK)
 			soft_do_access(e->pfn, a);
 		spin_unlock(&sv->tlb_lock);
+		if (atomic)
+			preempt_enable();
 		if (r == XLATE_OK) {
 			WRITE_ONCE(vcpu->stats.accesses, vcpu->stats.accesses + 1);
 			return EPTMMU_EXIT_DONE;

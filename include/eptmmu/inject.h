@@ -104,6 +104,11 @@ struct eptmmu_inject {
 	bool pt_free_early;
 	/* The soft walk takes mmu_lock inside its tlb_lock (lockdep). */
 	bool walk_takes_mmu_lock;
+	/*
+	 * The soft vCPU keeps preemption off across an access, tlb_lock
+	 * included (DEBUG_ATOMIC_SLEEP; on PREEMPT_RT tlb_lock sleeps).
+	 */
+	bool soft_preempt_off;
 	/* Called at every park point while set. */
 	void (*park)(enum eptmmu_park_point point);
 };
