@@ -208,6 +208,21 @@ u64 harvest(struct kunit *test, struct env *env, u32 slot)
 	return word;
 }
 
+/*
+ * The auditor's verdict on the tree as it is now.  @wrong: a broken
+ * variant has just left it wrong, and the auditor must say so.
+ */
+void expect_audit(struct kunit *test, struct env *env, bool wrong)
+{
+	long bad = eptmmu_audit(env->vm);
+
+	if (wrong)
+		KUNIT_EXPECT_GT_MSG(test, bad, 0L,
+				    "the auditor missed the broken variant's tree");
+	else
+		KUNIT_EXPECT_EQ(test, bad, 0L);
+}
+
 /* ---- parking in atomic context ---- */
 
 struct spin_park sp;
