@@ -138,7 +138,7 @@ static bool fix_init(struct fix *f, size_t size, u32 flags)
 static void fix_fini(struct fix *f)
 {
 	close(f->vcpu);
-	close(f->vm);
+	close_vm(f->vm);
 	munmap(f->mem, f->size);
 }
 
@@ -812,7 +812,7 @@ static void t_multislot(void)
 	munmap(thp, 6 * SZ_1M);
 	tap_ok(ok, "multislot: a 3-page slot over a huge page maps 3 pages, the 4th exits MMIO");
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 }
 
 /* ---- limits that must be accepted ---- */
@@ -886,7 +886,7 @@ static void t_boundary(void)
 	tap_ok(ok, "boundary: EPTMMU_RUN of exactly EPTMMU_MAX_RUN_ACCESSES completes");
 
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(lo, SZ_2M);
 	munmap(hi, SZ_2M);
 }
@@ -1223,7 +1223,7 @@ static void t_invalid(void)
 			 made, err, strerror(err), EPTMMU_MAX_VCPUS);
 	for (i = 0; i < made; i++)
 		close(vcpus[i]);
-	close(vm2);
+	close_vm(vm2);
 	tap_ok(ok, "invalid: %d vCPUs can be created, one more gives ENOSPC",
 	       EPTMMU_MAX_VCPUS);
 
@@ -1235,7 +1235,7 @@ static void t_invalid(void)
 		munmap(c->res, 2 * EPTMMU_MAX_MEMSLOT_SIZE);
 out:
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(c->mem, M);
 	munmap(c->mem2, M);
 }
@@ -1849,7 +1849,7 @@ static void t_memslot_race(void)
 	tap_ok(!bad, "memslot_race: every run saw the slot's old or new state, exactly when stable");
 	for (i = 0; i < RACE_WORKERS; i++)
 		close(c.vcpu[i]);
-	close(vm);
+	close_vm(vm);
 	munmap(buf[0], SZ_2M);
 	munmap(buf[1], SZ_2M);
 }
@@ -2133,7 +2133,7 @@ static void t_stress(void)
 	tap_ok(counts_ok, "stress: each vCPU's stats.accesses equals the accesses it issued");
 	free(wk);
 out:
-	close(vm);
+	close_vm(vm);
 	munmap(mem, size);
 	munmap(shadow, size);
 	munmap(churn, CHURN_SIZE);
