@@ -405,7 +405,6 @@ static void audit_table(struct audit *a, struct eptmmu_pt *pt)
 
 /* Every vCPU stopped: no fault, fast path, A/D update or guest in flight. */
 static void lock_vcpus(struct eptmmu_vm *vm)
-	__acquires(&vm->vcpus_lock)
 {
 	int i;
 
@@ -415,7 +414,6 @@ static void lock_vcpus(struct eptmmu_vm *vm)
 }
 
 static void unlock_vcpus(struct eptmmu_vm *vm)
-	__releases(&vm->vcpus_lock)
 {
 	int i;
 
