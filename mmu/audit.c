@@ -178,7 +178,7 @@ static bool in_any_slot(struct audit *a, u64 gfn, u64 n)
 	return false;
 }
 
-/* Checks of the leaf against the host's page tables (R-INVAL-SEQ). */
+/* Checks of the leaf against the host's page tables. */
 static void audit_host(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 		       int level, u64 spte)
 {
@@ -218,7 +218,7 @@ static void audit_host(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 			  "neither W nor host-writable over a read-only host PTE");
 }
 
-/* Dirty logging (R-DIRTY-INVARIANT, R-FASTPF-HUGE, R-DIRTY-DBIT). */
+/* Dirty logging. */
 static void audit_logging(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 			  int level, u64 spte)
 {
@@ -263,7 +263,7 @@ static void audit_leaf(struct audit *a, u64 gfn, int level, u64 spte)
 	if (!pfn_valid(spte_pfn(spte)))
 		violation(a, gfn, level, spte, "leaf pfn has no struct page",
 			  "a page GUP returned");
-	/* Format: permissions and the software bits (R-ACC-NOW). */
+	/* Format: permissions and the software bits. */
 	if (spte_is_writable(spte) && !spte_is_mmu_writable(spte))
 		violation(a, gfn, level, spte, "W without MMU-writable",
 			  "MMU-writable on every W leaf");
@@ -293,7 +293,7 @@ static void audit_leaf(struct audit *a, u64 gfn, int level, u64 spte)
 		violation(a, gfn, level, spte, "A/D bits on a leaf without A/D",
 			  "A and D clear (nothing sets them)");
 
-	/* Memslots (R-MEMSLOT-DELETE, R-MEMSLOT-SRCU). */
+	/* Memslots. */
 	s = slot_of_range(a, gfn, n);
 	if (!s) {
 		violation(a, gfn, level, spte, "leaf not wholly inside one memslot",
@@ -325,7 +325,7 @@ static void audit_nonpresent(struct audit *a, u64 gfn, int level, u64 spte)
 		return;
 	if (spte_is_frozen(spte)) {
 		violation(a, gfn, level, spte, "frozen entry with no zap in flight",
-			  "0 (R-FROZEN: a zap clears what it froze)");
+			  "0 (a zap clears what it froze)");
 		return;
 	}
 	if (!spte_is_mmio(spte)) {
@@ -428,7 +428,7 @@ static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
 	u64 t0 = ktime_get_ns(), tables;
 
 	/*
-	 * Lock order (R-LOCK-ORDER): run_lock (every vCPU) -> slots_lock ->
+	 * Lock order, as in locking.rst: run_lock (every vCPU) -> slots_lock ->
 	 * mmap_lock -> mmu_lock -> RCU.  With every vCPU stopped and the
 	 * write lock held, the only writers left are lockless aging (whose
 	 * every store leaves a consistent SPTE, so each entry is judged on
