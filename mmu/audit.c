@@ -34,7 +34,7 @@
 struct audit {
 	struct eptmmu_vm *vm;
 	struct eptmmu_slots *slots;
-	struct mm_struct *mm;		/* NULL: the mm has gone */
+	struct mm_struct *mm;		/* NULL: the mm has gone, no host checks */
 	struct seq_file *m;		/* NULL: report with pr_err() */
 	unsigned long violations;
 	u64 tables, mmio;
@@ -187,11 +187,13 @@ static void audit_host(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 	unsigned long size = PAGE_SIZE << SPTE_LEVEL_SHIFT(level);
 	struct host_map h;
 
-	if (!a->mm) {
-		violation(a, gfn, level, spte, "leaf of a VM whose mm has gone",
-			  "no leaf (release zaps everything)");
+	/*
+	 * The mm has gone: its release callback zaps everything, and may
+	 * be doing so right now (under the read lock, after this audit);
+	 * with no host tables left there is nothing to compare with.
+	 */
+	if (!a->mm)
 		return;
-	}
 	/*
 	 * The one operation the locks cannot exclude: an invalidation
 	 * between its start and its end changes host entries under only
@@ -470,7 +472,8 @@ static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
 		audit_say(&a, "tables %llu leaves %llu/%llu/%llu mmio %llu%s us %llu bad %lu",
 			  a.tables, a.leaves[PG_LEVEL_4K], a.leaves[PG_LEVEL_2M],
 			  a.leaves[PG_LEVEL_1G], a.mmio,
-			  a.inval ? " (invalidation in flight)" : "",
+			  a.inval ? " (invalidation in flight)" :
+			  !a.mm ? " (mm gone: no host checks)" : "",
 			  div_u64(ktime_get_ns() - t0, NSEC_PER_USEC), a.violations);
 	return a.violations;
 }
