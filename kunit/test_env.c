@@ -214,8 +214,11 @@ u64 harvest(struct kunit *test, struct env *env, u32 slot)
  */
 void expect_audit(struct kunit *test, struct env *env, bool wrong)
 {
-	long bad = eptmmu_audit(env->vm);
+	expect_audit_result(test, eptmmu_audit(env->vm), wrong);
+}
 
+void expect_audit_result(struct kunit *test, long bad, bool wrong)
+{
 	if (wrong)
 		KUNIT_EXPECT_GT_MSG(test, bad, 0L,
 				    "the auditor missed the broken variant's tree");

@@ -424,22 +424,13 @@ static void unlock_vcpus(struct eptmmu_vm *vm)
 	mutex_unlock(&vm->vcpus_lock);
 }
 
-static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
+/* The walk, once the memslots are stable: the caller holds them. */
+static long audit_slots(struct eptmmu_vm *vm, struct seq_file *m,
+			struct eptmmu_slots *slots)
 {
-	struct audit a = { .vm = vm, .m = m };
+	struct audit a = { .vm = vm, .m = m, .slots = slots };
 	u64 t0 = ktime_get_ns(), tables;
 
-	/*
-	 * Lock order, as in locking.rst: run_lock (every vCPU) -> slots_lock ->
-	 * mmap_lock -> mmu_lock -> RCU.  With every vCPU stopped and the
-	 * write lock held, the only writers left are lockless aging (whose
-	 * every store leaves a consistent SPTE, so each entry is judged on
-	 * one READ_ONCE) and an invalidation between its start and its end
-	 * (whose host range is exempt from the host checks).
-	 */
-	lock_vcpus(vm);
-	mutex_lock(&vm->slots_lock);
-	a.slots = eptmmu_slots(vm);
 	if (mmget_not_zero(vm->mm)) {
 		a.mm = vm->mm;
 		mmap_read_lock(a.mm);
@@ -465,8 +456,6 @@ static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
 		mmap_read_unlock(a.mm);
 		mmput(a.mm);
 	}
-	mutex_unlock(&vm->slots_lock);
-	unlock_vcpus(vm);
 
 	if (a.violations || m)
 		audit_say(&a, "tables %llu leaves %llu/%llu/%llu mmio %llu%s us %llu bad %lu",
@@ -476,6 +465,26 @@ static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
 			  !a.mm ? " (mm gone: no host checks)" : "",
 			  div_u64(ktime_get_ns() - t0, NSEC_PER_USEC), a.violations);
 	return a.violations;
+}
+
+/*
+ * Lock order, as in locking.rst: run_lock (every vCPU) -> slots_lock ->
+ * mmap_lock -> mmu_lock -> RCU.  With every vCPU stopped and the write
+ * lock held, the only writers left are lockless aging (whose every store
+ * leaves a consistent SPTE, so each entry is judged on one READ_ONCE) and
+ * an invalidation between its start and its end (whose host range is
+ * exempt from the host checks).
+ */
+static long audit_run(struct eptmmu_vm *vm, struct seq_file *m)
+{
+	long bad;
+
+	lock_vcpus(vm);
+	mutex_lock(&vm->slots_lock);
+	bad = audit_slots(vm, m, eptmmu_slots(vm));
+	mutex_unlock(&vm->slots_lock);
+	unlock_vcpus(vm);
+	return bad;
 }
 
 /**
@@ -494,6 +503,32 @@ long eptmmu_audit(struct eptmmu_vm *vm)
 	return audit_run(vm, NULL);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_audit);
+
+/**
+ * eptmmu_audit_published() - audit against the memslot array as published
+ * @vm: the VM; the caller holds a reference
+ *
+ * For a test that holds a memslot update where it wants it (a park point
+ * inside the update, which holds slots_lock): the same walk, with the
+ * memslots read under SRCU instead of slots_lock.  The update in flight is
+ * the caller's to know about; its in-between state is what is judged.
+ *
+ * Return: the number of violations.
+ */
+long eptmmu_audit_published(struct eptmmu_vm *vm)
+{
+	long bad;
+	int idx;
+
+	might_sleep();
+	lock_vcpus(vm);
+	idx = srcu_read_lock(&vm->srcu);
+	bad = audit_slots(vm, NULL, srcu_dereference(vm->slots, &vm->srcu));
+	srcu_read_unlock(&vm->srcu, idx);
+	unlock_vcpus(vm);
+	return bad;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_audit_published);
 
 /* ---- debugfs: /sys/kernel/debug/eptmmu/<tgid>-<vmfd>/audit ---- */
 

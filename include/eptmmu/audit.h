@@ -23,6 +23,7 @@ struct eptmmu_vm;
 #endif
 
 long eptmmu_audit(struct eptmmu_vm *vm);
+long eptmmu_audit_published(struct eptmmu_vm *vm);
 void eptmmu_audit_add_vm(struct eptmmu_vm *vm, int fd);
 void eptmmu_audit_remove_vm(struct eptmmu_vm *vm);
 void eptmmu_audit_init(void);
