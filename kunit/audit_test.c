@@ -9,10 +9,12 @@
 #include <kunit/test.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/sizes.h>
 #include <linux/uaccess.h>
 
 #include <eptmmu/audit.h>
+#include <eptmmu/fastpf.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/vcpu.h>
 
@@ -216,6 +218,60 @@ static void audit_catches_structure(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
 }
 
+static void do_fast_write(struct worker *w)
+{
+	w->result = eptmmu_fast_page_fault(w->vcpu, w->gpa,
+					   EPT_VIOLATION_ACC_WRITE);
+}
+
+/*
+ * fast_plain_store, where the zap is an munmap's: the fast path holds a
+ * write-protected leaf (parked before its store); the process unmaps the
+ * page, whose invalidation zaps and flushes and whose host frees it; the
+ * store then brings the leaf back.  race4_fast_vs_zap zaps with no host
+ * change, so the leaf it brings back maps a page the host still has; here
+ * it maps one the host has freed, and the auditor must say so.  The real
+ * run's cmpxchg fails and leaves nothing.
+ */
+static void audit_catches_fast_plain_store(struct kunit *test)
+{
+	bool broken = *(bool *)test->param_value;
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = do_fast_write, .vcpu = env->vcpu,
+			    .gpa = env->gpa };
+	u64 gfn = env->gpa >> PAGE_SHIFT;
+
+	guest_write(test, env, 0, 1);
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_ASSERT_FALSE(test, spte_is_writable(leaf_of(env->vm, gfn, NULL)));
+	WRITE_ONCE(eptmmu_inject.fast_plain_store, broken);
+	arm_park(test, EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
+	start_worker(test, &w);
+	KUNIT_ASSERT_TRUE(test, wait_parked());
+	KUNIT_ASSERT_EQ(test, vm_munmap(env->hva, PAGE_SIZE), 0);
+	atomic_set(&sp.release, 1);
+	finish_worker(test, &w);
+	unpark_all(NULL);
+	/* The broken run's leaf maps a freed page: never touch it. */
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, broken);
+	KUNIT_EXPECT_EQ(test, w.result, broken ? EPTMMU_FAST_FIXED :
+						 EPTMMU_FAST_FALLBACK);
+	expect_audit(test, env, broken);
+	eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, false);
+	KUNIT_EXPECT_EQ(test, leaf_of(env->vm, gfn, NULL), 0ULL);
+}
+
+static const bool broken_runs[] = { false, true };
+
+static void broken_desc(const bool *broken, char *desc)
+{
+	strscpy(desc, *broken ? "broken" : "real", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(broken_run, broken_runs, broken_desc);
+
 /*
  * What one audit costs: 64 MiB of 4K leaves (a logging slot), written
  * through, audited a few times.  The figure goes to the log (the clock
@@ -247,6 +303,7 @@ static struct kunit_case audit_cases[] = {
 	KUNIT_CASE_PARAM(audit_real_trees, ad_mode_gen_params),
 	KUNIT_CASE_PARAM(audit_catches_forgery, forgery_gen_params),
 	KUNIT_CASE(audit_catches_structure),
+	KUNIT_CASE_PARAM(audit_catches_fast_plain_store, broken_run_gen_params),
 	KUNIT_CASE(audit_cost),
 	{}
 };
