@@ -123,6 +123,7 @@ static bool host_lookup(struct mm_struct *mm, unsigned long hva,
 	pmd_t pmd;
 	pte_t pte;
 
+	mmap_assert_locked(mm);
 	if (pgd_none(READ_ONCE(*pgd)))
 		return false;
 	p4d = READ_ONCE(*p4d_offset(pgd, hva));
@@ -381,6 +382,7 @@ static void audit_table(struct audit *a, struct eptmmu_pt *pt)
 {
 	int level = pt->level, i;
 
+	lockdep_assert_held_write(&a->vm->mmu_lock);
 	a->tables++;
 	for (i = 0; i < SPTE_ENT_PER_PAGE; i++) {
 		u64 gfn = pt->base_gfn + i * SPTE_PAGES_PER(level);
@@ -419,6 +421,7 @@ static void unlock_vcpus(struct eptmmu_vm *vm)
 {
 	int i;
 
+	lockdep_assert_held(&vm->vcpus_lock);
 	for (i = atomic_read(&vm->nr_vcpus) - 1; i >= 0; i--)
 		mutex_unlock(&vm->vcpus[i]->run_lock);
 	mutex_unlock(&vm->vcpus_lock);
