@@ -10,6 +10,7 @@
 #include <linux/miscdevice.h>
 #include <linux/uaccess.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/dev.h>
 #include <eptmmu/vcpu.h>
 
@@ -210,9 +211,14 @@ static long dev_create_vm(unsigned long arg)
 	vm = eptmmu_vm_create(current->mm);
 	if (IS_ERR(vm))
 		return PTR_ERR(vm);
+	/* Ours until the directory exists: another thread may close @fd. */
+	eptmmu_vm_get(vm);
 	fd = anon_inode_getfd("eptmmu-vm", &vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		eptmmu_vm_put(vm);
+	else
+		eptmmu_audit_add_vm(vm, fd);
+	eptmmu_vm_put(vm);
 	return fd;
 }
 

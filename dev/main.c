@@ -12,6 +12,7 @@
 
 #include <linux/rcupdate.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/dev.h>
 #include <eptmmu/spte.h>
 #include <eptmmu/mmu.h>
@@ -43,16 +44,22 @@ static int __init eptmmu_init(void)
 				    caps.ept_2m ? PG_LEVEL_2M : PG_LEVEL_4K;
 	}
 	r = eptmmu_spte_init(&hw);
-	if (!r)
-		r = eptmmu_dev_init();
 	if (r)
-		eptmmu_vmx_exit();
+		goto vmx_exit;
+	eptmmu_audit_init();
+	r = eptmmu_dev_init();
+	if (!r)
+		return 0;
+	eptmmu_audit_exit();
+vmx_exit:
+	eptmmu_vmx_exit();
 	return r;
 }
 
 static void __exit eptmmu_exit(void)
 {
 	eptmmu_dev_exit();
+	eptmmu_audit_exit();
 	/* Page tables freed with call_rcu must be gone before our code is. */
 	rcu_barrier();
 	eptmmu_vmx_exit();

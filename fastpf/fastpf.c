@@ -20,6 +20,7 @@
 #include <linux/rcupdate.h>
 #include <linux/sched/clock.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/export.h>
 #include <eptmmu/fastpf.h>
 #include <eptmmu/inject.h>
@@ -135,6 +136,10 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 		if (set_w && eptmmu_broken(fast_mark_before_set) &&
 		    !eptmmu_slot_logs_dbit(slot))
 			mark_written(vm, slot, gfn, old);
+		/* W only where the MMU and the host allow it, never huge when logging. */
+		eptmmu_prove(set_w && !spte_can_fast_set_w(old));
+		eptmmu_prove((new & VMX_EPT_WRITABLE_MASK) && level > PG_LEVEL_4K &&
+			     (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES));
 		eptmmu_park(EPTMMU_PARK_FAST_BEFORE_CMPXCHG);
 		if (eptmmu_broken(fast_plain_store)) {
 			WRITE_ONCE(*sptep, new);

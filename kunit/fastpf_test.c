@@ -384,6 +384,8 @@ static int race_aba(struct kunit *test, bool broken)
 	finish_worker(test, &w);
 	KUNIT_EXPECT_EQ(test, w.result, EPTMMU_FAST_FIXED);
 	unpark_all(NULL);
+	/* Broken: A's leaf is writable and B got A's mark. */
+	expect_audit(test, env, broken);
 
 	bits = harvest(test, env, 0) & 1;
 	bits |= (harvest(test, env, 1) & 1) << 1;
@@ -478,6 +480,8 @@ static bool race_harvest(struct kunit *test, bool broken)
 	finish_worker(test, &w);
 	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
 	unpark_all(NULL);
+	/* Broken: writable, and the harvest took the only mark. */
+	expect_audit(test, env, broken);
 	KUNIT_EXPECT_EQ(test, host_value(test, env, 0), 0xfeedULL);
 	if (broken)
 		reported = 0;	/* reported before the write happened */

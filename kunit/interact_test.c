@@ -16,6 +16,7 @@
 #include <linux/shmem_fs.h>
 #include <linux/uaccess.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/vcpu.h>
 
@@ -116,6 +117,11 @@ static bool delete_vs_munmap(struct kunit *test, bool broken)
 	/* The host frees the page: the kernel's own munmap path. */
 	KUNIT_ASSERT_EQ(test, vm_munmap(env->hva, env->size), 0);
 	mapped = count_leaves(env->vm, gfn, gfn + 4);
+	/*
+	 * The delete holds slots_lock: audit against the array it published.
+	 * Broken: leaves of a slot no array has, over a page munmap freed.
+	 */
+	expect_audit_result(test, eptmmu_audit_published(env->vm), broken);
 	if (!broken) {
 		/*
 		 * The vCPU's next access walks (its TLB was flushed) and

@@ -7,8 +7,10 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/sched/mm.h>
 #include <linux/uaccess.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/inject.h>
 
 #include "test_env.h"
@@ -16,6 +18,46 @@
 static void put_vm_action(void *vm)
 {
 	eptmmu_vm_put(vm);
+}
+
+static void mmput_action(void *mm)
+{
+	mmput(mm);
+}
+
+struct audit_case {
+	struct kunit *test;
+	struct eptmmu_vm *vm;
+};
+
+/*
+ * Every case that builds a tree ends with an audit of it: a wrong leaf
+ * that the case's own assertions never look at fails it too.  A case in
+ * which a broken variant ran is expected to leave a wrong tree: what the
+ * audit finds is logged, and the cases that run the variant assert on it
+ * where it leaves one (expect_audit()).
+ */
+static void audit_action(void *data)
+{
+	struct audit_case *ac = data;
+	long bad;
+
+	/*
+	 * A case that failed may have left a worker behind, still running
+	 * its vCPU: the audit would wait for it.  Its verdict is in already.
+	 */
+	if (ac->test->status == KUNIT_FAILURE) {
+		kunit_info(ac->test, "failed: tree not audited\n");
+		return;
+	}
+	bad = eptmmu_audit(ac->vm);
+	if (READ_ONCE(eptmmu_broken_ran)) {
+		kunit_info(ac->test, "broken variant ran: audit found %ld violations\n",
+			   bad);
+		return;
+	}
+	KUNIT_EXPECT_EQ_MSG(ac->test, bad, 0,
+			    "the MMU auditor found a wrong tree (dmesg: \"audit: FAIL\")");
 }
 
 /* Anonymous memory at an address aligned to @align, of @size bytes. */
@@ -35,15 +77,31 @@ struct env *env_create(struct kunit *test, u64 size, u64 align, u32 flags,
 {
 	struct eptmmu_memslot req = { 0 };
 	struct env *env = kunit_kzalloc(test, sizeof(*env), GFP_KERNEL);
+	struct audit_case *ac = kunit_kzalloc(test, sizeof(*ac), GFP_KERNEL);
 
 	KUNIT_ASSERT_NOT_NULL(test, env);
+	KUNIT_ASSERT_NOT_NULL(test, ac);
 	env->hva = map_aligned(test, size, align);
 	env->size = size;
 	env->gpa = SLOT_GPA;
+	/*
+	 * The test thread's mm dies with the thread, before the cleanup
+	 * (another kthread) runs: keep it, so the teardown audit sees the
+	 * tree and the host page tables as the case left them.  Released
+	 * after the VM.
+	 */
+	mmget(current->mm);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, mmput_action,
+							current->mm), 0);
 	env->vm = eptmmu_vm_create(current->mm);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(env->vm));
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_vm_action,
 							env->vm), 0);
+	WRITE_ONCE(eptmmu_broken_ran, false);
+	ac->test = test;
+	ac->vm = env->vm;
+	/* Runs before put_vm_action(): actions run in reverse. */
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, audit_action, ac), 0);
 	/* Nothing is mapped yet, so the mode can still be chosen per test. */
 	env->vm->ad = ad;
 	req.slot = 0;
@@ -158,6 +216,24 @@ u64 harvest(struct kunit *test, struct env *env, u32 slot)
 	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
 	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
 	return word;
+}
+
+/*
+ * The auditor's verdict on the tree as it is now.  @wrong: a broken
+ * variant has just left it wrong, and the auditor must say so.
+ */
+void expect_audit(struct kunit *test, struct env *env, bool wrong)
+{
+	expect_audit_result(test, eptmmu_audit(env->vm), wrong);
+}
+
+void expect_audit_result(struct kunit *test, long bad, bool wrong)
+{
+	if (wrong)
+		KUNIT_EXPECT_GT_MSG(test, bad, 0L,
+				    "the auditor missed the broken variant's tree");
+	else
+		KUNIT_EXPECT_EQ(test, bad, 0L);
 }
 
 /* ---- parking in atomic context ---- */

@@ -36,6 +36,8 @@ u64 host_pfn(unsigned long hva);
 u64 count_leaves(struct eptmmu_vm *vm, u64 start, u64 end);
 int set_flags(struct env *env, u32 flags);
 u64 harvest(struct kunit *test, struct env *env, u32 slot);
+void expect_audit(struct kunit *test, struct env *env, bool wrong);
+void expect_audit_result(struct kunit *test, long bad, bool wrong);
 
 /*
  * Park points in atomic context: the parked thread spins (with a 5 s

@@ -6,6 +6,7 @@
 #include <linux/pgtable.h>
 #include <linux/sched/mm.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
@@ -407,6 +408,11 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			new |= VMX_EPT_DIRTY_BIT;
 	}
 
+	/* A logging slot's leaves are 4K; a read-only one's never writable. */
+	eptmmu_prove(f.level > PG_LEVEL_4K &&
+		     (f.slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES));
+	eptmmu_prove((new & (VMX_EPT_WRITABLE_MASK | SPTE_HOST_WRITABLE)) &&
+		     (f.slot->flags & EPTMMU_MEM_READONLY));
 	eptmmu_park(EPTMMU_PARK_SLOW_BEFORE_LOCK);
 
 	read_lock(&vm->mmu_lock);

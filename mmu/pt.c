@@ -12,6 +12,7 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
@@ -513,6 +514,8 @@ void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	lockdep_assert_held_write(&vm->mmu_lock);
 	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
 	old = eptmmu_spte_write_locked(it->sptep, snap, new, it->level);
+	/* Frozen entries exist only under the read lock, inside a zap. */
+	eptmmu_prove(spte_is_frozen(old));
 	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
 				 new, it->level))
 		*flush = true;

@@ -16,6 +16,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include <eptmmu/audit.h>
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
@@ -78,6 +79,8 @@ static void vm_destroy(struct eptmmu_vm *vm)
 	struct eptmmu_slots *slots;
 	int i;
 
+	/* No audit may be reading the tree or locking the vCPUs. */
+	eptmmu_audit_remove_vm(vm);
 	/* After this no notifier callback runs or is running. */
 	eptmmu_notifier_unregister(vm);
 	for (i = 0; i < atomic_read(&vm->nr_vcpus); i++)

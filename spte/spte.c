@@ -29,6 +29,8 @@ MODULE_PARM_DESC(ept_ad,
 #ifdef EPTMMU_TEST
 struct eptmmu_inject eptmmu_inject;
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_inject);
+bool eptmmu_broken_ran;
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_broken_ran);
 #endif
 
 /**

@@ -575,7 +575,7 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 	for (v = 0; v < opt.vcpus; v++)
 		close(d.vt[v].fd);
 out:
-	close(d.vm);
+	close_vm(d.vm);
 	munmap(d.mem, size);
 	free(d.vt);
 	free(reported);
@@ -820,7 +820,7 @@ static void t_invalid(bool ept_ad)
 	}
 out:
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(mem, INV_PAGES * PAGE_SIZE);
 	munmap(mem1, 64 * PAGE_SIZE);
 	munmap(mem3, 64 * PAGE_SIZE);
@@ -1013,7 +1013,8 @@ int main(int argc, char **argv)
 	if (big_gib)
 		return big_main(big_gib);
 
-	tap_plan(ARRAY_SIZE(modes) * RUN_TAP + INV_TAP);
+	/* Each section ends with the audit of its VMs: one more line. */
+	tap_plan(ARRAY_SIZE(modes) * (RUN_TAP + 1) + INV_TAP + 1);
 	devfd = xopen_dev();
 	vm = xcreate_vm(devfd);
 	xvm_stats(vm, &st);
@@ -1029,6 +1030,7 @@ int main(int argc, char **argv)
 	start = tap_count();
 	t_invalid(ept_ad);
 	finish("invalid", start, INV_TAP);
+	audit_step_report("invalid");
 
 	for (i = 0; i < ARRAY_SIZE(modes); i++) {
 		const struct mode *m = &modes[i];
@@ -1038,11 +1040,13 @@ int main(int argc, char **argv)
 			for (c = 0; c < RUN_TAP; c++)
 				tap_ok(true, "%s: %s # SKIP VM has no EPT A/D",
 				       m->name, run_checks[c]);
+			tap_skip("VM has no EPT A/D", "%s: MMU audit", m->name);
 			continue;
 		}
 		start = tap_count();
 		dl_run(m, i, target);
 		finish(m->name, start, RUN_TAP);
+		audit_step_report(m->name);
 	}
 	close(devfd);
 	return tap_done();

@@ -177,7 +177,7 @@ static bool fix_init(struct fix *f, size_t size, size_t align, bool nohuge)
 static void fix_fini(struct fix *f)
 {
 	close(f->vcpu);
-	close(f->vm);
+	close_vm(f->vm);
 	munmap(f->mem, f->size);
 }
 

@@ -138,7 +138,7 @@ static bool fix_init(struct fix *f, size_t size, u32 flags)
 static void fix_fini(struct fix *f)
 {
 	close(f->vcpu);
-	close(f->vm);
+	close_vm(f->vm);
 	munmap(f->mem, f->size);
 }
 
@@ -812,7 +812,7 @@ static void t_multislot(void)
 	munmap(thp, 6 * SZ_1M);
 	tap_ok(ok, "multislot: a 3-page slot over a huge page maps 3 pages, the 4th exits MMIO");
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 }
 
 /* ---- limits that must be accepted ---- */
@@ -886,7 +886,7 @@ static void t_boundary(void)
 	tap_ok(ok, "boundary: EPTMMU_RUN of exactly EPTMMU_MAX_RUN_ACCESSES completes");
 
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(lo, SZ_2M);
 	munmap(hi, SZ_2M);
 }
@@ -1223,7 +1223,7 @@ static void t_invalid(void)
 			 made, err, strerror(err), EPTMMU_MAX_VCPUS);
 	for (i = 0; i < made; i++)
 		close(vcpus[i]);
-	close(vm2);
+	close_vm(vm2);
 	tap_ok(ok, "invalid: %d vCPUs can be created, one more gives ENOSPC",
 	       EPTMMU_MAX_VCPUS);
 
@@ -1235,7 +1235,7 @@ static void t_invalid(void)
 		munmap(c->res, 2 * EPTMMU_MAX_MEMSLOT_SIZE);
 out:
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(c->mem, M);
 	munmap(c->mem2, M);
 }
@@ -1849,7 +1849,7 @@ static void t_memslot_race(void)
 	tap_ok(!bad, "memslot_race: every run saw the slot's old or new state, exactly when stable");
 	for (i = 0; i < RACE_WORKERS; i++)
 		close(c.vcpu[i]);
-	close(vm);
+	close_vm(vm);
 	munmap(buf[0], SZ_2M);
 	munmap(buf[1], SZ_2M);
 }
@@ -2133,7 +2133,7 @@ static void t_stress(void)
 	tap_ok(counts_ok, "stress: each vCPU's stats.accesses equals the accesses it issued");
 	free(wk);
 out:
-	close(vm);
+	close_vm(vm);
 	munmap(mem, size);
 	munmap(shadow, size);
 	munmap(churn, CHURN_SIZE);
@@ -2343,6 +2343,53 @@ static void t_create_intr(void)
 	       n[1], CI_CHILDREN);
 }
 
+/* ---- the MMU auditor's debugfs file ---- */
+
+#define AUDIT_TAP	3
+
+static void t_audit(void)
+{
+	char path[96], buf[256];
+	int fd, vm2, r, r2, err = 0;
+	struct fix f;
+	ssize_t n = 0;
+	bool ok;
+	size_t i;
+
+	if (access("/sys/kernel/debug/eptmmu", F_OK)) {
+		for (i = 0; i < AUDIT_TAP; i++)
+			tap_skip("no /sys/kernel/debug/eptmmu (debugfs not mounted?)",
+				 "audit: line %zu", i + 1);
+		return;
+	}
+	ok = fix_init(&f, 2 * SZ_2M, 0);
+	for (i = 0; ok && i < f.size; i += PAGE_SIZE)
+		ok = g_write(f.vcpu, f.gpa + i, 8, i);
+	r = ok ? audit_vm(f.vm) : -1;
+	tap_ok(r == 0, "audit: a VM the guest wrote all over audits clean (%d)", r);
+
+	vm2 = xcreate_vm(devfd);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/eptmmu/%d-%d/audit",
+		 getpid(), vm2);
+	r = audit_vm(vm2);
+	r2 = audit_vm(f.vm);
+	tap_ok(!r && !r2, "audit: each VM has its own file, %s (%d, %d)", path,
+	       r, r2);
+
+	/* No vCPU: closing the descriptor destroys the VM and its directory. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	close(vm2);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf));
+		err = errno;
+		close(fd);
+	}
+	ok = fd >= 0 && n < 0 && access(path, F_OK) && errno == ENOENT;
+	tap_ok(ok, "audit: reading a file whose VM went fails (%s); its directory is gone",
+	       n < 0 ? strerror(err) : "read succeeded");
+	fix_fini(&f);
+}
+
 static const struct tap_test tests[] = {
 	{ "api", t_api, 1, "API version" },
 	{ "guest_to_process", t_guest_to_process, 2, "guest writes reach process memory" },
@@ -2366,6 +2413,7 @@ static const struct tap_test tests[] = {
 	{ "busy", t_busy, 2, "one vCPU, two threads" },
 	{ "memslot_race", t_memslot_race, 2, "slot changes while vCPUs run" },
 	{ "stress", t_stress, 5, "threads, random accesses, shadow copies" },
+	{ "audit", t_audit, AUDIT_TAP, "the MMU auditor's debugfs file" },
 };
 
 static void usage(FILE *f)

@@ -156,7 +156,7 @@ static void probe(void)
 		return;
 	vm = new_vm();
 	xvm_stats(vm, &st);
-	close(vm);
+	close_vm(vm);
 	hw.backend = st.backend;
 	hw.ept_ad = st.ept_ad;
 	hw.probed = true;
@@ -201,7 +201,7 @@ struct fix {
 static void fix_fini(struct fix *f)
 {
 	close(f->vcpu);
-	close(f->vm);
+	close_vm(f->vm);
 	munmap(f->mem, f->npages * PAGE_SIZE);
 }
 
@@ -395,7 +395,7 @@ static void t_guest_code_errnos(void)
 		     v == pat(5, 2);
 		tap_ok(ok, "guest_code_errnos: a run without guest code exits GUEST with EPTMMU_GUEST_NO_CODE, and works once the code is set");
 		close(vcpu);
-		close(vm);
+		close_vm(vm);
 		munmap(mem, PAGE_SIZE);
 	}
 
@@ -1794,7 +1794,7 @@ static void t_huge(void)
 			 "huge: THP-backed memory was mapped with 2M leaves (and no 1G one)");
 out:
 	close(vcpu);
-	close(vm);
+	close_vm(vm);
 	munmap(mem, HUGE_SIZE);
 	free(a);
 }

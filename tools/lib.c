@@ -451,6 +451,75 @@ int tap_done(void)
 	return tap_failed || tap_n != tap_planned;
 }
 
+/* ---- the MMU auditor ---- */
+
+#define AUDIT_DIR	"/sys/kernel/debug/eptmmu"
+
+static struct {
+	int vms, bad, err;
+	u64 ns;
+} step_audit;
+
+int audit_vm(int vmfd)
+{
+	char path[96], line[512];
+	int bad = -EPROTO;
+	FILE *f;
+
+	snprintf(path, sizeof(path), AUDIT_DIR "/%d-%d/audit", getpid(), vmfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *tail = strstr(line, " bad ");
+
+		line[strcspn(line, "\n")] = 0;
+		/* The last line sums up: "tables ... bad N". */
+		if (!strncmp(line, "tables ", 7) && tail)
+			bad = atoi(tail + 5);
+		if (bad)
+			tap_diag("audit %d: %s", vmfd, line);
+	}
+	if (ferror(f))
+		bad = -EIO;
+	fclose(f);
+	return bad;
+}
+
+int close_vm(int vmfd)
+{
+	u64 t0 = now_ns();
+	int r = audit_vm(vmfd);
+
+	step_audit.ns += now_ns() - t0;
+	if (r < 0 && !step_audit.err)
+		step_audit.err = r;
+	else if (r >= 0)
+		step_audit.vms++;
+	if (r > 0)
+		step_audit.bad += r;
+	return close(vmfd);
+}
+
+void audit_step_report(const char *step)
+{
+	if (step_audit.err == -ENOENT && !step_audit.vms &&
+	    access(AUDIT_DIR, F_OK))
+		tap_skip("no " AUDIT_DIR " (debugfs not mounted?)",
+			 "%s: MMU audit", step);
+	else if (!step_audit.vms && !step_audit.err)
+		tap_skip("no VM closed through close_vm()", "%s: MMU audit",
+			 step);
+	else if (step_audit.err)
+		tap_ok(false, "%s: MMU audit: %s (after %d VMs)", step,
+		       strerror(-step_audit.err), step_audit.vms);
+	else
+		tap_ok(!step_audit.bad, "%s: MMU audit of %d VMs: %d violations (%.2f ms)",
+		       step, step_audit.vms, step_audit.bad,
+		       step_audit.ns / 1e6);
+	memset(&step_audit, 0, sizeof(step_audit));
+}
+
 unsigned long parse_num(const char *s, unsigned long min, unsigned long max)
 {
 	char *end;
@@ -507,7 +576,8 @@ int tap_run_tests(const struct tap_test *t, size_t n, char *const *names,
 	}
 	for (i = 0; i < n; i++) {
 		want[i] |= !nnames;
-		plan += want[i] ? t[i].ntap : 0;
+		/* And one line for the audit of the test's VMs. */
+		plan += want[i] ? t[i].ntap + 1 : 0;
 	}
 
 	tap_plan(plan);
@@ -535,6 +605,7 @@ int tap_run_tests(const struct tap_test *t, size_t n, char *const *names,
 				tap_ok(false, "%s: not reached (see the diagnostics above)",
 				       t[i].name);
 		}
+		audit_step_report(t[i].name);
 		tap_diag("%s: %.1f ms", t[i].name, (now_ns() - t0) / 1e6);
 	}
 	close(*devfd);

@@ -177,6 +177,19 @@ static inline u64 rand64(u64 *state)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/*
+ * The kernel's MMU auditor, through /sys/kernel/debug/eptmmu/<pid>-<vmfd>/
+ * audit: audit_vm() runs it over one VM of this process and returns the
+ * number of violations (each printed as a diagnostic) or -errno.
+ * close_vm() audits, then closes, and counts the result for the step;
+ * audit_step_report() prints the step's one TAP line for it (a SKIP when
+ * the step audited no VM or debugfs is not there).  tap_run_tests() adds
+ * that line to every test, and to its plan.
+ */
+int audit_vm(int vmfd);
+int close_vm(int vmfd);
+void audit_step_report(const char *step);
+
 void tap_plan(int n);
 bool tap_ok(bool cond, const char *fmt, ...) __printf(2, 3);
 void tap_diag(const char *fmt, ...) __printf(1, 2);

@@ -116,8 +116,21 @@ struct eptmmu_inject {
 #ifdef EPTMMU_TEST
 
 extern struct eptmmu_inject eptmmu_inject;
+/*
+ * Sticky: a broken variant took effect since a test last cleared it.  The
+ * KUnit teardown audit then reports what it finds without failing the
+ * case: a broken variant is there to leave a wrong tree behind.
+ */
+extern bool eptmmu_broken_ran;
 
-#define eptmmu_broken(knob)	READ_ONCE(eptmmu_inject.knob)
+static inline bool eptmmu_broken_on(bool on)
+{
+	if (unlikely(on))
+		WRITE_ONCE(eptmmu_broken_ran, true);
+	return on;
+}
+
+#define eptmmu_broken(knob)	eptmmu_broken_on(READ_ONCE(eptmmu_inject.knob))
 
 #define eptmmu_park(point)						\
 	do {								\

@@ -136,6 +136,7 @@ struct eptmmu_vm {
 	 */
 	atomic_t zaps_unflushed;
 	bool dead;			/* the mm has gone: only teardown left */
+	struct dentry *debugfs;		/* the auditor's directory, or NULL */
 
 	struct mutex vcpus_lock;	/* vCPU creation */
 	atomic_t nr_vcpus;
