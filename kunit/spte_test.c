@@ -741,9 +741,18 @@ static unsigned int run_dsetter(struct kunit *test, unsigned int *set)
 	KUNIT_ASSERT_NOT_NULL(test, ds);
 	t = kthread_create(dsetter_fn, ds, "eptmmu-dsetter");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
-	if (num_online_cpus() > 1)
-		kthread_bind(t, cpumask_any_but(cpu_online_mask,
-						raw_smp_processor_id()));
+	/*
+	 * Each side spins for the other: on one CPU of a preemptible
+	 * kernel, where cond_resched() yields nothing, every hand-off
+	 * would cost a time slice.  Pin the two apart.
+	 */
+	if (num_online_cpus() > 1) {
+		int cpu = raw_smp_processor_id();
+
+		KUNIT_ASSERT_EQ(test, set_cpus_allowed_ptr(current,
+							   cpumask_of(cpu)), 0);
+		kthread_bind(t, cpumask_any_but(cpu_online_mask, cpu));
+	}
 	wake_up_process(t);
 
 	*set = 0;
