@@ -456,11 +456,17 @@ static void clear_park(void *unused)
  * snapshotted is stale: it must retry, not install the old page.
  * Returns whether the SPTE ended up mapping the old page.
  */
+static void put_page_action(void *page)
+{
+	put_page(page);
+}
+
 static bool invalidation_race(struct kunit *test, bool broken)
 {
 	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, true);
 	struct park_ctx *p = kunit_kzalloc(test, sizeof(*p), GFP_KERNEL);
 	u64 gfn = env->gpa >> PAGE_SHIFT, old_pfn, new_pfn, mapped;
+	struct page *old_page;
 	struct task_struct *t;
 	unsigned long hva;
 	u64 one = 1;
@@ -472,6 +478,14 @@ static bool invalidation_race(struct kunit *test, bool broken)
 	p->env = env;
 	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &one, 8), 0UL);
 	old_pfn = host_pfn(env->hva);
+	/*
+	 * The broken run maps the page munmap takes away: keep it
+	 * allocated until that leaf is zapped, or the zap's host-dirty
+	 * update lands on a free page (DEBUG_PAGEALLOC kernels report it).
+	 */
+	KUNIT_ASSERT_EQ(test, get_user_pages_fast(env->hva, 1, 0, &old_page), 1);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_page_action,
+							old_page), 0);
 
 	the_park = p;
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, clear_park, NULL), 0);
