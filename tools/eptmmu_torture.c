@@ -549,6 +549,7 @@ struct mm_arg {
 	u64 rng;
 	pthread_t th;
 	u64 ops, ev[EV_NR];
+	int order[EV_NR];
 };
 
 static void count_ev(struct mm_arg *ma, int ev)
@@ -587,11 +588,13 @@ static void mm_madvise(struct vm *vm, size_t first, size_t n)
 static void mm_event(struct mm_arg *ma)
 {
 	struct vm *vm = ma->vm;
+	bool drawn = ma->ops >= EV_NR;
+	int ev = drawn ? (int)(rand64(&ma->rng) % EV_NR) : ma->order[ma->ops];
+	int r;
 	struct slot *s;
 	size_t first, n, i;
 	u8 *addr;
 	pid_t pid;
-	int ev = rand64(&ma->rng) % EV_NR, r;
 
 	pick_range(ma, &first, &n);
 	s = &vm->slot[first / vm->slot_pages];
@@ -645,20 +648,20 @@ static void mm_event(struct mm_arg *ma)
 		madvise(addr, PAGE_SIZE, MADV_HUGEPAGE);
 		break;
 	case EV_COMPACT:
-		if (!cfg.have_compact || rand64(&ma->rng) % 8)
+		if (!cfg.have_compact || (drawn && rand64(&ma->rng) % 8))
 			return;
 		write_file(COMPACT, "1");
 		break;
 	case EV_OFFLINE:
 		/* Each one takes a frame out of service: keep them rare. */
-		if (!cfg.have_offline || rand64(&ma->rng) % 8)
+		if (!cfg.have_offline || (drawn && rand64(&ma->rng) % 8))
 			return;
 		r = madvise(addr, PAGE_SIZE, MADV_SOFT_OFFLINE);
 		if (r && errno != EBUSY && errno != EIO)
 			vdiag("MADV_SOFT_OFFLINE: %s", strerror(errno));
 		break;
 	case EV_FORK:
-		if (rand64(&ma->rng) % 4)
+		if (drawn && rand64(&ma->rng) % 4)
 			return;
 		pid = fork();
 		if (pid < 0)
@@ -686,9 +689,23 @@ static void mm_event(struct mm_arg *ma)
 	count_ev(ma, ev);
 }
 
+/*
+ * Each thread starts with every event once, in an order of its own, so
+ * even a short run exercises the rare ones; then it draws at random.
+ */
 static void *mm_thread(void *p)
 {
 	struct mm_arg *ma = p;
+	int i, j, t;
+
+	for (i = 0; i < EV_NR; i++)
+		ma->order[i] = i;
+	for (i = EV_NR - 1; i > 0; i--) {
+		j = rand64(&ma->rng) % (i + 1);
+		t = ma->order[i];
+		ma->order[i] = ma->order[j];
+		ma->order[j] = t;
+	}
 
 	while (running()) {
 		mm_event(ma);
