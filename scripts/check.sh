@@ -62,6 +62,15 @@ EOF
 		# hold before R-DIRTY-YIELD).
 		echo "step holds /holds.sh 1024" >>"$PLAN"
 		EXPECT+=(holds:tap)
+		# Every agent at once (tools/eptmmu_torture.c), in both SPTE
+		# modes; the debug kernels a lighter load, as long.  Seed 1
+		# always: a failure here replays with the line it prints.
+		local tt="-d 10" mode
+		[ "$k" = plain ] || tt="-d 12 -l"
+		for mode in on off; do
+			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			EXPECT+=("torture-ad$mode:tap")
+		done
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$k" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
@@ -102,7 +111,7 @@ if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
 	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf
-	       "$TOOLSDIR"/eptmmu_vmx_test)
+	       "$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_torture)
 fi
 
 results=()
