@@ -3,7 +3,8 @@
  * eptmmu_torture - every agent of the MMU at once, for a bounded time,
  * with oracles that know what each guest access may return.
  *
- * Per VM: vCPU threads make batches of reads, writes and fetches on the
+ * Per VM: four memslots, three anonymous and one a shared memfd.
+ * vCPU threads make batches of reads, writes and fetches on the
  * soft vCPU (EPTMMU_RUN) and read and write the same memory from the
  * process; mm threads unmap, zap, swap out, write-protect, split and
  * collapse THPs, compact, soft-offline, KSM-merge and fork under it; one
@@ -112,6 +113,8 @@ struct slot {
 	atomic_ullong *need;	/* per page: lowest harvest index + 1 */
 	u64 *lastrep;		/* per page: last reporting harvest + 1 */
 	bool dbit, manual;	/* this session's mode */
+	/* Backed by a shared memfd (as VMMs back RAM), not anonymous. */
+	int memfd;
 	int alt;
 	/* Held for write while part of the range is a hole or read-only. */
 	pthread_rwlock_t hole;
@@ -130,12 +133,13 @@ struct counters {
 
 enum {
 	EV_DONTNEED, EV_REMAP, EV_PAGEOUT, EV_MPROTECT, EV_COLLAPSE,
-	EV_SPLIT, EV_COMPACT, EV_OFFLINE, EV_FORK, EV_KSM, EV_NR,
+	EV_SPLIT, EV_COMPACT, EV_OFFLINE, EV_FORK, EV_KSM, EV_PUNCH, EV_NR,
 };
 
 static const char *const ev_name[EV_NR] = {
 	"dontneed", "munmap+mmap", "pageout", "mprotect-ro", "collapse",
 	"thp-split", "compact", "soft-offline", "fork", "ksm-scan",
+	"punch-hole",
 };
 
 enum {
@@ -593,31 +597,51 @@ static void mm_event(struct mm_arg *ma)
 	int r;
 	struct slot *s;
 	size_t first, n, i;
+	bool shared;
 	u8 *addr;
 	pid_t pid;
+	void *m;
 
 	pick_range(ma, &first, &n);
 	s = &vm->slot[first / vm->slot_pages];
+	shared = s->memfd >= 0;
 	addr = vm->mem + first * PAGE_SIZE;
 	switch (ev) {
 	case EV_DONTNEED:
-		ev_begin(vm, first, n, true, false);
+		/* The file keeps a shared slot's data: no allowance there. */
+		ev_begin(vm, first, n, !shared, false);
 		if (madvise(addr, n * PAGE_SIZE, MADV_DONTNEED))
 			die("MADV_DONTNEED");
-		ev_end(vm, first, n, true, false);
+		ev_end(vm, first, n, !shared, false);
 		break;
 	case EV_REMAP:
-		ev_begin(vm, first, n, true, true);
+		ev_begin(vm, first, n, !shared, true);
 		pthread_rwlock_wrlock(&s->hole);
 		if (munmap(addr, n * PAGE_SIZE))
 			die("munmap");
 		sleep_us(rand64(&ma->rng) % 500);
-		if (mmap(addr, n * PAGE_SIZE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != addr)
+		if (shared)
+			m = mmap(addr, n * PAGE_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, s->memfd,
+				 addr - s->hva);
+		else
+			m = mmap(addr, n * PAGE_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (m != addr)
 			die("mmap MAP_FIXED");
 		mm_madvise(vm, first, n);
 		pthread_rwlock_unlock(&s->hole);
-		ev_end(vm, first, n, true, true);
+		ev_end(vm, first, n, !shared, true);
+		break;
+	case EV_PUNCH:
+		/* Freeing the file's pages is what destroys shared data. */
+		if (!shared)
+			return;
+		ev_begin(vm, first, n, true, false);
+		if (fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      addr - s->hva, n * PAGE_SIZE))
+			die("fallocate PUNCH_HOLE");
+		ev_end(vm, first, n, true, false);
 		break;
 	case EV_PAGEOUT:
 		/* Reclaim keeps the data: no allowance. */
@@ -667,15 +691,19 @@ static void mm_event(struct mm_arg *ma)
 		if (pid < 0)
 			die("fork");
 		if (!pid) {
-			/* The child's writes go to its copies only. */
+			/*
+			 * Private pages: the child's writes go to its copies
+			 * only.  Shared ones: the parent sees them, so they go
+			 * to the last word, which no thread owns.
+			 */
 			for (i = 0; i < n; i++)
-				addr[i * PAGE_SIZE + 8 * (i % 512)] ^= 0x80;
+				addr[(i + 1) * PAGE_SIZE - 1] ^= 0x80;
 			_exit(0);
 		}
 		waitpid(pid, NULL, 0);
 		break;
 	case EV_KSM:
-		if (!cfg.have_ksm)
+		if (!cfg.have_ksm || shared)
 			return;
 		/* ksmd runs all along; make some pages identical for it. */
 		ev_begin(vm, first, n, true, false);
@@ -973,6 +1001,12 @@ static void *vm_thread(void *p)
 
 /* ---- set-up ---- */
 
+/*
+ * The last slot of each VM is a shared memfd: reclaim writes its pages to
+ * swap only if someone marked them dirty, and DONTNEED or munmap keep its
+ * data (a hole punched in the file is what destroys it).
+ */
+
 static void probe_features(void)
 {
 	char buf[256];
@@ -1053,6 +1087,14 @@ static void vm_setup(struct vm *vm, int id)
 		struct slot *s = &vm->slot[si];
 
 		s->hva = vm->mem + si * size;
+		s->memfd = -1;
+		if (si == NSLOTS - 1) {
+			s->memfd = memfd_create("eptmmu-torture", MFD_CLOEXEC);
+			if (s->memfd < 0 || ftruncate(s->memfd, size) ||
+			    mmap(s->hva, size, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, s->memfd, 0) != s->hva)
+				die("memfd slot");
+		}
 		s->need = calloc(vm->slot_pages, sizeof(*s->need));
 		s->lastrep = calloc(vm->slot_pages, sizeof(*s->lastrep));
 		if (!s->need || !s->lastrep)
