@@ -426,8 +426,6 @@ static void vcpu_batch(struct vcpu_arg *va, u64 *counter)
 	/* Mostly a few nearby pages, so batches revisit what they fault. */
 	span = 1 + rand64(&va->rng) % (rand64(&va->rng) % 4 ? 16 : vm->slot_pages);
 	start = rand64(&va->rng) % vm->slot_pages;
-	ls0 = atomic_load(&s->lsess);
-	gpa = atomic_load(&s->gpa);
 	for (i = 0; i < n; i++) {
 		size_t sp = (start + rand64(&va->rng) % span) % vm->slot_pages;
 		unsigned int wi = rand64(&va->rng) % WORDS_PER;
@@ -442,11 +440,19 @@ static void vcpu_batch(struct vcpu_arg *va, u64 *counter)
 		if (kind == EPTMMU_ACCESS_WRITE)
 			v = pat(((u64)vm->id << 48) | ((u64)va->idx << 40),
 				(*counter)++);
-		acc[i] = access_of(kind, gpa + sp * PAGE_SIZE + word * 8, 8, v);
+		acc[i] = access_of(kind, sp * PAGE_SIZE + word * 8, 8, v);
 	}
-	h = atomic_load(&s->harvests);
+	/*
+	 * The windows open before the slot's gpa is read: a move between
+	 * the two must count as disturbing the batch.
+	 */
 	for (i = 0; i < n; i++)
 		win_open(&vm->pev[pl[i].page], s, &pl[i].win);
+	gpa = atomic_load(&s->gpa);
+	for (i = 0; i < n; i++)
+		acc[i].gpa += gpa;
+	ls0 = atomic_load(&s->lsess);
+	h = atomic_load(&s->harvests);
 	r = run_vcpu(va->fd, acc, n, &run);
 	for (i = 0; i < n; i++)
 		win_close(&vm->pev[pl[i].page], s, &pl[i].win);
