@@ -46,7 +46,11 @@
  * and how to replay it.
  *
  *   eptmmu_torture [-s SEED] [-d SECONDS] [-v NVMS] [-t VCPUS] [-H MMTHREADS]
- *                  [-m SLOT_MIB] [-l light] [-x] [-V] [-K KERNEL]
+ *                  [-m SLOT_MIB] [-l] [-c] [-x] [-V] [-K KERNEL]
+ *
+ * -l lightens the load (debug kernels); -c concentrates every agent on
+ * the first HOT_PAGES pages of each slot half of the time, with no pause
+ * in the VM thread, for races that need two agents on one SPTE at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -83,6 +87,7 @@
 #define MAX_MM		4
 #define MAX_VMS		4
 #define MAX_BATCH	64
+#define HOT_PAGES	8
 #define MS		1000000ULL
 #define SEC		1000000000ULL
 #define KSM_DIR		"/sys/kernel/mm/ksm/"
@@ -164,7 +169,7 @@ struct vm {
 static struct {
 	u64 seed, duration;
 	unsigned int nvms, nvcpus, nmm, slot_mib;
-	bool light, failfast, verbose;
+	bool light, hot, failfast, verbose;
 	const char *kernel;
 	bool ad, have_thp, have_ksm, have_idle, have_pfn, have_offline;
 	bool have_compact;
@@ -426,6 +431,10 @@ static void vcpu_batch(struct vcpu_arg *va, u64 *counter)
 	/* Mostly a few nearby pages, so batches revisit what they fault. */
 	span = 1 + rand64(&va->rng) % (rand64(&va->rng) % 4 ? 16 : vm->slot_pages);
 	start = rand64(&va->rng) % vm->slot_pages;
+	if (cfg.hot && rand64(&va->rng) % 2) {
+		start = 0;
+		span = HOT_PAGES;
+	}
 	for (i = 0; i < n; i++) {
 		size_t sp = (start + rand64(&va->rng) % span) % vm->slot_pages;
 		unsigned int wi = rand64(&va->rng) % WORDS_PER;
@@ -580,6 +589,10 @@ static void pick_range(struct mm_arg *ma, size_t *first, size_t *n)
 	if (len > vm->slot_pages)
 		len = vm->slot_pages;
 	off = rand64(&ma->rng) % (vm->slot_pages - len + 1);
+	if (cfg.hot && rand64(&ma->rng) % 2) {
+		len = 1 + rand64(&ma->rng) % HOT_PAGES;
+		off = rand64(&ma->rng) % (HOT_PAGES - len + 1);
+	}
 	*first = si * vm->slot_pages + off;
 	*n = len;
 }
@@ -996,7 +1009,8 @@ static void *vm_thread(void *p)
 		atomic_fetch_add(&vm->opcnt[op], 1);
 		xa->ops++;
 		atomic_fetch_add(&cnt.ops, 1);
-		sleep_us(cfg.light ? 2000 : 300);
+		if (!cfg.hot)
+			sleep_us(cfg.light ? 2000 : 300);
 	}
 	/* A last check of every logging slot: no write may be left over. */
 	for (unsigned int si = 0; si < NSLOTS; si++)
@@ -1123,6 +1137,7 @@ static void usage(void)
 		"usage: eptmmu_torture [-s SEED] [-d SECONDS] [-v NVMS] [-t VCPUS]\n"
 		"                      [-H MM_THREADS] [-m SLOT_MIB] [-l] [-x] [-V] [-K KERNEL]\n"
 		"  -l  light load (debug kernels)   -x  stop at the first failure\n"
+		"  -c  every agent on a few hot pages half of the time\n"
 		"  -V  verbose                      -K  kernel name for the replay line\n");
 	exit(2);
 }
@@ -1217,7 +1232,7 @@ int main(int argc, char **argv)
 	double secs;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:d:v:t:H:m:lxVK:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:v:t:H:m:lcxVK:")) != -1) {
 		switch (opt) {
 		case 's':
 			cfg.seed = parse_num(optarg, 0, ~0UL);
@@ -1241,6 +1256,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			cfg.light = true;
+			break;
+		case 'c':
+			cfg.hot = true;
 			break;
 		case 'x':
 			cfg.failfast = true;
