@@ -102,13 +102,17 @@ for spec in sys.argv[4:]:
         continue
     ran += 1
     why = []
-    if st[2]:
-        oracles = set()
-        for _, text, stp in lines[st[0]:st[1]]:
-            if (stp == name and text.startswith('not ok')
-                    and 'exercised' not in text):
-                oracles.add(text.split(' - ')[1].split(':')[0])
-        why.append('rc=%d %s' % (st[2], ','.join(sorted(oracles))))
+    # Only a failed oracle counts: a feature line that was not reached
+    # (the run stopped at its first failure) or a crash does not.
+    oracles = set()
+    for _, text, stp in lines[st[0]:st[1]]:
+        if (stp == name and text.startswith('not ok')
+                and 'exercised' not in text):
+            oracles.add(text.split(' - ')[1].split(':')[0])
+    if oracles:
+        why.append(','.join(sorted(oracles)))
+    elif st[2]:
+        print(f'  {name}: exited {st[2]} with no failed oracle (not counted)')
     kr = [r for r in reports if st[0] < r[0] < st[1] and r[2]]
     if kr:
         why.append('kernel %s: %s' % (kr[0][1], kr[0][3][:60]))

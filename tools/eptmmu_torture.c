@@ -577,11 +577,15 @@ static void count_ev(struct mm_arg *ma, int ev)
 	atomic_fetch_add(&cnt.ev[ev], 1);
 }
 
-/* A range of pages in one slot: a few, or a whole 2 MiB. */
-static void pick_range(struct mm_arg *ma, size_t *first, size_t *n)
+/*
+ * A range of pages in one slot: a few, or a whole 2 MiB.  KSM merges
+ * only anonymous pages, and only the memfd slot has a file to punch.
+ */
+static void pick_range(struct mm_arg *ma, int ev, size_t *first, size_t *n)
 {
 	struct vm *vm = ma->vm;
-	unsigned int si = rand64(&ma->rng) % NSLOTS;
+	unsigned int si = ev == EV_PUNCH ? NSLOTS - 1 :
+			  rand64(&ma->rng) % (ev == EV_KSM ? NSLOTS - 1 : NSLOTS);
 	size_t len = rand64(&ma->rng) % 3 ? 1 + rand64(&ma->rng) % 32 :
 		     vm->slot_pages;
 	size_t off;
@@ -621,7 +625,7 @@ static void mm_event(struct mm_arg *ma)
 	pid_t pid;
 	void *m;
 
-	pick_range(ma, &first, &n);
+	pick_range(ma, ev, &first, &n);
 	s = &vm->slot[first / vm->slot_pages];
 	shared = s->memfd >= 0;
 	addr = vm->mem + first * PAGE_SIZE;
