@@ -23,6 +23,10 @@ say "packages ready ($((SECONDS - t0)) s)"
 # kmemleak skips objects younger than 5 s and wants two scans.
 KMEMLEAK_STEP="step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'"
 
+# Broken variants the torture caught on 10 of 10 seeds (the catch table
+# in Documentation/torture.rst): on the plain kernel it must fail on each.
+TORTURE_CATCHES="skip_flush"
+
 # plan_for KERNEL: the guest's plan (a shell fragment run by /init) and the
 # list of STEP:KIND the report expects from it.
 plan_for() {
@@ -84,6 +88,22 @@ step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
 EOF
 			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			# broken= exists in test builds only, and takes known
+			# knobs only.
+			cat >>"$PLAN" <<'EOF'
+step prod-no-broken sh -c 'insmod /eptmmu-prod.ko broken=skip_flush && test ! -e /sys/module/eptmmu/parameters/broken; r=$?; rmmod eptmmu; exit $r'
+step broken-unknown sh -c 'if insmod /eptmmu.ko broken=skip_flush,no_such_knob; then rmmod eptmmu; exit 1; fi; dmesg | grep "no knob .no_such_knob."'
+EOF
+			EXPECT+=(prod-no-broken:rc broken-unknown:rc)
+			# The torture must catch the broken variants it caught
+			# on every seed (Documentation/torture.rst): the run
+			# has to end in a failed oracle (exit 1 and a FAIL
+			# verdict), not in a crash or a refused load.
+			local knob
+			for knob in $TORTURE_CATCHES; do
+				echo "step torture-catches-$knob sh -c 'insmod /eptmmu.ko ept_ad=on broken=$knob || exit 2; /eptmmu_torture -s 1 -d 10 -x -K $k >/tmp/torture.out; r=\$?; cat /tmp/torture.out; rmmod eptmmu; test \$r -eq 1 && grep -q \"verdict: FAIL\" /tmp/torture.out'" >>"$PLAN"
+				EXPECT+=("torture-catches-$knob:rc")
+			done
 		fi
 	fi
 	# Detector checks come last: each must produce its report, and a
