@@ -1232,8 +1232,10 @@ int main(int argc, char **argv)
 	static struct vm_arg xa[MAX_VMS];
 	struct eptmmu_vm_stats st;
 	unsigned int v, t;
-	bool ok = true;
+	bool ok = true, made;
+	char line[256];
 	double secs;
+	size_t len;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "s:d:v:t:H:m:lcxVK:")) != -1) {
@@ -1283,7 +1285,11 @@ int main(int argc, char **argv)
 	probe_features();
 	for (v = 0; v < cfg.nvms; v++)
 		vm_setup(&vms[v], v);
-	xvm_stats(vms[0].fd, &st);
+	/* Each VM's memslot generation counts the slots it made. */
+	for (v = 0, made = true; v < cfg.nvms; v++) {
+		xvm_stats(vms[v].fd, &st);
+		made &= st.memslot_generation >= NSLOTS;
+	}
 	cfg.ad = st.ept_ad;
 	tap_diag("seed %llu, %llu s, %u VM(s) x %u slots of %u MiB, %u vCPU + %u mm + 1 VM thread(s) each, SPTE mode %s, backend %s%s%s",
 		 (unsigned long long)cfg.seed,
@@ -1293,8 +1299,8 @@ int main(int argc, char **argv)
 		 "access tracking (logging by write protection)",
 		 st.backend == EPTMMU_BACKEND_VMX ? "vmx" : "soft",
 		 cfg.broken[0] ? ", broken=" : "", cfg.broken);
-	tap_ok(true, "set-up: %u VM(s) with %u memslots each", cfg.nvms,
-	       NSLOTS);
+	ok &= tap_ok(made, "set-up: %u VM(s) with %u memslots each", cfg.nvms,
+		     NSLOTS);
 
 	t_start = now_ns();
 	t_end = t_start + cfg.duration * SEC;
@@ -1341,14 +1347,12 @@ int main(int argc, char **argv)
 		for (t = 0; t < cfg.nmm; t++)
 			tap_diag("vm%u mm%u: %.0f events/s", v, t,
 				 ma[v][t].ops / secs);
-		tap_diag("vm%u vm-ops: %.0f ops/s (move %llu, log-start %llu, log-stop %llu, harvest %llu, age %llu, get-spte %llu)",
-			 v, xa[v].ops / secs,
-			 (unsigned long long)vms[v].opcnt[OP_MOVE],
-			 (unsigned long long)vms[v].opcnt[OP_LOG_START],
-			 (unsigned long long)vms[v].opcnt[OP_LOG_STOP],
-			 (unsigned long long)vms[v].opcnt[OP_HARVEST],
-			 (unsigned long long)vms[v].opcnt[OP_AGE],
-			 (unsigned long long)vms[v].opcnt[OP_SPTE]);
+		for (t = 0, len = 0; t < OP_NR; t++)
+			len += snprintf(line + len, sizeof(line) - len, "%s%s %llu",
+					t ? ", " : "", op_name[t],
+					(unsigned long long)vms[v].opcnt[t]);
+		tap_diag("vm%u vm-ops: %.0f ops/s (%s)", v, xa[v].ops / secs,
+			 line);
 		xvm_stats(vms[v].fd, &st);
 		tap_diag("vm%u stats: maps_4k %llu maps_2m %llu splits %llu zapped %llu flushes %llu invalidations %llu aging_passes %llu aged_young %llu",
 			 v, st.maps_4k, st.maps_2m, st.splits, st.zapped,
@@ -1358,7 +1362,6 @@ int main(int argc, char **argv)
 	for (t = 0; t < EV_NR; t++)
 		tap_diag("mm event %s: %llu", ev_name[t],
 			 (unsigned long long)cnt.ev[t]);
-	(void)op_name;
 	for (v = 0; v < cfg.nvms; v++)
 		for (t = 0; t < cfg.nvcpus; t++)
 			final_sweep(&va[v][t]);
