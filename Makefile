@@ -6,6 +6,8 @@
 #   make bench           dirty-logging and fault-path figures under QEMU (scripts/bench.sh)
 #   make docs            check Documentation/locking.rst against the code, build the docs
 #   make model           check the SPIN model of the lockless protocol (scripts/model.sh)
+#   make torture         every agent at once under QEMU, both SPTE modes (scripts/torture.sh):
+#                        DURATION= SEED= KERNEL= VMS= BROKEN= SEEDS=
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -34,4 +36,9 @@ bench:
 model:
 	bash scripts/model.sh
 
-.PHONY: all modules clean check run docs bench model
+# Empty values fall back to scripts/torture.sh's defaults.
+torture:
+	DURATION=$(DURATION) SEED=$(SEED) KERNEL=$(KERNEL) VMS=$(VMS) \
+		BROKEN=$(BROKEN) SEEDS=$(SEEDS) bash scripts/torture.sh
+
+.PHONY: all modules clean check run docs bench model torture

@@ -23,6 +23,10 @@ say "packages ready ($((SECONDS - t0)) s)"
 # kmemleak skips objects younger than 5 s and wants two scans.
 KMEMLEAK_STEP="step kmemleak sh -c 'sleep 6; echo scan >/sys/kernel/debug/kmemleak; echo scan >/sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak'"
 
+# Broken variants the torture caught on 10 of 10 seeds (the catch table
+# in Documentation/torture.rst): on the plain kernel it must fail on each.
+TORTURE_CATCHES="skip_flush"
+
 # plan_for KERNEL: the guest's plan (a shell fragment run by /init) and the
 # list of STEP:KIND the report expects from it.
 plan_for() {
@@ -67,6 +71,15 @@ EOF
 		[ "$k" = kcsan ] && gib=64
 		echo "step holds /holds.sh $gib" >>"$PLAN"
 		EXPECT+=(holds:tap)
+		# Every agent at once (tools/eptmmu_torture.c), in both SPTE
+		# modes; the debug kernels a lighter load, as long.  Seed 1
+		# always: a failure here replays with the line it prints.
+		local tt="-d 10" mode
+		[ "$k" = plain ] || tt="-d 12 -l"
+		for mode in on off; do
+			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			EXPECT+=("torture-ad$mode:tap")
+		done
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$k" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
@@ -80,6 +93,22 @@ step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
 EOF
 			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			# broken= exists in test builds only, and takes known
+			# knobs only.
+			cat >>"$PLAN" <<'EOF'
+step prod-no-broken sh -c 'insmod /eptmmu-prod.ko broken=skip_flush && test ! -e /sys/module/eptmmu/parameters/broken; r=$?; rmmod eptmmu; exit $r'
+step broken-unknown sh -c 'if insmod /eptmmu.ko broken=skip_flush,no_such_knob; then rmmod eptmmu; exit 1; fi; dmesg | grep "no knob .no_such_knob."'
+EOF
+			EXPECT+=(prod-no-broken:rc broken-unknown:rc)
+			# The torture must catch the broken variants it caught
+			# on every seed (Documentation/torture.rst): the run
+			# has to end in a failed oracle (exit 1 and a FAIL
+			# verdict), not in a crash or a refused load.
+			local knob
+			for knob in $TORTURE_CATCHES; do
+				echo "step torture-catches-$knob sh -c 'insmod /eptmmu.ko ept_ad=on broken=$knob || exit 2; /eptmmu_torture -s 1 -d 10 -x -K $k >/tmp/torture.out; r=\$?; cat /tmp/torture.out; rmmod eptmmu; test \$r -eq 1 && grep -q \"verdict: FAIL\" /tmp/torture.out'" >>"$PLAN"
+				EXPECT+=("torture-catches-$knob:rc")
+			done
 		fi
 	fi
 	# Detector checks come last: each must produce its report, and a
@@ -116,7 +145,7 @@ if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
 	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf
-	       "$TOOLSDIR"/eptmmu_vmx_test)
+	       "$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_torture)
 fi
 
 results=()

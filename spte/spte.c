@@ -31,6 +31,87 @@ struct eptmmu_inject eptmmu_inject;
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_inject);
 bool eptmmu_broken_ran;
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_broken_ran);
+
+/*
+ * broken=knob[,knob...] sets broken variants at load time, for the
+ * torture test (tools/eptmmu_torture.c), which has no other way into a
+ * module it did not build.  Only the load-time value is taken: the
+ * parameter is not writable, so nothing flips a knob under a running VM.
+ */
+#define EPTMMU_KNOB(name) { #name, offsetof(struct eptmmu_inject, name) }
+static const struct {
+	const char *name;
+	size_t offset;
+} eptmmu_knobs[] = {
+	EPTMMU_KNOB(spte_plain_store),
+	EPTMMU_KNOB(skip_flush),
+	EPTMMU_KNOB(skip_invalidate_recheck),
+	EPTMMU_KNOB(flush_from_snapshot),
+	EPTMMU_KNOB(fast_plain_store),
+	EPTMMU_KNOB(fast_mark_before_set),
+	EPTMMU_KNOB(dirty_gfn_from_pfn),
+	EPTMMU_KNOB(age_two_step),
+	EPTMMU_KNOB(age_plain_rmw),
+	EPTMMU_KNOB(delete_unpublish_first),
+	EPTMMU_KNOB(zap_flush_own_only),
+	EPTMMU_KNOB(wrprot_flush_from_spte),
+	EPTMMU_KNOB(fault_replaces_leaf),
+	EPTMMU_KNOB(no_host_dirty),
+	EPTMMU_KNOB(zap_whole_subtrees),
+	EPTMMU_KNOB(soft_ad_ignores_change),
+	EPTMMU_KNOB(dirty_log_no_yield),
+	EPTMMU_KNOB(dirty_log_yield_noflush),
+	EPTMMU_KNOB(spte_plain_access),
+	EPTMMU_KNOB(pt_free_early),
+	EPTMMU_KNOB(walk_takes_mmu_lock),
+	EPTMMU_KNOB(soft_preempt_off),
+};
+
+/* All names are checked before any knob is set: a typo loads nothing. */
+static int broken_set(const char *val, const struct kernel_param *kp)
+{
+	bool want[ARRAY_SIZE(eptmmu_knobs)] = {};
+	const char *p = val;
+	size_t i, len;
+
+	while (*p) {
+		len = strcspn(p, ",\n");
+		for (i = 0; len && i < ARRAY_SIZE(eptmmu_knobs); i++) {
+			if (strlen(eptmmu_knobs[i].name) == len &&
+			    !strncmp(p, eptmmu_knobs[i].name, len))
+				break;
+		}
+		if (len && i == ARRAY_SIZE(eptmmu_knobs)) {
+			pr_err("broken=: no knob '%.*s'\n", (int)len, p);
+			return -EINVAL;
+		}
+		if (len)
+			want[i] = true;
+		p += len;
+		if (*p)
+			p++;
+	}
+	for (i = 0; i < ARRAY_SIZE(eptmmu_knobs); i++) {
+		if (!want[i])
+			continue;
+		WRITE_ONCE(*(bool *)((char *)&eptmmu_inject +
+				     eptmmu_knobs[i].offset), true);
+		pr_warn("broken variant %s on (test build)\n",
+			eptmmu_knobs[i].name);
+	}
+	return param_set_charp(val, kp);
+}
+
+static const struct kernel_param_ops broken_ops = {
+	.set = broken_set,
+	.get = param_get_charp,
+	.free = param_free_charp,
+};
+
+static char *broken;
+module_param_cb(broken, &broken_ops, &broken, 0444);
+MODULE_PARM_DESC(broken,
+		 "test builds only: comma-separated broken variants to switch on (include/eptmmu/inject.h)");
 #endif
 
 /**
