@@ -20,6 +20,8 @@
 #include <asm/pgtable_types.h>
 #include <asm/vmx.h>
 
+#include <eptmmu/compat.h>
+
 /* Hardware fields that asm/vmx.h does not name. */
 #define SPTE_LARGE_MASK		BIT_ULL(7)	/* "page size" in a PDE/PDPTE */
 #define SPTE_PFN_MASK		GENMASK_ULL(51, 12)
