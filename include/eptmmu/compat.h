@@ -108,4 +108,15 @@ static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
 #define EXPORT_SYMBOL_IF_KUNIT(sym)
 #endif
 
+/*
+ * 6.1-6.11: the KUnit suites (EPTMMU_TEST=1 on a kernel with KUnit) use
+ * 6.12's KUnit: kunit_add_action_or_reset(), KUNIT_CASE_SLOW() and
+ * kunit_vm_mmap(), none of which 6.1 has.  eptmmu.ko itself with the
+ * test knobs builds on every supported kernel.
+ */
+#if defined(EPTMMU_TEST) && IS_ENABLED(CONFIG_KUNIT) && \
+	LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#error "EPTMMU_TEST=1 with CONFIG_KUNIT needs Linux 6.12 (its KUnit API)"
+#endif
+
 #endif /* _EPTMMU_COMPAT_H */
