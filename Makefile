@@ -6,6 +6,7 @@
 #   make bench           dirty-logging and fault-path figures under QEMU (scripts/bench.sh)
 #   make docs            check Documentation/locking.rst against the code, build the docs
 #   make model           check the SPIN model of the lockless protocol (scripts/model.sh)
+#   make compat          build, DKMS-build and test on Debian 12's kernels (scripts/compat.sh)
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -34,4 +35,7 @@ bench:
 model:
 	bash scripts/model.sh
 
-.PHONY: all modules clean check run docs bench model
+compat:
+	bash scripts/compat.sh
+
+.PHONY: all modules clean check run docs bench model compat
