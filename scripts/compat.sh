@@ -130,8 +130,29 @@ if [ "$BOOT" = 1 ]; then
 			continue
 		fi
 		say "boot $k under QEMU (TCG)"
-		make_initramfs "$d/initrd.gz" "$plan" "$d/src/eptmmu.ko" \
-			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test}
+		# Swap on zram, from the image's own modules, so mm_test's swap
+		# case runs.  Busybox's insmod reads no .ko.xz: unpack them, in
+		# the order modprobe would load them.
+		rm -rf "$d/mods"
+		mkdir -p "$d/mods"
+		mods=()
+		while read -r _ path; do
+			m=$d/mods/$(basename "${path%.xz}")
+			case $path in
+			*.xz) xz -dc "$path" >"$m" ;;
+			*) cp "$path" "$m" ;;
+			esac
+			mods+=("$m")
+		done < <(modprobe -S "$k" --show-depends zram 2>/dev/null |
+			 grep '^insmod ')
+		kplan=$d/plan.sh
+		{
+			echo "step zram sh -c 'for m in ${mods[*]##*/}; do insmod /\$m || exit 1; done; echo 256M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 && cat /proc/swaps'"
+			cat "$plan"
+		} >"$kplan"
+		make_initramfs "$d/initrd.gz" "$kplan" "$d/src/eptmmu.ko" \
+			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test} \
+			"${mods[@]}"
 		qrc=0
 		t0=$SECONDS
 		run_qemu "/boot/vmlinuz-$k" "$d/initrd.gz" "$d/console.log" \
@@ -141,7 +162,7 @@ if [ "$BOOT" = 1 ]; then
 		# --ksrc is for KUnit blocks, of which this plan has none.
 		python3 "$EPTMMU_TOP/scripts/ktap_report.py" run \
 			--ksrc "/lib/modules/$k/build" --log "$d/console.log" \
-			--kernel "$k" --json "$d/result.json" "${expect[@]}" |
+			--kernel "$k" --json "$d/result.json" zram:rc "${expect[@]}" |
 			sed 's/^/  /'
 		TESTS[$k]=$(python3 -c '
 import json, sys
