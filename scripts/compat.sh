@@ -48,7 +48,7 @@ done
 ensure_packages "${pkgs[@]}"
 mkdir -p "$COMPAT_OUT"
 
-declare -A BUILD DKMS TESTS
+declare -A BUILD KNOBS DKMS TESTS
 
 # ---- out-of-tree builds: a copy of the tree per flavour ----
 for k in "${KERNELS[@]}"; do
@@ -72,6 +72,23 @@ for k in "${KERNELS[@]}"; do
 		BUILD[$k]="ok"
 	fi
 	[ "${BUILD[$k]}" = ok ] || grep -E '(warning|error): ' "$d/build.log" | head -n 20
+	# EPTMMU_TEST=1 too, in a tree of its own: with the injection knobs
+	# (and, where the kernel has KUnit, the suites) it must build as well.
+	rsync -rlpD --checksum --delete --exclude .git \
+		--filter=':- .gitignore' --exclude tools/build \
+		"$EPTMMU_TOP/" "$d/src-test/"
+	rc=0
+	make -C "/lib/modules/$k/build" M="$d/src-test" W=1 EPTMMU_TEST=1 \
+		modules >"$d/build-test.log" 2>&1 || rc=$?
+	n=$(grep -cE '(warning|error): ' "$d/build-test.log")
+	if [ $rc -ne 0 ]; then
+		KNOBS[$k]="FAIL"
+	elif [ "$n" -ne 0 ]; then
+		KNOBS[$k]="${n}warn"
+	else
+		KNOBS[$k]="ok"
+	fi
+	[ "${KNOBS[$k]}" = ok ] || grep -E '(warning|error): ' "$d/build-test.log" | head -n 20
 done
 
 # ---- DKMS: dkms.conf as shipped, only the version is our own, so an
@@ -176,11 +193,13 @@ fi
 
 status=0
 echo
-printf '%-28s %-7s %-6s %s\n' kernel build dkms tests
+printf '%-28s %-7s %-7s %-6s %s\n' kernel build testbld dkms tests
 for k in "${KERNELS[@]}"; do
 	t=${TESTS[$k]:-not run}
-	printf '%-28s %-7s %-6s %s\n' "$k" "${BUILD[$k]}" "${DKMS[$k]}" "$t"
-	[ "${BUILD[$k]}" = ok ] && [ "${DKMS[$k]}" = ok ] || status=1
+	printf '%-28s %-7s %-7s %-6s %s\n' "$k" "${BUILD[$k]}" "${KNOBS[$k]}" \
+		"${DKMS[$k]}" "$t"
+	[ "${BUILD[$k]}" = ok ] && [ "${KNOBS[$k]}" = ok ] &&
+		[ "${DKMS[$k]}" = ok ] || status=1
 	case $t in
 	*" 0 failed"*) [[ $t == *"qemu rc"* ]] && status=1 ;;
 	"not run") [ "$BOOT" = 1 ] && status=1 ;;
