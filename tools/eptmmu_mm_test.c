@@ -1273,7 +1273,7 @@ static void t_host_dirty(void)
 	 */
 	if (s1.invalidations == s0.invalidations &&
 	    s1.aged_young > s0.aged_young) {
-		tap_diag("MADV_PAGEOUT kept the pages eptmmu reported young (kernel before 6.9?): again");
+		tap_diag("MADV_PAGEOUT kept pages eptmmu called young (before 6.9?): again");
 		if (madvise(f.mem, f.size, MADV_PAGEOUT))
 			tap_diag("MADV_PAGEOUT again: %s", strerror(errno));
 		xvm_stats(f.vm, &s1);
