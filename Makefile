@@ -8,6 +8,7 @@
 #   make model           check the SPIN model of the lockless protocol (scripts/model.sh)
 #   make torture         every agent at once under QEMU, both SPTE modes (scripts/torture.sh):
 #                        DURATION= SEED= KERNEL= VMS= BROKEN= SEEDS=
+#   make compat          build, DKMS-build and test on Debian 12's kernels (scripts/compat.sh)
 #   make W=1 / C=1       extra warnings / sparse, as for any kernel module
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -41,4 +42,7 @@ torture:
 	DURATION=$(DURATION) SEED=$(SEED) KERNEL=$(KERNEL) VMS=$(VMS) \
 		BROKEN=$(BROKEN) SEEDS=$(SEEDS) bash scripts/torture.sh
 
-.PHONY: all modules clean check run docs bench model torture
+compat:
+	bash scripts/compat.sh
+
+.PHONY: all modules clean check run docs bench model torture compat

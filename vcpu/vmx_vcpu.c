@@ -27,7 +27,6 @@
 #include <linux/smp.h>
 #include <asm/debugreg.h>
 #include <asm/desc.h>
-#include <asm/gsseg.h>
 #include <asm/io.h>
 #include <asm/msr.h>
 #include <asm/segment.h>
@@ -35,6 +34,7 @@
 #include <asm/tlbflush.h>
 #include <asm/vmx.h>
 
+#include <eptmmu/compat.h>
 #include <eptmmu/export.h>
 #include <eptmmu/vcpu.h>
 #include <eptmmu/vmx.h>

@@ -3,7 +3,8 @@
  * EPT shadow page-table entries (SPTEs): format, predicates, constructors,
  * the volatile-bits policy and the helpers every writer above spte/ uses.
  *
- * Hardware bits come from <asm/vmx.h>.  Software bits live only in bit
+ * Hardware bits come from <asm/vmx.h> (compat.h names those an older
+ * kernel's copy lacks).  Software bits live only in bit
  * positions the CPU ignores in every EPT entry we build (we never enable
  * mode-based execute control, sub-page permissions, HLAT or #VE), and the
  * static_asserts below keep them apart from each other and from hardware.
@@ -19,6 +20,8 @@
 #include <asm/page_types.h>
 #include <asm/pgtable_types.h>
 #include <asm/vmx.h>
+
+#include <eptmmu/compat.h>
 
 /* Hardware fields that asm/vmx.h does not name. */
 #define SPTE_LARGE_MASK		BIT_ULL(7)	/* "page size" in a PDE/PDPTE */
