@@ -125,12 +125,14 @@ EOF
 		EXPECT+=(kmemleak:rc detect-atomic:report=sleep
 			 detect-lockorder:report=lockdep detect-uaf:report=kasan) ;;
 	rt)
-		# The same detectors on RT, where tlb_lock is a sleeping lock.
+		# Sleeping in atomic context, where tlb_lock sleeps.  Not the
+		# lock-order check: without queued rwlocks (RT has none)
+		# lockdep takes every read_lock() as recursive and cannot see
+		# that inversion, although RT's readers do wait behind a
+		# writer that holds the lock's rt_mutex.  The lockdep kernel
+		# checks R-LOCK-ORDER.
 		echo "$atomic" >>"$PLAN"
-		cat >>"$PLAN" <<'EOF'
-step detect-lockorder sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=lockorder; rmmod eptmmu'
-EOF
-		EXPECT+=(detect-atomic:report=sleep detect-lockorder:report=lockdep) ;;
+		EXPECT+=(detect-atomic:report=sleep) ;;
 	kcsan)
 		cat >>"$PLAN" <<'EOF'
 step detect-race sh -c 'insmod /eptmmu.ko; insmod /eptmmu_detect.ko fault=race; rmmod eptmmu'

@@ -873,8 +873,12 @@ static void big_run(const struct mode *m, unsigned int gib)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap %u GiB", gib);
-	/* One 4K page per write: THPs would be 512 times the memory. */
-	if (madvise(mem, size, MADV_NOHUGEPAGE))
+	/*
+	 * One 4K page per write: THPs would be 512 times the memory.  A
+	 * kernel without THP (PREEMPT_RT) refuses the advice with EINVAL
+	 * and maps 4K pages anyway.
+	 */
+	if (madvise(mem, size, MADV_NOHUGEPAGE) && errno != EINVAL)
 		die("MADV_NOHUGEPAGE");
 	vm = xcreate_vm(devfd);
 	vcpu = xcreate_vcpu(vm);
