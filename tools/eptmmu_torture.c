@@ -133,6 +133,7 @@ struct counters {
 	atomic_ullong spte_checked, spte_stale, other_bad;
 	atomic_ullong sessions, dbit_sessions, manual_sessions;
 	atomic_ullong final_checked;
+	atomic_ullong audits, audit_bad;
 	atomic_ullong ev[16];
 };
 
@@ -149,11 +150,12 @@ static const char *const ev_name[EV_NR] = {
 
 enum {
 	OP_MOVE, OP_LOG_START, OP_LOG_STOP, OP_HARVEST, OP_AGE, OP_SPTE,
-	OP_NR,
+	OP_AUDIT, OP_NR,
 };
 
 static const char *const op_name[OP_NR] = {
 	"slot-move", "log-start", "log-stop", "harvest", "age", "get-spte",
+	"audit",
 };
 
 struct vm {
@@ -172,7 +174,7 @@ static struct {
 	bool light, hot, failfast, verbose;
 	const char *kernel;
 	bool ad, have_thp, have_ksm, have_idle, have_pfn, have_offline;
-	bool have_compact;
+	bool have_compact, have_audit;
 	char no_thp[128], no_ksm[128], no_idle[128], no_offline[128];
 	char no_compact[128];
 	char broken[256];
@@ -972,6 +974,24 @@ out:
 	pthread_rwlock_unlock(&s->hole);
 }
 
+/*
+ * The kernel's auditor over the whole tree (mmu/audit.c): while the other
+ * agents run it tolerates only what is in flight by design (an
+ * invalidation between its start and end); at the end nothing is.
+ */
+static void audit(struct vm *vm, const char *when)
+{
+	int r = audit_vm(vm->fd);
+
+	atomic_fetch_add(&cnt.audits, 1);
+	if (r > 0)
+		fail(&cnt.audit_bad, "vm%d: the audit %s found %d violation(s)",
+		     vm->id, when, r);
+	else if (r < 0)
+		fail(&cnt.audit_bad, "vm%d: the audit %s failed: %s", vm->id,
+		     when, strerror(-r));
+}
+
 static void *vm_thread(void *p)
 {
 	struct vm_arg *xa = p;
@@ -985,10 +1005,12 @@ static void *vm_thread(void *p)
 		/* Harvests most, so the dirty-log oracle checks often. */
 		op = op < 1 ? OP_MOVE : op < 3 ? (logging ? OP_LOG_STOP :
 						  OP_LOG_START) :
-		     op < 9 ? OP_HARVEST : op < 11 ? OP_AGE : OP_SPTE;
+		     op < 9 ? OP_HARVEST : op < 11 ? OP_AGE :
+		     op < 15 ? OP_SPTE : OP_AUDIT;
 		if (op == OP_HARVEST && !logging)
 			op = OP_LOG_START;
-		if (op == OP_AGE && !cfg.have_idle)
+		if ((op == OP_AGE && !cfg.have_idle) ||
+		    (op == OP_AUDIT && !cfg.have_audit))
 			op = OP_SPTE;
 		switch (op) {
 		case OP_MOVE:
@@ -1008,6 +1030,9 @@ static void *vm_thread(void *p)
 			break;
 		case OP_SPTE:
 			spte_check(xa, si);
+			break;
+		case OP_AUDIT:
+			audit(vm, "during the run");
 			break;
 		}
 		atomic_fetch_add(&vm->opcnt[op], 1);
@@ -1291,6 +1316,8 @@ int main(int argc, char **argv)
 		made &= st.memslot_generation >= NSLOTS;
 	}
 	cfg.ad = st.ept_ad;
+	/* Every build has the auditor; only a missing debugfs hides it. */
+	cfg.have_audit = audit_vm(vms[0].fd) != -ENOENT;
 	tap_diag("seed %llu, %llu s, %u VM(s) x %u slots of %u MiB, %u vCPU + %u mm + 1 VM thread(s) each, SPTE mode %s, backend %s%s%s",
 		 (unsigned long long)cfg.seed,
 		 (unsigned long long)cfg.duration, cfg.nvms, NSLOTS,
@@ -1366,6 +1393,9 @@ int main(int argc, char **argv)
 		for (t = 0; t < cfg.nvcpus; t++)
 			final_sweep(&va[v][t]);
 	write_file(KSM_DIR "run", "0");
+	if (cfg.have_audit)
+		for (v = 0; v < cfg.nvms; v++)
+			audit(&vms[v], "at the end");
 
 	ok &= tap_ok(cnt.reads && !cnt.data_bad,
 	       "data: %llu guest reads, %llu fetches, %llu process reads, %llu final reads return what the protocol allows (%llu wrong)",
@@ -1404,6 +1434,14 @@ int main(int argc, char **argv)
 			 "SPTEs map the process's frame");
 	ok &= tap_ok(!cnt.other_bad, "ioctls: no VM operation failed (%llu did)",
 	       (unsigned long long)cnt.other_bad);
+	if (cfg.have_audit)
+		ok &= tap_ok(cnt.audits > cfg.nvms && !cnt.audit_bad,
+		       "audit: %llu audits of the whole tree, during the run and of each VM at the end, found it a tree the protocol allows (%llu did not)",
+		       (unsigned long long)cnt.audits,
+		       (unsigned long long)cnt.audit_bad);
+	else
+		tap_skip("no /sys/kernel/debug/eptmmu (debugfs not mounted?)",
+			 "audit of the whole tree");
 	ok &= feature_line(cfg.have_thp, cfg.no_thp, "THP collapse and split",
 		     cnt.ev[EV_COLLAPSE] + cnt.ev[EV_SPLIT]);
 	ok &= feature_line(cfg.have_ksm, cfg.no_ksm, "KSM", cnt.ev[EV_KSM]);
