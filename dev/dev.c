@@ -35,10 +35,16 @@ static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 	if (!run.count || run.count > EPTMMU_MAX_RUN_ACCESSES || run.flags ||
 	    run.pad)
 		return -EINVAL;
-	if (!mutex_trylock(&vcpu->run_lock))
+	/* An audit in progress holds every run_lock: wait for it instead. */
+	if (down_read_killable(&vcpu->vm->audit_lock))
+		return -EINTR;
+	if (!mutex_trylock(&vcpu->run_lock)) {
+		up_read(&vcpu->vm->audit_lock);
 		return -EBUSY;
+	}
 	r = eptmmu_vcpu_run(vcpu, &run, &ran);
 	mutex_unlock(&vcpu->run_lock);
+	up_read(&vcpu->vm->audit_lock);
 	/* A batch refused before any access changes nothing. */
 	if (r && !ran)
 		return r;
@@ -52,11 +58,16 @@ static long vcpu_latency(struct eptmmu_vcpu *vcpu, void __user *argp)
 	long r = 0;
 
 	/* Consistent only while nobody runs the vCPU. */
-	if (!mutex_trylock(&vcpu->run_lock))
+	if (down_read_killable(&vcpu->vm->audit_lock))
+		return -EINTR;
+	if (!mutex_trylock(&vcpu->run_lock)) {
+		up_read(&vcpu->vm->audit_lock);
 		return -EBUSY;
+	}
 	if (copy_to_user(argp, &vcpu->latency, sizeof(vcpu->latency)))
 		r = -EFAULT;
 	mutex_unlock(&vcpu->run_lock);
+	up_read(&vcpu->vm->audit_lock);
 	return r;
 }
 

@@ -407,11 +407,17 @@ static void audit_table(struct audit *a, struct eptmmu_pt *pt)
 	}
 }
 
-/* Every vCPU stopped: no fault, fast path, A/D update or guest in flight. */
+/*
+ * Every vCPU stopped: no fault, fast path, A/D update or guest in flight.
+ * audit_lock first, so RUN ioctls wait for the audit rather than find a
+ * run_lock taken (EBUSY); the run_locks then wait out the RUNs already in
+ * flight, and any other driver of a vCPU (KUnit).
+ */
 static void lock_vcpus(struct eptmmu_vm *vm)
 {
 	int i;
 
+	down_write(&vm->audit_lock);
 	mutex_lock(&vm->vcpus_lock);
 	for (i = 0; i < atomic_read(&vm->nr_vcpus); i++)
 		mutex_lock_nest_lock(&vm->vcpus[i]->run_lock, &vm->vcpus_lock);
@@ -425,6 +431,7 @@ static void unlock_vcpus(struct eptmmu_vm *vm)
 	for (i = atomic_read(&vm->nr_vcpus) - 1; i >= 0; i--)
 		mutex_unlock(&vm->vcpus[i]->run_lock);
 	mutex_unlock(&vm->vcpus_lock);
+	up_write(&vm->audit_lock);
 }
 
 /* The walk, once the memslots are stable: the caller holds them. */
@@ -471,8 +478,8 @@ static long audit_slots(struct eptmmu_vm *vm, struct seq_file *m,
 }
 
 /*
- * Lock order, as in locking.rst: run_lock (every vCPU) -> slots_lock ->
- * mmap_lock -> mmu_lock -> RCU.  With every vCPU stopped and the write
+ * Lock order, as in locking.rst: audit_lock -> run_lock (every vCPU) ->
+ * slots_lock -> mmap_lock -> mmu_lock -> RCU.  With every vCPU stopped and the write
  * lock held, the only writers left are lockless aging (whose every store
  * leaves a consistent SPTE, so each entry is judged on one READ_ONCE) and
  * an invalidation between its start and its end (whose host range is

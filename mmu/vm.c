@@ -33,6 +33,7 @@ struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 	refcount_set(&vm->refs, 1);
 	mutex_init(&vm->slots_lock);
 	mutex_init(&vm->vcpus_lock);
+	init_rwsem(&vm->audit_lock);
 	rwlock_init(&vm->mmu_lock);
 	vm->ad = eptmmu_ad_enabled;
 	vm->backend = eptmmu_backend;

@@ -21,6 +21,7 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/types.h>
@@ -138,6 +139,12 @@ struct eptmmu_vm {
 	bool dead;			/* the mm has gone: only teardown left */
 	struct dentry *debugfs;		/* the auditor's directory, or NULL */
 
+	/*
+	 * Read: an EPTMMU_RUN (or latency read) in flight.  Write: the
+	 * auditor, which must see every vCPU stopped and must not make a
+	 * RUN that comes meanwhile fail with EBUSY: the RUN waits instead.
+	 */
+	struct rw_semaphore audit_lock;
 	struct mutex vcpus_lock;	/* vCPU creation */
 	atomic_t nr_vcpus;
 	struct eptmmu_vcpu *vcpus[EPTMMU_MAX_VCPUS];
