@@ -66,16 +66,22 @@ EOF
 		# hold before R-DIRTY-YIELD).
 		# KCSAN's instrumentation makes that walk ~5x slower than
 		# lockdep's (165 s): KCSAN gets a 64 GiB slot, which runs the
-		# same yielding code under its checks.
+		# same yielding code under its checks.  With DEBUG_PAGEALLOC
+		# the lockdep kernel takes 80 s over 1 TiB: 512 GiB still
+		# held the lock ~6 s there before R-DIRTY-YIELD, 3x the
+		# watchdog's 2 s.
+		# On RT the holds are preemptible: no lockup watchdog sees
+		# them, and RCU's stall warning only a reader section that
+		# long; RT gets the small slot too.
 		local gib=1024
-		[ "$k" = kcsan ] && gib=64
+		case $k in kcsan|rt) gib=64 ;; lockdep) gib=512 ;; esac
 		echo "step holds /holds.sh $gib" >>"$PLAN"
 		EXPECT+=(holds:tap)
 		# Every agent at once (tools/eptmmu_torture.c), in both SPTE
-		# modes; the debug kernels a lighter load, as long.  Seed 1
+		# modes; the debug kernels a lighter load, for less time.  Seed 1
 		# always: a failure here replays with the line it prints.
 		local tt="-d 10" mode
-		[ "$k" = plain ] || tt="-d 12 -l"
+		[ "$k" = plain ] || tt="-d 8 -l"
 		for mode in on off; do
 			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=("torture-ad$mode:tap")
@@ -159,14 +165,42 @@ echo "--- rules and docs ---"
 python3 "$EPTMMU_TOP/scripts/check_rules.py" --json "$EPTMMU_OUT/result-rules.json" ||
 	status=1
 results+=("$EPTMMU_OUT/result-rules.json")
+
+# Jobs that use one host CPU each and do not mind sharing the machine
+# with each other: the Bochs runs (one emulator thread, guest time counted
+# in instructions) and the SPIN model.  They run at the end,
+# EPTMMU_BOCHS_JOBS (default: one per host CPU) at a time, longest first,
+# each into its own files; their reports are printed in that order once
+# all are done.  The QEMU kernels before them use every CPU (and their
+# lock-hold tests time themselves), so they run alone.
+# job ID CMD...: CMD's output goes to ID.out, its verdict to ID.rc.
+job_ids=()
+job() {
+	local id=$1
+	shift
+	rm -f "$EPTMMU_OUT/$id.rc"
+	while [ "$(jobs -rp | wc -l)" -ge "${EPTMMU_BOCHS_JOBS:-$(nproc)}" ]; do
+		wait -n || true
+	done
+	# The job never fails: its verdict is in $id.rc, read after wait.
+	(
+		rc=0
+		"$@" || rc=1
+		echo $rc >"$EPTMMU_OUT/$id.rc"
+	) >"$EPTMMU_OUT/$id.out" 2>&1 &
+	job_ids+=("$id")
+}
+
 # The protocol model: SPIN checks every interleaving of the agents in
 # each scenario, and finds the counterexample of each broken variant
 # (model/README.md).
-echo "--- model ---"
-mrc=0
-bash "$EPTMMU_TOP/scripts/model.sh" >"$EPTMMU_OUT/model.tap" || mrc=$?
-sed 's/^/  /' "$EPTMMU_OUT/model.tap"
-python3 - "$EPTMMU_OUT/model.tap" "$EPTMMU_OUT/result-model.json" "$mrc" <<'PY'
+model_stage() {
+	local mrc=0 t1=$SECONDS
+	rm -f "$EPTMMU_OUT/result-model.json"
+	echo "--- model ---"
+	bash "$EPTMMU_TOP/scripts/model.sh" >"$EPTMMU_OUT/model.tap" || mrc=$?
+	sed 's/^/  /' "$EPTMMU_OUT/model.tap"
+	python3 - "$EPTMMU_OUT/model.tap" "$EPTMMU_OUT/result-model.json" "$mrc" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()
 ok = len(re.findall(r'^ok \d+', text, re.M))
@@ -176,8 +210,9 @@ if int(sys.argv[3]) and not bad:
 json.dump({"kernel": "model", "passed": ok, "failed": bad, "skipped": 0},
           open(sys.argv[2], "w"))
 PY
-[ $mrc -eq 0 ] || status=1
-results+=("$EPTMMU_OUT/result-model.json")
+	echo "  model: $((SECONDS - t1)) s"
+	return $mrc
+}
 for k in $kernels; do
 	t1=$SECONDS
 	kernel_build "$k"
@@ -228,9 +263,7 @@ done
 # EPTMMU_BOCHS_KUNIT=1 adds them.  EPTMMU_BOCHS=0 skips Bochs.
 # Bochs is one host thread however many CPUs it emulates, and its guest
 # clock counts instructions (clock: sync=none), so runs on other host
-# cores see the same guest: the runs go EPTMMU_BOCHS_JOBS (default: one
-# per host CPU) at a time, longest first, each into its own files, and
-# their reports are printed in that order once all are done.
+# cores see the same guest: each run is a job (above).
 # bochs_run KERNEL MODEL CPUS [BOCHS_APPEND]
 bochs_run() {
 	local k=$1 model=$2 cpus=$3 bappend=${4:-} want ad plan log bexpect
@@ -291,45 +324,46 @@ EOF
 		"$MODDIR"/src/eptmmu{,_test,_detect}.ko \
 		"$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_demo "${extra[@]}"
 	log=$EPTMMU_OUT/console-$id.log
-	rm -f "$EPTMMU_OUT/result-$id.json" "$EPTMMU_OUT/$id.rc"
-	while [ "$(jobs -rp | wc -l)" -ge "${EPTMMU_BOCHS_JOBS:-$(nproc)}" ]; do
-		wait -n || true
-	done
-	# The job never fails: its verdict is in $id.rc, read after wait.
-	(
-		t1=$SECONDS brc=0 rc=0
-		BOCHS_CPUS=$cpus BOCHS_APPEND=$bappend \
-			bash "$EPTMMU_TOP/scripts/bochs.sh" "$model" \
-			"$KBUILD/arch/x86/boot/bzImage" \
-			"$EPTMMU_OUT/initrd-$id.gz" "$log" 900 </dev/null || brc=$?
-		[ $brc -eq 124 ] && echo "  Bochs timed out (log: $log)"
-		python3 "$EPTMMU_TOP/scripts/ktap_report.py" run --ksrc "$KSRC" \
-			--log "$log" --kernel "$id" \
-			--json "$EPTMMU_OUT/result-$id.json" "${bexpect[@]}" || rc=1
-		[ $brc -eq 0 ] || rc=1
-		echo "  bochs $k $model ($cpus CPU): $((SECONDS - t1)) s (log: $log)"
-		echo $rc >"$EPTMMU_OUT/$id.rc"
-	) >"$EPTMMU_OUT/$id.out" 2>&1 &
-	bochs_ids+=("$id")
+	rm -f "$EPTMMU_OUT/result-$id.json"
+	job "$id" bochs_exec "$id" "$k" "$model" "$cpus" "$bappend" "$log" \
+		"$KBUILD/arch/x86/boot/bzImage" "$KSRC" "${bexpect[@]}"
+	results+=("$EPTMMU_OUT/result-$id.json")
 }
 
-bochs_ids=()
+# bochs_exec ID KERNEL MODEL CPUS APPEND LOG BZIMAGE KSRC EXPECT...
+bochs_exec() {
+	local id=$1 k=$2 model=$3 cpus=$4 bappend=$5 log=$6 bz=$7 ksrc=$8
+	local t1=$SECONDS brc=0 rc=0
+	shift 8
+	BOCHS_CPUS=$cpus BOCHS_APPEND=$bappend \
+		bash "$EPTMMU_TOP/scripts/bochs.sh" "$model" "$bz" \
+		"$EPTMMU_OUT/initrd-$id.gz" "$log" 900 </dev/null || brc=$?
+	[ $brc -eq 124 ] && echo "  Bochs timed out (log: $log)"
+	python3 "$EPTMMU_TOP/scripts/ktap_report.py" run --ksrc "$ksrc" \
+		--log "$log" --kernel "$id" \
+		--json "$EPTMMU_OUT/result-$id.json" "$@" || rc=1
+	[ $brc -eq 0 ] || rc=1
+	echo "  bochs $k $model ($cpus CPU): $((SECONDS - t1)) s (log: $log)"
+	return $rc
+}
+
+t1=$SECONDS
 if [ "${EPTMMU_BOCHS:-1}" != 0 ]; then
-	t1=$SECONDS
 	# DEBUG_PAGEALLOC guards the soft vCPU's direct-map accesses; the vmx
 	# vCPU's guest goes through EPT only, so Bochs runs without it.
 	case " $kernels " in *" lockdep "*) bochs_run lockdep corei7_haswell_4770 1 debug_pagealloc=off ;; esac
 	case " $kernels " in *" kcsan "*) bochs_run kcsan corei7_sandy_bridge_2600k 2 ;; esac
 	bochs_run plain corei7_sandy_bridge_2600k 2
 	bochs_run plain corei7_haswell_4770 1
-	wait
-	for id in "${bochs_ids[@]}"; do
-		cat "$EPTMMU_OUT/$id.out"
-		[ "$(cat "$EPTMMU_OUT/$id.rc" 2>/dev/null)" = 0 ] || status=1
-		results+=("$EPTMMU_OUT/result-$id.json")
-	done
-	echo "  bochs: $((SECONDS - t1)) s for ${#bochs_ids[@]} runs"
 fi
+job model model_stage
+results+=("$EPTMMU_OUT/result-model.json")
+wait
+for id in "${job_ids[@]}"; do
+	cat "$EPTMMU_OUT/$id.out"
+	[ "$(cat "$EPTMMU_OUT/$id.rc" 2>/dev/null)" = 0 ] || status=1
+done
+echo "  jobs: $((SECONDS - t1)) s for ${#job_ids[@]} (${job_ids[*]})"
 
 echo "=== summary ($((SECONDS - t0)) s) ==="
 python3 "$EPTMMU_TOP/scripts/ktap_report.py" total "${results[@]}" || status=1
