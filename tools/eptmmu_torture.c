@@ -1305,7 +1305,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	tap_plan(14);
+	tap_plan(15);
 	devfd = xopen_dev();
 	probe_features();
 	for (v = 0; v < cfg.nvms; v++)
