@@ -190,6 +190,14 @@ int audit_vm(int vmfd);
 int close_vm(int vmfd);
 void audit_step_report(const char *step);
 
+/* Write @s to @path (a sysfs or procfs file): 0 or -errno. */
+int write_file(const char *path, const char *s);
+/*
+ * Read at most @size - 1 bytes of @path into @buf, NUL-terminated, without
+ * its trailing newlines: 0 or -errno.
+ */
+int read_file(const char *path, char *buf, size_t size);
+
 void tap_plan(int n);
 bool tap_ok(bool cond, const char *fmt, ...) __printf(2, 3);
 void tap_diag(const char *fmt, ...) __printf(1, 2);
