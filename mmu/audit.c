@@ -98,64 +98,6 @@ static void violation(struct audit *a, u64 gfn, int level, u64 spte,
 	audit_say(a, "  expected: %s", expected);
 }
 
-/* What the host maps at one address now. */
-struct host_map {
-	u64 pfn;
-	int level;
-	bool writable;
-};
-
-/*
- * A lockless read of the host's page tables, for any mm (KUnit cleanup
- * runs in another kthread than the test, so there is no current->mm to
- * use GUP-fast on).  What keeps the tables from being freed under us:
- * mmap_lock held for read, and, for an address our tree maps, no host
- * change without an invalidation, whose start needs the mmu_lock we hold
- * for write (see eptmmu_audit()).  Only static inlines of <linux/pgtable.h>
- * and <asm/pgtable.h>: nothing here needs an exported symbol.
- */
-static bool host_lookup(struct mm_struct *mm, unsigned long hva,
-			struct host_map *h)
-{
-	pgd_t *pgd = pgd_offset(mm, hva);
-	p4d_t p4d;
-	pud_t pud;
-	pmd_t pmd;
-	pte_t pte;
-
-	mmap_assert_locked(mm);
-	if (pgd_none(READ_ONCE(*pgd)))
-		return false;
-	p4d = READ_ONCE(*p4d_offset(pgd, hva));
-	if (!p4d_present(p4d))
-		return false;
-	pud = READ_ONCE(*pud_offset(&p4d, hva));
-	if (!pud_present(pud))
-		return false;
-	if (pud_leaf(pud)) {
-		h->level = PG_LEVEL_1G;
-		h->pfn = pud_pfn(pud) + ((hva & ~PUD_MASK) >> PAGE_SHIFT);
-		h->writable = pud_write(pud);
-		return true;
-	}
-	pmd = pmdp_get_lockless(pmd_offset(&pud, hva));
-	if (!pmd_present(pmd))
-		return false;
-	if (pmd_leaf(pmd)) {
-		h->level = PG_LEVEL_2M;
-		h->pfn = pmd_pfn(pmd) + ((hva & ~PMD_MASK) >> PAGE_SHIFT);
-		h->writable = pmd_write(pmd);
-		return true;
-	}
-	pte = ptep_get_lockless(pte_offset_kernel(&pmd, hva));
-	if (!pte_present(pte))
-		return false;
-	h->level = PG_LEVEL_4K;
-	h->pfn = pte_pfn(pte);
-	h->writable = pte_write(pte);
-	return true;
-}
-
 /* The memslot that holds all of [gfn, gfn + n), or NULL. */
 static struct eptmmu_slot *slot_of_range(struct audit *a, u64 gfn, u64 n)
 {
@@ -186,7 +128,7 @@ static void audit_host(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 	unsigned long hva = s->userspace_addr +
 			    ((gfn - s->base_gfn) << PAGE_SHIFT);
 	unsigned long size = PAGE_SIZE << SPTE_LEVEL_SHIFT(level);
-	struct host_map h;
+	struct eptmmu_host_map h;
 
 	/*
 	 * The mm has gone: its release callback zaps everything, and may
@@ -203,7 +145,7 @@ static void audit_host(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 	 */
 	if (a->inval && hva < a->inval_end && a->inval_start < hva + size)
 		return;
-	if (!host_lookup(a->mm, hva, &h)) {
+	if (!eptmmu_host_lookup(a->mm, hva, &h)) {
 		violation(a, gfn, level, spte, "leaf where the host maps nothing",
 			  "no leaf (an invalidation zaps before the host unmaps)");
 		return;

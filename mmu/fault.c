@@ -24,35 +24,72 @@ struct fault {
 	int level;
 };
 
+/**
+ * eptmmu_host_lookup() - what the host's page tables map at @hva now
+ * @mm: the address space; its mmap_lock held for read
+ * @hva: a host address
+ * @h: filled with the pfn at @hva, the mapping's level and its write bit
+ *
+ * A lockless read, for any mm: the auditor runs from KUnit's cleanup
+ * kthread, which has no current->mm to use GUP-fast on.  mmap_lock keeps
+ * the upper tables alive; a PTE table the host frees or a split or
+ * collapse under us is what the invalidation protocol reports (the fault's
+ * sequence, the auditor's write-held mmu_lock).  Only static inlines of
+ * <linux/pgtable.h>: nothing here needs an exported symbol.
+ *
+ * Return: true if a present page is mapped at @hva.
+ */
+bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
+			struct eptmmu_host_map *h)
+{
+	pgd_t *pgd = pgd_offset(mm, hva);
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+	pte_t pte;
+
+	mmap_assert_locked(mm);
+	if (pgd_none(READ_ONCE(*pgd)))
+		return false;
+	p4d = READ_ONCE(*p4d_offset(pgd, hva));
+	if (!p4d_present(p4d))
+		return false;
+	pud = READ_ONCE(*pud_offset(&p4d, hva));
+	if (!pud_present(pud))
+		return false;
+	if (pud_leaf(pud)) {
+		h->level = PG_LEVEL_1G;
+		h->pfn = pud_pfn(pud) + ((hva & ~PUD_MASK) >> PAGE_SHIFT);
+		h->writable = pud_write(pud);
+		return true;
+	}
+	pmd = pmdp_get_lockless(pmd_offset(&pud, hva));
+	if (!pmd_present(pmd))
+		return false;
+	if (pmd_leaf(pmd)) {
+		h->level = PG_LEVEL_2M;
+		h->pfn = pmd_pfn(pmd) + ((hva & ~PMD_MASK) >> PAGE_SHIFT);
+		h->writable = pmd_write(pmd);
+		return true;
+	}
+	pte = ptep_get_lockless(pte_offset_kernel(&pmd, hva));
+	if (!pte_present(pte))
+		return false;
+	h->level = PG_LEVEL_4K;
+	h->pfn = pte_pfn(pte);
+	h->writable = pte_write(pte);
+	return true;
+}
+
 /*
  * How large a page the host maps at @hva.  Only a huge host mapping may
  * become a huge leaf: a huge folio mapped by small PTEs can have holes.
- * mmap_lock keeps the upper tables alive; a concurrent split or collapse
- * is caught by the invalidation sequence.
  */
 static int host_mapping_level(struct mm_struct *mm, unsigned long hva)
 {
-	pgd_t *pgd = pgd_offset(mm, hva);
-	p4d_t p4d, *p4dp;
-	pud_t pud, *pudp;
-	pmd_t pmd;
+	struct eptmmu_host_map h;
 
-	if (pgd_none(READ_ONCE(*pgd)))
-		return PG_LEVEL_4K;
-	p4dp = p4d_offset(pgd, hva);
-	p4d = READ_ONCE(*p4dp);
-	if (!p4d_present(p4d))
-		return PG_LEVEL_4K;
-	pudp = pud_offset(&p4d, hva);
-	pud = READ_ONCE(*pudp);
-	if (!pud_present(pud))
-		return PG_LEVEL_4K;
-	if (pud_leaf(pud))
-		return PG_LEVEL_1G;
-	pmd = pmdp_get_lockless(pmd_offset(&pud, hva));
-	if (pmd_present(pmd) && pmd_leaf(pmd))
-		return PG_LEVEL_2M;
-	return PG_LEVEL_4K;
+	return eptmmu_host_lookup(mm, hva, &h) ? h.level : PG_LEVEL_4K;
 }
 
 /**

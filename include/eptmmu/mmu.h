@@ -200,6 +200,16 @@ static inline unsigned int eptmmu_spte_index(u64 gfn, int level)
 u64 *eptmmu_spte_to_child(u64 spte);
 u64 eptmmu_leaf_of(struct eptmmu_vm *vm, u64 gfn, int *level);
 
+/* What the host maps at one address now (eptmmu_host_lookup()). */
+struct eptmmu_host_map {
+	u64 pfn;
+	int level;
+	bool writable;
+};
+
+bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
+			struct eptmmu_host_map *h);
+
 static inline bool eptmmu_slot_logs_dbit(const struct eptmmu_slot *slot)
 {
 	return (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES) &&
