@@ -242,6 +242,8 @@ static struct kunit_case acctrack_cases[] = {
 static struct kunit_suite acctrack_suite = {
 	.name = "eptmmu_acctrack",
 	.test_cases = acctrack_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 kunit_test_suite(acctrack_suite);

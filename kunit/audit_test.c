@@ -311,6 +311,8 @@ static struct kunit_case audit_cases[] = {
 static struct kunit_suite audit_suite = {
 	.name = "eptmmu_audit",
 	.test_cases = audit_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 kunit_test_suites(&audit_suite);

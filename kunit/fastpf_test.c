@@ -512,6 +512,8 @@ static struct kunit_case fastpf_cases[] = {
 static struct kunit_suite fastpf_suite = {
 	.name = "eptmmu_fastpf",
 	.test_cases = fastpf_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 static struct kunit_case dirty_race_cases[] = {
@@ -531,6 +533,8 @@ static struct kunit_case dirty_race_cases[] = {
 static struct kunit_suite dirty_race_suite = {
 	.name = "eptmmu_dirty_races",
 	.test_cases = dirty_race_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 kunit_test_suites(&fastpf_suite, &dirty_race_suite);

@@ -789,6 +789,8 @@ static struct kunit_case interact_cases[] = {
 static struct kunit_suite interact_suite = {
 	.name = "eptmmu_interactions",
 	.test_cases = interact_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 kunit_test_suites(&interact_suite);

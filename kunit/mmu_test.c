@@ -647,6 +647,8 @@ static struct kunit_case mmu_structure_cases[] = {
 static struct kunit_suite mmu_structure_suite = {
 	.name = "eptmmu_mmu",
 	.test_cases = mmu_structure_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 static struct kunit_case mmu_vcpu_cases[] = {
@@ -663,6 +665,8 @@ static struct kunit_case mmu_vcpu_cases[] = {
 static struct kunit_suite mmu_vcpu_suite = {
 	.name = "eptmmu_mmu_races",
 	.test_cases = mmu_vcpu_cases,
+	.suite_init = eptmmu_kunit_suite_init,
+	.suite_exit = eptmmu_kunit_suite_exit,
 };
 
 kunit_test_suites(&mmu_structure_suite, &mmu_vcpu_suite);

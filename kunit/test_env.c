@@ -15,6 +15,11 @@
 
 #include "test_env.h"
 
+#ifdef EPTMMU_KUNIT_BORROWS_MM
+/* The loader's mm the suites borrow (kunit_vm_mmap() in compat.h). */
+struct mm_struct *eptmmu_kunit_loader_mm;
+#endif
+
 static void put_vm_action(void *vm)
 {
 	eptmmu_vm_put(vm);
@@ -257,6 +262,16 @@ void unpark_all(void *unused)
 	atomic_set(&sp.armed, 0);
 	atomic_set(&sp.release, 1);
 	memset(&eptmmu_inject, 0, sizeof(eptmmu_inject));
+	/*
+	 * A hook that forced a yield with set_tsk_need_resched() may leave
+	 * the flag set.  On x86 only the scheduler also sets the copy folded
+	 * into preempt_count that cond_resched() tests, so a kernel loop
+	 * that stops on need_resched() and then calls cond_resched() spins:
+	 * 6.1's zap_pte_range() does, in the munmap of this case's cleanup
+	 * when it runs in the case's own thread.  Let the scheduler clear it.
+	 */
+	if (test_tsk_need_resched(current))
+		schedule();
 }
 
 void arm_park(struct kunit *test, enum eptmmu_park_point point)

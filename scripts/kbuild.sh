@@ -1,9 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build (or reuse) a test kernel from Debian's linux-source-6.12.
+# Build (or reuse) a test kernel from Debian's linux-source-6.12, or from
+# linux-source-6.1 for a variant named with a "-6.1" suffix.
 #
 #   scripts/kbuild.sh VARIANT      VARIANT = plain | lockdep | rt | kcsan | kvm
+#                                            | plain-6.1
+#
+# A 6.1 variant takes its fragments from the 6.12 one plus linux-6.1.config,
+# which says what 6.1 names differently.
 #
 # Prints the kernel build directory (O=) as the last line of stdout.
 # The build lives in $EPTMMU_CACHE (default /var/cache/eptmmu), keyed by the
@@ -14,32 +19,37 @@ set -euo pipefail
 # Bump when the way a kernel is built changes (not its fragments).
 RECIPE=1
 
-variant=${1:?usage: kbuild.sh plain|lockdep|rt|kcsan|kvm}
+variant=${1:?usage: kbuild.sh plain|lockdep|rt|kcsan|kvm|plain-6.1}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${EPTMMU_CACHE:-/var/cache/eptmmu}
 jobs=${EPTMMU_JOBS:-$(nproc)}
 
 frags=("$here/kconfig/base.config")
+series=6.12
 case $variant in
 plain|lockdep|rt|kcsan|kvm) frags+=("$here/kconfig/$variant.config") ;;
+plain-6.1)
+	series=6.1
+	frags+=("$here/kconfig/${variant%-6.1}.config" \
+		"$here/kconfig/linux-6.1.config") ;;
 *) echo "kbuild.sh: unknown variant '$variant'" >&2; exit 2 ;;
 esac
 
 log() { echo "kbuild[$variant]: $*" >&2; }
 
-srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) || {
-	echo "kbuild.sh: linux-source-6.12 is not installed" >&2; exit 1; }
+srcver=$(dpkg-query -W -f='${Version}' "linux-source-$series" 2>/dev/null) || {
+	echo "kbuild.sh: linux-source-$series is not installed" >&2; exit 1; }
 mkdir -p "$cache"
 
 # One extracted, never configured, source tree per source package version.
-src=$cache/src-$srcver/linux-source-6.12
+src=$cache/src-$srcver/linux-source-$series
 exec 8>"$cache/.lock-src"
 flock 8
 if [ ! -e "$cache/src-$srcver/.done" ]; then
-	log "extracting linux-source-6.12 $srcver into $cache"
+	log "extracting linux-source-$series $srcver into $cache"
 	rm -rf "$cache/src-$srcver"
 	mkdir -p "$cache/src-$srcver"
-	tar -C "$cache/src-$srcver" -xf /usr/src/linux-source-6.12.tar.xz
+	tar -C "$cache/src-$srcver" -xf "/usr/src/linux-source-$series.tar.xz"
 	touch "$cache/src-$srcver/.done"
 fi
 flock -u 8
@@ -100,7 +110,8 @@ kmake -j"$jobs" bzImage modules_prepare
 kmake -j"$jobs" modules
 touch "$out/.done"
 # Builds for superseded fragments only take disk space (~200 MB each).
-for old in "$cache"/kbuild-"$variant"-*; do
+# The key is 16 characters, so plain's glob leaves plain-6.1's alone.
+for old in "$cache"/kbuild-"$variant"-????????????????; do
 	[ "$old" = "$out" ] || rm -rf "$old"
 done
 log "done: $out"

@@ -7,7 +7,7 @@ EPTMMU_CACHE=${EPTMMU_CACHE:-/var/cache/eptmmu}
 EPTMMU_OUT=${EPTMMU_OUT:-$EPTMMU_CACHE/run}
 export EPTMMU_CACHE
 
-EPTMMU_PACKAGES=(linux-source-6.12 qemu-system-x86 busybox-static bc bison
+EPTMMU_PACKAGES=(linux-source-6.12 linux-source-6.1 qemu-system-x86 busybox-static bc bison
 	flex libelf-dev libssl-dev cpio kmod dwarves python3 build-essential
 	xz-utils gzip rsync python3-docutils)
 

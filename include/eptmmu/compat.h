@@ -109,14 +109,158 @@ static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
 #endif
 
 /*
- * 6.1-6.11: the KUnit suites (EPTMMU_TEST=1 on a kernel with KUnit) use
- * 6.12's KUnit: kunit_add_action_or_reset(), KUNIT_CASE_SLOW() and
- * kunit_vm_mmap(), none of which 6.1 has.  eptmmu.ko itself with the
- * test knobs builds on every supported kernel.
+ * The KUnit suites (eptmmu_test.ko, EPTMMU_TEST=1 on a kernel with KUnit)
+ * are written against 6.12's KUnit.  What older KUnit lacks, with the
+ * same contract; the test kernels are 6.1 and 6.12, so these shims are
+ * exercised on 6.1 and compiled out on 6.12.
  */
-#if defined(EPTMMU_TEST) && IS_ENABLED(CONFIG_KUNIT) && \
-	LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
-#error "EPTMMU_TEST=1 with CONFIG_KUNIT needs Linux 6.12 (its KUnit API)"
+#if defined(EPTMMU_TEST) && IS_ENABLED(CONFIG_KUNIT)
+#include <kunit/test.h>
+#include <kunit/resource.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
+/*
+ * 6.1-6.4: no deferred actions (kunit_add_action*() arrived in 6.5).  A
+ * test-managed resource whose free callback runs the action keeps their
+ * contract: every action runs when the case ends (passed, failed or
+ * aborted), the last added first, since 6.1 frees resources as a stack;
+ * and a registration that fails runs the action at once.
+ */
+typedef void (kunit_action_t)(void *);
+
+struct eptmmu_kunit_action {
+	kunit_action_t *fn;
+	void *ctx;
+};
+
+static inline void eptmmu_kunit_action_free(struct kunit_resource *res)
+{
+	struct eptmmu_kunit_action *a = res->data;
+
+	a->fn(a->ctx);
+	kfree(a);
+}
+
+static inline int kunit_add_action_or_reset(struct kunit *test,
+					    kunit_action_t *fn, void *ctx)
+{
+	struct eptmmu_kunit_action *a = kmalloc(sizeof(*a), GFP_KERNEL);
+
+	if (a) {
+		a->fn = fn;
+		a->ctx = ctx;
+		if (kunit_alloc_resource(test, NULL, eptmmu_kunit_action_free,
+					 GFP_KERNEL, a))
+			return 0;
+		kfree(a);
+	}
+	fn(ctx);
+	return -ENOMEM;
+}
 #endif
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
+/*
+ * 6.1-6.5: no case attributes (6.6), so nothing can filter a case by
+ * speed: a slow case is an ordinary one.
+ */
+#define KUNIT_CASE_SLOW(test_name) KUNIT_CASE(test_name)
+#endif
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
+/*
+ * 6.1-6.9: no kunit_vm_mmap() (6.10), and a case runs in a kthread without
+ * an mm.  6.10 gives the thread a fresh mm, with mm_alloc() and
+ * arch_pick_mmap_layout(), neither of which 6.1 exports to modules.  The
+ * suites borrow the mm of the process loading eptmmu_test.ko instead:
+ * 6.1's KUnit runs a module's suites, and their suite_init, from the
+ * module notifier in that process (insmod), which stays inside
+ * init_module() until the last suite is done.  eptmmu_kunit_suite_init()
+ * takes a reference on it; kunit_vm_mmap() attaches it to the case thread
+ * (kthread_use_mm(); the thread's exit drops the reference taken for it)
+ * and maps there.  A case's cleanup runs in the case thread or, after an
+ * abort, back in insmod: both are in that mm, so the mapping is unmapped
+ * as 6.10 would free it with the thread's own mm.  The suites run one at
+ * a time, so one borrowed mm is enough.
+ */
+#define EPTMMU_KUNIT_BORROWS_MM
+extern struct mm_struct *eptmmu_kunit_loader_mm;
+
+static inline int eptmmu_kunit_suite_init(struct kunit_suite *suite)
+{
+	if (!current->mm)
+		return -EINVAL;
+	mmget(current->mm);
+	eptmmu_kunit_loader_mm = current->mm;
+	return 0;
+}
+
+static inline void eptmmu_kunit_suite_exit(struct kunit_suite *suite)
+{
+	mmput(eptmmu_kunit_loader_mm);
+	eptmmu_kunit_loader_mm = NULL;
+}
+
+struct eptmmu_kunit_mapping {
+	unsigned long addr;
+	unsigned long len;
+};
+
+static inline void eptmmu_kunit_unmap(void *data)
+{
+	struct eptmmu_kunit_mapping *m = data;
+
+	if (current->mm == eptmmu_kunit_loader_mm)
+		vm_munmap(m->addr, m->len);
+	kfree(m);
+}
+
+static inline unsigned long kunit_vm_mmap(struct kunit *test,
+					  struct file *file,
+					  unsigned long addr,
+					  unsigned long len,
+					  unsigned long prot,
+					  unsigned long flag,
+					  unsigned long offset)
+{
+	struct mm_struct *mm = eptmmu_kunit_loader_mm;
+	struct eptmmu_kunit_mapping *m;
+
+	if (!current->mm) {
+		/* A suite without eptmmu_kunit_suite_init(). */
+		if (WARN_ON_ONCE(!mm))
+			return 0;
+		mmget(mm);
+		kthread_use_mm(mm);
+	}
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return 0;
+	m->len = len;
+	m->addr = vm_mmap(file, addr, len, prot, flag, offset);
+	if (IS_ERR_VALUE(m->addr)) {
+		kfree(m);
+		return 0;
+	}
+	addr = m->addr;
+	if (kunit_add_action_or_reset(test, eptmmu_kunit_unmap, m))
+		return 0;
+	return addr;
+}
+#else
+/* The case thread has an mm of its own: nothing to borrow. */
+static inline int eptmmu_kunit_suite_init(struct kunit_suite *suite)
+{
+	return 0;
+}
+
+static inline void eptmmu_kunit_suite_exit(struct kunit_suite *suite)
+{
+}
+#endif
+#endif /* EPTMMU_TEST && CONFIG_KUNIT */
 
 #endif /* _EPTMMU_COMPAT_H */
