@@ -3,9 +3,13 @@
 #
 # `make check`: every test, on every test kernel, under QEMU.
 #
-#   EPTMMU_KERNELS="plain lockdep rt kcsan"  which QEMU kernels (default:
-#                                          all four; empty: none)
+#   EPTMMU_KERNELS="plain plain-6.1 lockdep rt kcsan"
+#                                          which QEMU test kernels (default:
+#                                          all five; empty: none); plain-6.1
+#                                          is plain built from linux-6.1
 #   EPTMMU_BOCHS=0                         skip the Bochs (VT-x) runs
+#   EPTMMU_COMPAT=0                        skip make compat (Debian's own
+#                                          kernels, the production module)
 #   EPTMMU_CACHE=/var/cache/eptmmu         kernel builds, kept between runs
 #
 # Ends with "N passed, N failed" over all kernels; exits non-zero on any
@@ -13,7 +17,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-kernels=${EPTMMU_KERNELS-plain lockdep rt kcsan}
+kernels=${EPTMMU_KERNELS-plain plain-6.1 lockdep rt kcsan}
 
 t0=$SECONDS
 ensure_packages "${EPTMMU_PACKAGES[@]}"
@@ -30,7 +34,9 @@ TORTURE_CATCHES="skip_flush skip_invalidate_recheck"
 # plan_for KERNEL: the guest's plan (a shell fragment run by /init) and the
 # list of STEP:KIND the report expects from it.
 plan_for() {
-	local k=$1
+	# plain-6.1 is the plain kernel built from linux-source-6.1: the
+	# same plan.
+	local k=$1 kv=${1%-6.1}
 	PLAN=$EPTMMU_OUT/plan-$k.sh
 	EXPECT=(smoke:rc kunit:kunit)
 	cat >"$PLAN" <<'EOF'
@@ -42,7 +48,7 @@ EOF
 		# tracking without them.  The debug kernels run 5-10x slower:
 		# they get smaller workloads, never fewer checks.
 		local st="" dl=""
-		[ "$k" = plain ] || { st="-m 16 -n 10000"; dl="-w 200000 -i 100"; }
+		[ "$kv" = plain ] || { st="-m 16 -n 10000"; dl="-w 200000 -i 100"; }
 		# Swap on zram, so reclaim really writes anonymous pages out
 		# (eptmmu_mm_test swap).
 		cat >>"$PLAN" <<'EOF'
@@ -81,13 +87,13 @@ EOF
 		# modes; the debug kernels a lighter load, for less time.  Seed 1
 		# always: a failure here replays with the line it prints.
 		local tt="-d 10" mode
-		[ "$k" = plain ] || tt="-d 8 -l"
+		[ "$kv" = plain ] || tt="-d 8 -l"
 		for mode in on off; do
 			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=("torture-ad$mode:tap")
 		done
 		# make bench's tool, in a tiny configuration, so it keeps working.
-		if [ "$k" = plain ]; then
+		if [ "$kv" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(perf-smoke:rc)
 			# What users load: the build without EPTMMU_TEST (no
@@ -218,7 +224,7 @@ for k in $kernels; do
 	kernel_build "$k"
 	t2=$SECONDS
 	prod=()
-	if [ "$k" = plain ]; then
+	if [ "${k%-6.1}" = plain ]; then
 		module_build "$k-prod"
 		mkdir -p "$EPTMMU_OUT/prod"
 		cp "$MODDIR/src/eptmmu.ko" "$EPTMMU_OUT/prod/eptmmu-prod.ko"
@@ -230,7 +236,7 @@ for k in $kernels; do
 		"$MODDIR"/src/eptmmu{,_test,_detect}.ko "${TOOLS[@]}" \
 		"$EPTMMU_TOP/scripts/guest/holds.sh" "${prod[@]}"
 	limit=300 append=""
-	[ "$k" = plain ] || limit=420
+	[ "${k%-6.1}" = plain ] || limit=420
 	# DEBUG_PAGEALLOC is on at boot there; poisoning needs asking for.
 	[ "$k" = lockdep ] && append=page_poison=1
 	log=$EPTMMU_OUT/console-$k.log
@@ -347,7 +353,20 @@ bochs_exec() {
 	return $rc
 }
 
+# make compat: the production module on Debian's kernels (their header
+# packages, DKMS, their images booted under QEMU).  A job like the Bochs
+# runs, and the first one: its builds and boots are the longest.
+compat_stage() {
+	EPTMMU_COMPAT_JSON=$EPTMMU_OUT/result-compat.json \
+		bash "$EPTMMU_TOP/scripts/compat.sh"
+}
+
 t1=$SECONDS
+if [ "${EPTMMU_COMPAT:-1}" != 0 ]; then
+	rm -f "$EPTMMU_OUT/result-compat.json"
+	job compat compat_stage
+	results+=("$EPTMMU_OUT/result-compat.json")
+fi
 if [ "${EPTMMU_BOCHS:-1}" != 0 ]; then
 	# DEBUG_PAGEALLOC guards the soft vCPU's direct-map accesses; the vmx
 	# vCPU's guest goes through EPT only, so Bochs runs without it.
