@@ -39,7 +39,7 @@ static bool age_leaf(struct eptmmu_iter *it, bool clear)
 {
 	u64 old = it->old_spte;
 
-	if (!spte_is_accessed(old))
+	if (!spte_is_accessed(old) || eptmmu_broken(age_never_young))
 		return false;
 	if (!clear)
 		return true;

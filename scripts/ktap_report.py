@@ -120,6 +120,29 @@ def kunit_parse(ksrc, block, logf):
     return kunit_parser.parse_run_tests(block)
 
 
+def with_top_header(block):
+    """The block, with the top-level KTAP header if the kernel left it out.
+
+    6.1's KUnit prints a module's suites as indented subtests without the
+    top-level "KTAP version 1" and plan that 6.12 puts before them; the
+    parser then takes the indentation for part of the console prefix and
+    cuts it off every unindented line.  Give it the header, at the
+    indentation of the lines around it.
+    """
+    for i, raw in enumerate(block):
+        text = STAMP.sub('', raw)
+        if text.lstrip() != 'KTAP version 1':
+            continue
+        if text != '    KTAP version 1':
+            return block
+        suites = sum(1 for r in block
+                     if STAMP.sub('', r).startswith('    # Subtest: '))
+        prefix = raw[:len(raw) - len(text)]
+        return (block[:i] + [prefix + 'KTAP version 1',
+                             prefix + f'1..{suites}'] + block[i:])
+    return block
+
+
 def suite_rows(test):
     """(suite name, passed, failed, skipped) for each suite in the run."""
     rows = []
@@ -172,7 +195,7 @@ def run(args):
             continue
         lo, hi = st['begin'], st['end']
         if kind == 'kunit':
-            block = [raw for raw, _, _ in lines[lo + 1:hi]]
+            block = with_top_header([raw for raw, _, _ in lines[lo + 1:hi]])
             test = kunit_parse(args.ksrc, block, parselog)
             total = test.counts.total()
             if total == 0:

@@ -52,6 +52,7 @@ static const struct {
 	EPTMMU_KNOB(dirty_gfn_from_pfn),
 	EPTMMU_KNOB(age_two_step),
 	EPTMMU_KNOB(age_plain_rmw),
+	EPTMMU_KNOB(age_never_young),
 	EPTMMU_KNOB(delete_unpublish_first),
 	EPTMMU_KNOB(zap_flush_own_only),
 	EPTMMU_KNOB(wrprot_flush_from_spte),

@@ -3,7 +3,8 @@
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
  * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
  * soft offline, reclaim of memfd and swapped-in anonymous pages the guest
- * wrote, a poisoned page)
+ * wrote, a poisoned page, memory-cgroup reclaim and DAMON asking whether
+ * the guest used a page)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -35,6 +36,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1443,6 +1446,331 @@ out:
 	fix_fini(&f);
 }
 
+/*
+ * ---- 11, 12: aging on kernels without page_idle ----
+ *
+ * Debian's kernels have no CONFIG_IDLE_PAGE_TRACKING, so "idle" skips
+ * there.  Two other kernel paths ask the notifier whether the guest used
+ * a page, and both change what the kernel does with it:
+ * - reclaim (every kernel with memory cgroups and swap): the rmap walk of
+ *   a page on the inactive list calls clear_flush_young, and a page found
+ *   young stays in memory;
+ * - DAMON's virtual-address monitoring (CONFIG_DAMON_VADDR, Debian's
+ *   6.12): each sample calls test_young, then clear_young, and the
+ *   region's access count is what DAMON reports.
+ * The guest keeps reading the first AGE_HOT pages from a thread while the
+ * process touches none after setup, so the host's own accessed bits say
+ * nothing and only the notifier can tell the kernel which pages are used.
+ * The soft vCPU's TLB holds 64 entries indexed by gfn % 64, so a loop over
+ * 128 consecutive gfns misses on every access: each read walks EPT and
+ * makes its leaf young again (or, without A/D bits, takes the fast path
+ * that restores an access-tracked leaf).
+ */
+#define AGE_HOT		128
+/* Never touched after setup.  A gap keeps the two sets apart for DAMON. */
+#define AGE_GAP		8
+#define AGE_COLD	120
+#define AGE_PAGES	(AGE_HOT + AGE_GAP + AGE_COLD)
+
+struct hot_loop {
+	struct fix *f;
+	atomic_bool stop;
+	atomic_ulong rounds;
+	bool failed;
+};
+
+static void *hot_thread(void *arg)
+{
+	struct hot_loop *h = arg;
+	struct eptmmu_access a[AGE_HOT];
+	size_t i;
+
+	while (!atomic_load(&h->stop)) {
+		for (i = 0; i < AGE_HOT; i++)
+			a[i] = access_of(EPTMMU_ACCESS_READ,
+					 word_gpa(h->f, i, word_of(i, 6)), 8, 0);
+		if (!run_all(h->f->vcpu, a, AGE_HOT, NULL, "hot reads")) {
+			h->failed = true;
+			break;
+		}
+		atomic_fetch_add(&h->rounds, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Map and fill the fixture, give every page a leaf, start the guest's hot
+ * loop; false (with the reason set) when the setup failed.
+ */
+static bool hot_start(struct fix *f, struct hot_loop *h, pthread_t *th)
+{
+	size_t i;
+
+	if (!fix_init(f, AGE_PAGES * PAGE_SIZE, PAGE_SIZE, true))
+		return false;
+	for (i = 0; i < AGE_PAGES; i++)
+		*word_ptr(f, i, word_of(i, 6)) = pat(110, i);
+	if (!guest_sees_process(f, 6, NULL, "first reads")) {
+		fix_fini(f);
+		return false;
+	}
+	h->f = f;
+	atomic_init(&h->stop, false);
+	atomic_init(&h->rounds, 0);
+	h->failed = false;
+	if (pthread_create(th, NULL, hot_thread, h))
+		die("pthread_create");
+	return true;
+}
+
+static unsigned long hot_stop(struct hot_loop *h, pthread_t th)
+{
+	atomic_store(&h->stop, true);
+	pthread_join(th, NULL);
+	return atomic_load(&h->rounds);
+}
+
+/* Pages of [first, first + n) the process has no frame for now. */
+static size_t not_present(struct fix *f, size_t first, size_t n)
+{
+	u64 pfn[AGE_PAGES];
+	size_t i, out = 0;
+
+	if (pfns_of(f->mem + first * PAGE_SIZE, n, pfn))
+		return 0;
+	for (i = 0; i < n; i++)
+		out += !pfn[i];
+	return out;
+}
+
+#define CG_ROOT		"/sys/fs/cgroup/"
+#define CG_TEST		CG_ROOT "eptmmu_mm_test/"
+
+/* Run in a memory cgroup of our own, so memory.reclaim hits only us. */
+static bool cg_enter(void)
+{
+	char buf[256];
+	int r;
+
+	if (read_file(CG_ROOT "cgroup.controllers", buf, sizeof(buf)) &&
+	    mount("none", CG_ROOT, "cgroup2", 0, NULL)) {
+		skip_rest("no cgroup2 at %s: %s", CG_ROOT, strerror(errno));
+		return false;
+	}
+	if (read_file(CG_ROOT "cgroup.controllers", buf, sizeof(buf)) ||
+	    !strstr(buf, "memory")) {
+		skip_rest("no memory controller (CONFIG_MEMCG)");
+		return false;
+	}
+	r = write_file(CG_ROOT "cgroup.subtree_control", "+memory");
+	if (!r && mkdir(CG_TEST, 0755) && errno != EEXIST)
+		r = -errno;
+	/* "0" is the writing process, all its threads included. */
+	if (!r)
+		r = write_file(CG_TEST "cgroup.procs", "0");
+	if (r) {
+		skip_rest("entering %s: %s", CG_TEST, strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+static void cg_leave(void)
+{
+	if (write_file(CG_ROOT "cgroup.procs", "0"))
+		tap_diag("leaving %s: %s", CG_TEST, strerror(errno));
+	rmdir(CG_TEST);
+}
+
+static void t_reclaim(void)
+{
+	struct eptmmu_vm_stats s0, s1;
+	size_t hot_out, cold_out = 0;
+	unsigned long rounds;
+	struct hot_loop h;
+	pthread_t th;
+	char amount[32];
+	int i, r = 0;
+	struct fix f;
+
+	if (!swap_enabled()) {
+		skip_rest("no swap device (make check gives the kernel a zram one)");
+		return;
+	}
+	/* Before the first touch: pages are charged where they fault. */
+	if (!cg_enter())
+		return;
+	if (!hot_start(&f, &h, &th))
+		goto out;
+	xvm_stats(f.vm, &s0);
+	/*
+	 * The first pass finds the cold pages young from the process's own
+	 * setup writes and only clears that; later passes send them out.
+	 */
+	snprintf(amount, sizeof(amount), "%lu", (unsigned long)f.size);
+	for (i = 0; i < 20 && cold_out < AGE_COLD / 2; i++) {
+		r = write_file(CG_TEST "memory.reclaim", amount);
+		if (r && r != -EAGAIN)
+			break;
+		r = 0;
+		cold_out = not_present(&f, AGE_HOT + AGE_GAP, AGE_COLD);
+	}
+	hot_out = not_present(&f, 0, AGE_HOT);
+	rounds = hot_stop(&h, th);
+	xvm_stats(f.vm, &s1);
+	vdiag("reclaim: %d memory.reclaim writes, %lu guest rounds", i, rounds);
+	if (r)
+		tap_diag("memory.reclaim: %s", strerror(-r));
+	tap_ok(!h.failed && rounds > 0 &&
+	       s1.aging_passes > s0.aging_passes && s1.aged_young > s0.aged_young,
+	       "reclaim: the rmap walk asked the notifier (clear_flush_young: aging_passes +%llu, aged_young +%llu) while the guest read (%lu rounds)",
+	       s1.aging_passes - s0.aging_passes,
+	       s1.aged_young - s0.aged_young, rounds);
+	tap_ok(cold_out >= AGE_COLD / 2,
+	       "reclaim: pages nobody used went to swap (%zu of %d)",
+	       cold_out, AGE_COLD);
+	/*
+	 * "Young" means used since the last look, and one memory.reclaim
+	 * may look at a page twice (deactivating it, then evicting it)
+	 * within one guest round: a page or two can go.  Aging that never
+	 * answers young (broken=age_never_young) loses most of them.
+	 */
+	tap_ok(hot_out <= AGE_HOT / 8,
+	       "reclaim: the pages the guest kept using stayed in memory (%zu of %d went to swap, at most %d may)",
+	       hot_out, AGE_HOT, AGE_HOT / 8);
+	tap_ok(agree_both_ways(&f, 111, "after reclaim"),
+	       "reclaim: fresh writes on either side reach the other on every page");
+	fix_fini(&f);
+out:
+	cg_leave();
+}
+
+#define DAMON_DIR	"/sys/kernel/mm/damon/admin/kdamonds/"
+#define DAMON_CTX	DAMON_DIR "0/contexts/0/"
+#define DAMON_SCHEME	DAMON_CTX "schemes/0/"
+
+static bool damon_set(const char *path, const char *fmt, ...) __printf(2, 3);
+
+static bool damon_set(const char *path, const char *fmt, ...)
+{
+	char val[64];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	r = write_file(path, val);
+	if (r)
+		tap_diag("%s <- %s: %s", path, val, strerror(-r));
+	return !r;
+}
+
+/*
+ * One kdamond monitoring [0, AGE_HOT) and the cold pages of @f in this
+ * process, sampling every 5 ms, aggregating every 100 ms, with a "stat"
+ * scheme over every region so the regions can be read back.
+ */
+static bool damon_start(struct fix *f)
+{
+	unsigned long hva = (unsigned long)f->mem;
+	const char *big = "18446744073709551615";
+
+	return damon_set(DAMON_DIR "nr_kdamonds", "1") &&
+	       damon_set(DAMON_DIR "0/contexts/nr_contexts", "1") &&
+	       damon_set(DAMON_CTX "operations", "vaddr") &&
+	       damon_set(DAMON_CTX "monitoring_attrs/intervals/sample_us", "5000") &&
+	       damon_set(DAMON_CTX "monitoring_attrs/intervals/aggr_us", "100000") &&
+	       damon_set(DAMON_CTX "targets/nr_targets", "1") &&
+	       damon_set(DAMON_CTX "targets/0/pid_target", "%d", getpid()) &&
+	       damon_set(DAMON_CTX "targets/0/regions/nr_regions", "2") &&
+	       damon_set(DAMON_CTX "targets/0/regions/0/start", "%lu", hva) &&
+	       damon_set(DAMON_CTX "targets/0/regions/0/end", "%lu",
+			 hva + AGE_HOT * PAGE_SIZE) &&
+	       damon_set(DAMON_CTX "targets/0/regions/1/start", "%lu",
+			 hva + (AGE_HOT + AGE_GAP) * PAGE_SIZE) &&
+	       damon_set(DAMON_CTX "targets/0/regions/1/end", "%lu",
+			 hva + AGE_PAGES * PAGE_SIZE) &&
+	       damon_set(DAMON_CTX "schemes/nr_schemes", "1") &&
+	       damon_set(DAMON_SCHEME "action", "stat") &&
+	       damon_set(DAMON_SCHEME "access_pattern/sz/max", "%s", big) &&
+	       damon_set(DAMON_SCHEME "access_pattern/nr_accesses/max", "%s", big) &&
+	       damon_set(DAMON_SCHEME "access_pattern/age/max", "%s", big) &&
+	       damon_set(DAMON_DIR "0/state", "on");
+}
+
+static void damon_stop(void)
+{
+	write_file(DAMON_DIR "0/state", "off");
+	write_file(DAMON_DIR "nr_kdamonds", "0");
+}
+
+static void t_damon(void)
+{
+	unsigned long hva, start, end, rounds;
+	size_t n, hot = 0, hot_used = 0, cold = 0, cold_used = 0;
+	struct eptmmu_vm_stats s0, s1;
+	char path[160], buf[32];
+	u64 acc;
+	struct hot_loop h;
+	pthread_t th;
+	bool ok;
+	struct fix f;
+
+	if (read_file(DAMON_DIR "nr_kdamonds", buf, sizeof(buf))) {
+		skip_rest("no DAMON sysfs (CONFIG_DAMON_SYSFS, CONFIG_DAMON_VADDR)");
+		return;
+	}
+	if (strcmp(buf, "0")) {
+		skip_rest("DAMON is in use already (%s kdamonds)", buf);
+		return;
+	}
+	if (!hot_start(&f, &h, &th))
+		return;
+	hva = (unsigned long)f.mem;
+	xvm_stats(f.vm, &s0);
+	ok = damon_start(&f);
+	/* Several aggregation windows, so the setup writes are forgotten. */
+	if (ok)
+		usleep(600 * 1000);
+	/* Waits for the next aggregation: the guest is still reading. */
+	ok = ok && damon_set(DAMON_DIR "0/state", "update_schemes_tried_regions");
+	rounds = hot_stop(&h, th);
+	xvm_stats(f.vm, &s1);
+	for (n = 0; ok; n++) {
+		snprintf(path, sizeof(path), DAMON_SCHEME "tried_regions/%zu/start", n);
+		if (read_file(path, buf, sizeof(buf)))
+			break;
+		start = strtoul(buf, NULL, 0);
+		snprintf(path, sizeof(path), DAMON_SCHEME "tried_regions/%zu/end", n);
+		end = read_u64(path);
+		snprintf(path, sizeof(path), DAMON_SCHEME "tried_regions/%zu/nr_accesses", n);
+		acc = read_u64(path);
+		vdiag("damon: region %#lx-%#lx nr_accesses %llu", start, end,
+		      acc);
+		if (end <= hva + AGE_HOT * PAGE_SIZE) {
+			hot++;
+			hot_used += acc > 0;
+		} else {
+			cold++;
+			cold_used += acc > 0;
+		}
+	}
+	damon_stop();
+	tap_ok(ok && !h.failed && rounds > 0 &&
+	       s1.aging_passes > s0.aging_passes && s1.aged_young > s0.aged_young,
+	       "damon: sampling asked the notifier (test_young, clear_young: aging_passes +%llu, aged_young +%llu) while the guest read (%lu rounds)",
+	       s1.aging_passes - s0.aging_passes,
+	       s1.aged_young - s0.aged_young, rounds);
+	tap_ok(hot && hot_used == hot,
+	       "damon: every region of the pages the guest reads was accessed (%zu of %zu)",
+	       hot_used, hot);
+	tap_ok(cold && !cold_used,
+	       "damon: no region of the pages nobody used was (%zu of %zu were)",
+	       cold_used, cold);
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -1456,6 +1784,8 @@ static const struct tap_test tests[] = {
 	{ "host_dirty", t_host_dirty, 3, "guest writes to a memfd survive MADV_PAGEOUT" },
 	{ "hwpoison", t_hwpoison, 1, "a poisoned page is reported as such" },
 	{ "swap", t_swap, 3, "guest writes to swapped-in anonymous pages survive swap-out" },
+	{ "reclaim", t_reclaim, 4, "reclaim spares the pages the guest uses (clear_flush_young)" },
+	{ "damon", t_damon, 3, "DAMON sees the guest's accesses (test_young, clear_young)" },
 };
 
 static void usage(FILE *f)

@@ -73,6 +73,8 @@ struct eptmmu_inject {
 	bool age_two_step;
 	/* Aging clears A with a plain read-modify-write. */
 	bool age_plain_rmw;
+	/* Aging answers "old" for every leaf: the host reclaims what the guest uses. */
+	bool age_never_young;
 	/*
 	 * Memslot delete takes the slot away from invalidations before it
 	 * zaps it (the old order): munmap meanwhile frees a mapped page.
