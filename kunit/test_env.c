@@ -262,16 +262,6 @@ void unpark_all(void *unused)
 	atomic_set(&sp.armed, 0);
 	atomic_set(&sp.release, 1);
 	memset(&eptmmu_inject, 0, sizeof(eptmmu_inject));
-	/*
-	 * A hook that forced a yield with set_tsk_need_resched() may leave
-	 * the flag set.  On x86 only the scheduler also sets the copy folded
-	 * into preempt_count that cond_resched() tests, so a kernel loop
-	 * that stops on need_resched() and then calls cond_resched() spins:
-	 * 6.1's zap_pte_range() does, in the munmap of this case's cleanup
-	 * when it runs in the case's own thread.  Let the scheduler clear it.
-	 */
-	if (test_tsk_need_resched(current))
-		schedule();
 }
 
 void arm_park(struct kunit *test, enum eptmmu_park_point point)

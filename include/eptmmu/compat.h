@@ -213,6 +213,15 @@ static inline void eptmmu_kunit_unmap(void *data)
 {
 	struct eptmmu_kunit_mapping *m = data;
 
+	/*
+	 * The race tests force yields with set_tsk_need_resched() alone,
+	 * which leaves the copy x86 folds into preempt_count clear: 6.1's
+	 * zap_pte_range() stops on need_resched() and its cond_resched()
+	 * then does nothing, round and round.  6.10+ never unmaps in the
+	 * case's thread; here, let the scheduler clear the flag first.
+	 */
+	if (test_tsk_need_resched(current))
+		schedule();
 	if (current->mm == eptmmu_kunit_loader_mm)
 		vm_munmap(m->addr, m->len);
 	kfree(m);
