@@ -133,7 +133,7 @@ if [ "$BOOT" = 1 ]; then
 		# kernels allow without lockdown (no Secure Boot under QEMU).
 		echo "step load sh -c 'insmod /eptmmu.ko && dmesg | grep -E \"eptmmu: SPTE mode\" && echo tainted=\$(cat /proc/sys/kernel/tainted) && rmmod eptmmu'"
 		for ad in on off; do
-			for t in selftest dirty_log_test mm_test "vmx_test --backend soft"; do
+			for t in selftest dirty_log_test mm_test "vmx_test --backend soft" "migrate -T unix"; do
 				name=${t%% *}-ad$ad
 				echo "step $name sh -c 'insmod /eptmmu.ko ept_ad=$ad && /eptmmu_$t; r=\$?; rmmod eptmmu; exit \$r'"
 				expect+=("$name:tap")
@@ -168,7 +168,7 @@ if [ "$BOOT" = 1 ]; then
 			cat "$plan"
 		} >"$kplan"
 		make_initramfs "$d/initrd.gz" "$kplan" "$d/src/eptmmu.ko" \
-			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test} \
+			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,migrate} \
 			"${mods[@]}"
 		qrc=0
 		t0=$SECONDS
