@@ -53,6 +53,12 @@
  * error.  --help says more.
  */
 #define _GNU_SOURCE
+/*
+ * R-DIRTY-INVARIANT: a migration copies a page only after the harvest
+ * that re-protected it returned, so every write is in the final copy.
+ * R-FLUSH-SYNC: with the flush skipped (broken=skip_flush) a re-protected
+ * page stays writable in a vCPU's TLB, and the byte comparison fails.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
