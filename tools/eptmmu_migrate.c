@@ -92,7 +92,8 @@
 #define MAX_VCPUS	16
 #define MAX_EXAMPLES	8
 #define NTAP		5
-#define PROTO_MAGIC	0x45505447524154ULL	/* "EPTMIGRAT"-ish */
+/* First word of HELLO: "eptmmig", so a stray peer is refused. */
+#define PROTO_MAGIC	0x6570746d6d6967ULL
 
 enum { MODE_WP, MODE_DBIT, NR_MODES };
 static const char *const mode_name[] = { "wp", "dbit" };
@@ -285,7 +286,7 @@ static void *vcpu_main(void *arg)
 	return NULL;
 }
 
-/* A VM with one slot over @wl->mem and the vCPUs; 0 or a message. */
+/* A VM with one slot over @wl->mem and the vCPUs: NULL, or what failed. */
 static const char *wl_create(struct workload *wl, int devfd)
 {
 	struct eptmmu_vm_stats st;
@@ -1066,7 +1067,7 @@ static int dest_main(const struct conn *c)
 		if (h.type != MSG_HELLO || h.count != sizeof(p) ||
 		    read_all(c->rfd, &p, sizeof(p)) || p.magic != PROTO_MAGIC ||
 		    !p.vcpus || p.vcpus > MAX_VCPUS || !p.pages ||
-		    p.pages % p.vcpus || p.pages > (1ULL << 30) / PAGE_SIZE * 4) {
+		    p.pages % p.vcpus || p.pages > (4ULL << 30) / PAGE_SIZE) {
 			errno = EPROTO;
 			break;
 		}
