@@ -6,7 +6,8 @@
  * The source process runs a VM whose vCPU threads keep writing a
  * verifiable pattern into guest memory.  A destination process (started
  * with fork+exec, or a second invocation) creates a VM of its own and
- * receives the memory over a UNIX socket or TCP on loopback:
+ * receives the memory over a UNIX socket or TCP on loopback (or two pipes,
+ * on kernels built without sockets, as make check's are):
  *
  *   round 1      every page, while the vCPUs run (logging already on);
  *   round 2..    the pages the dirty log reported since the round before,
