@@ -137,7 +137,8 @@ if [ "$BOOT" = 1 ]; then
 		for ad in on off; do
 			for t in "selftest -m 16 -n 10000" \
 				"dirty_log_test -w 200000 -i 100" mm_test \
-				"vmx_test --backend soft" "torture -s 1 -d 5 -K $k"; do
+				"vmx_test --backend soft" "torture -s 1 -d 5 -K $k" \
+				"migrate -T unix"; do
 				name=${t%% *}-ad$ad
 				echo "step $name sh -c 'insmod /eptmmu.ko ept_ad=$ad && /eptmmu_$t; r=\$?; rmmod eptmmu; exit \$r'"
 				expect+=("$name:tap")
@@ -179,7 +180,7 @@ if [ "$BOOT" = 1 ]; then
 		cp "$d/src-test/eptmmu.ko" "$d/eptmmu-test.ko"
 		make_initramfs "$d/initrd.gz" "$kplan" "$d/src/eptmmu.ko" \
 			"$d/eptmmu-test.ko" \
-			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture} \
+			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture,migrate} \
 			"${mods[@]}"
 		qrc=0
 		t0=$SECONDS
