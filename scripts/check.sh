@@ -60,6 +60,13 @@ step vmxtest-soft sh -c 'insmod /eptmmu.ko && /eptmmu_vmx_test --backend soft; r
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
 			 mm:tap mm-noad:tap vmxtest-soft:tap)
+		# Tracepoints, debugfs stats and eptmmu_stat: on a kernel with
+		# event tracing (-r) a missing tracefs or event fails; without
+		# it the trace cases skip and say so.
+		local obs=""
+		grep -q '^CONFIG_EVENT_TRACING=y' "$KBUILD/.config" && obs=-r
+		echo "step obs sh -c 'insmod /eptmmu.ko && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+		EXPECT+=(obs:tap)
 		# Bounded lock holds under lowered lockup/stall thresholds, over
 		# the largest slot (a CLEAR of it walks 2^22 bitmap words: ~3 s
 		# on the plain kernel, ~13 s on the debug ones, in one lock
@@ -99,6 +106,8 @@ step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
 EOF
 			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			echo "step prod-obs sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			EXPECT+=(prod-obs:tap)
 			# broken= exists in test builds only, and takes known
 			# knobs only.
 			cat >>"$PLAN" <<'EOF'
@@ -153,7 +162,8 @@ if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	tools_build
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
 	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf
-	       "$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_torture)
+	       "$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_torture
+	       "$TOOLSDIR"/eptmmu_obs_test "$TOOLSDIR"/eptmmu_stat)
 fi
 
 results=()
