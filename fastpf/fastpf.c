@@ -226,12 +226,12 @@ int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 		r = 0;
 		kind = fast == EPTMMU_FAST_FIXED_ACC ? EPTMMU_FAULT_FAST_ACC :
 						      EPTMMU_FAULT_FAST_WP;
-		eptmmu_vcpu_stat_inc(vcpu, pf_fast);
+		eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_fast);
 		if (fast == EPTMMU_FAST_SPURIOUS) {
-			eptmmu_vcpu_stat_inc(vcpu, pf_spurious);
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_spurious);
 			path = EPTMMU_TRACE_FAST_SPURIOUS;
 		} else {
-			eptmmu_vcpu_stat_inc(vcpu, pf_fixed);
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_fixed);
 			path = fast == EPTMMU_FAST_FIXED_ACC ?
 			       EPTMMU_TRACE_FAST_ACC : EPTMMU_TRACE_FAST_WP;
 		}
@@ -248,7 +248,7 @@ int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			kind = EPTMMU_FAULT_SLOW_4K;
 		path = slow_path(r, vcpu->kstats.pf_fixed != fixed);
 		if (path == EPTMMU_TRACE_SLOW_SPURIOUS)
-			eptmmu_vcpu_stat_inc(vcpu, pf_spurious);
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_spurious);
 	}
 	account_latency(&vcpu->latency, kind, local_clock() - t0);
 	trace_eptmmu_fault_result(vcpu->id, gpa, exit_qual, path,

@@ -35,7 +35,7 @@ void eptmmu_stat_installed(struct eptmmu_vcpu *vcpu, u64 old, u64 new,
 			   int level)
 {
 	eptmmu_account_leaf(vcpu->vm, old, new, level);
-	eptmmu_vcpu_stat_inc(vcpu, pf_fixed);
+	eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_fixed);
 }
 
 /**
@@ -46,7 +46,7 @@ void eptmmu_stat_installed(struct eptmmu_vcpu *vcpu, u64 old, u64 new,
 void eptmmu_stat_mmio_created(struct eptmmu_vcpu *vcpu, u64 old)
 {
 	if (!spte_is_mmio(old))
-		eptmmu_vcpu_stat_inc(vcpu, pf_mmio_spte_created);
+		eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_mmio_spte_created);
 }
 
 /* Everything a stat file may show, gathered at each read. */

@@ -186,8 +186,10 @@ struct eptmmu_vm {
  * so a read-modify-write of two marked accesses loses no increment; a
  * reader from debugfs takes no lock and sees each u64 whole.
  */
-#define eptmmu_vcpu_stat_inc(vcpu, field)				\
-	WRITE_ONCE((vcpu)->kstats.field, (vcpu)->kstats.field + 1)
+static inline void eptmmu_vcpu_stat_inc(u64 *counter)
+{
+	WRITE_ONCE(*counter, *counter + 1);
+}
 
 /*
  * A leaf at @level went from @old to @new: count the present leaves

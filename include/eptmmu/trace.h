@@ -13,11 +13,11 @@
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM eptmmu
 
-#if !defined(_EPTMMU_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
-#define _EPTMMU_TRACE_H
+/* Read once: what the events below use and the helpers' prototypes. */
+#ifndef _EPTMMU_TRACE_HELPERS
+#define _EPTMMU_TRACE_HELPERS
 
 #include <linux/bitmap.h>
-#include <linux/tracepoint.h>
 
 #include <eptmmu/spte.h>
 
@@ -56,15 +56,36 @@
 		      { VMX_EPT_WRITABLE_MASK, "w" },			\
 		      { VMX_EPT_EXECUTABLE_MASK, "x" })
 
-/* Plain expressions, so that trace-cmd can evaluate the format too. */
-#define eptmmu_trace_is_mmio(s)						\
-	(!((s) & SPTE_PRESENT) &&					\
-	 ((s) & VMX_EPT_RWX_MASK) == SPTE_MMIO_VALUE)
+/*
+ * The bits of an SPTE that have a name (include/eptmmu/spte.h), kept in
+ * their own field by each event's assignment: trace-cmd and perf evaluate
+ * the format themselves, and cannot the GENMASK_ULL() behind the other
+ * masks.  EPTMMU_TRACE_SPTE_MMIO and _FROZEN stand for those whole values.
+ */
+#define EPTMMU_TRACE_SPTE_NAMED	(SPTE_PRESENT | VMX_EPT_RWX_MASK |		\
+				 VMX_EPT_IPAT_BIT | SPTE_LARGE_MASK |		\
+				 VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT |	\
+				 SPTE_AD_DISABLED | SPTE_HOST_WRITABLE |	\
+				 SPTE_MMU_WRITABLE | SPTE_ACC_TRACKED |	\
+				 SPTE_SAVED_R | SPTE_SAVED_X)
+#define EPTMMU_TRACE_SPTE_MMIO		BIT_ULL(57)
+#define EPTMMU_TRACE_SPTE_FROZEN	BIT_ULL(58)
+static_assert(!(EPTMMU_TRACE_SPTE_NAMED &
+		(EPTMMU_TRACE_SPTE_MMIO | EPTMMU_TRACE_SPTE_FROZEN)));
 
-/* Every bit of an SPTE that has a name (include/eptmmu/spte.h). */
-#define eptmmu_trace_spte(s)						\
-	__print_flags((s) & ~SPTE_PFN_MASK & ~VMX_EPT_MT_MASK &		\
-		      ~SPTE_MMIO_GEN_MASK, "|",				\
+static inline u64 eptmmu_trace_spte_bits(u64 spte)
+{
+	if (spte_is_frozen(spte))
+		return EPTMMU_TRACE_SPTE_FROZEN;
+	if (spte_is_mmio(spte))
+		return EPTMMU_TRACE_SPTE_MMIO;
+	return spte & EPTMMU_TRACE_SPTE_NAMED;
+}
+
+#define eptmmu_trace_spte(bits)						\
+	__print_flags(bits, "|",					\
+		      { EPTMMU_TRACE_SPTE_FROZEN, "frozen" },		\
+		      { EPTMMU_TRACE_SPTE_MMIO, "mmio" },		\
 		      { SPTE_PRESENT, "P" },				\
 		      { VMX_EPT_READABLE_MASK, "R" },			\
 		      { VMX_EPT_WRITABLE_MASK, "W" },			\
@@ -78,8 +99,19 @@
 		      { SPTE_MMU_WRITABLE, "mmu-w" },			\
 		      { SPTE_ACC_TRACKED, "tracked" },			\
 		      { SPTE_SAVED_R, "saved-r" },			\
-		      { SPTE_SAVED_X, "saved-x" },			\
-		      { VMX_EPT_SUPPRESS_VE_BIT, "sve" })
+		      { SPTE_SAVED_X, "saved-x" })
+/*
+ * mmu/trace.c: eptmmu_spte_changed for a store at @sptep, when @sptep is
+ * an entry of a table of the tree and @old or @new is a leaf.  The write
+ * helpers call it only while the event is enabled.
+ */
+void eptmmu_trace_spte_write(u64 *sptep, u64 old, u64 new);
+#endif /* _EPTMMU_TRACE_HELPERS */
+
+#if !defined(_EPTMMU_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _EPTMMU_TRACE_H
+
+#include <linux/tracepoint.h>
 
 TRACE_EVENT(eptmmu_fault_entry,
 	TP_PROTO(int vcpu, u64 gpa, u64 qual),
@@ -97,7 +129,7 @@ TRACE_EVENT(eptmmu_fault_entry,
 		__entry->qual = qual;
 	),
 
-	TP_printk("vcpu %d gpa %llx access %s allowed %s",
+	TP_printk("vcpu %d gpa %llx access %s allowed [%s]",
 		  __entry->vcpu, __entry->gpa,
 		  eptmmu_trace_access(__entry->qual),
 		  eptmmu_trace_allowed(__entry->qual))
@@ -149,6 +181,8 @@ TRACE_EVENT(eptmmu_spte_changed,
 		__field(int, level)
 		__field(u64, old)
 		__field(u64, new)
+		__field(u64, old_bits)
+		__field(u64, new_bits)
 	),
 
 	TP_fast_assign(
@@ -156,18 +190,14 @@ TRACE_EVENT(eptmmu_spte_changed,
 		__entry->level = level;
 		__entry->old = old;
 		__entry->new = new;
+		__entry->old_bits = eptmmu_trace_spte_bits(old);
+		__entry->new_bits = eptmmu_trace_spte_bits(new);
 	),
 
 	TP_printk("gfn %llx level %d old %llx [%s] new %llx [%s]",
 		  __entry->gfn, __entry->level,
-		  __entry->old,
-		  __entry->old == SPTE_FROZEN ? "frozen" :
-		  eptmmu_trace_is_mmio(__entry->old) ? "mmio" :
-		  eptmmu_trace_spte(__entry->old),
-		  __entry->new,
-		  __entry->new == SPTE_FROZEN ? "frozen" :
-		  eptmmu_trace_is_mmio(__entry->new) ? "mmio" :
-		  eptmmu_trace_spte(__entry->new))
+		  __entry->old, eptmmu_trace_spte(__entry->old_bits),
+		  __entry->new, eptmmu_trace_spte(__entry->new_bits))
 );
 
 TRACE_EVENT(eptmmu_zap_range,
@@ -302,17 +332,19 @@ TRACE_EVENT(eptmmu_split_huge,
 		__field(u64, gfn)
 		__field(int, level)
 		__field(u64, spte)
+		__field(u64, bits)
 	),
 
 	TP_fast_assign(
 		__entry->gfn = gfn;
 		__entry->level = level;
 		__entry->spte = spte;
+		__entry->bits = eptmmu_trace_spte_bits(spte);
 	),
 
 	TP_printk("gfn %llx level %d spte %llx [%s]",
 		  __entry->gfn, __entry->level, __entry->spte,
-		  eptmmu_trace_spte(__entry->spte))
+		  eptmmu_trace_spte(__entry->bits))
 );
 
 /*
@@ -385,12 +417,3 @@ TRACE_EVENT(eptmmu_vmx_exit,
 #define TRACE_INCLUDE_FILE trace
 #include <trace/define_trace.h>
 
-#ifndef _EPTMMU_TRACE_DECLS
-#define _EPTMMU_TRACE_DECLS
-/*
- * mmu/trace.c: eptmmu_spte_changed for a store at @sptep, when @sptep is
- * an entry of a table of the tree and @old or @new is a leaf.  The write
- * helpers call it only while the event is enabled.
- */
-void eptmmu_trace_spte_write(u64 *sptep, u64 old, u64 new);
-#endif
