@@ -156,7 +156,8 @@ static int sample(void)
 static void print_rate(struct vm *v, int i, double secs, const char *fmt)
 {
 	if (v->have_prev && secs > 0)
-		printf(fmt, (double)(v->value[i] - v->prev[i]) / secs);
+		/* Signed: gauges (tables, pages_*) also go down. */
+		printf(fmt, (double)(long long)(v->value[i] - v->prev[i]) / secs);
 }
 
 static void report(int r, double secs, int tty)
