@@ -294,6 +294,12 @@ step vmxtest sh -c 'insmod /eptmmu.ko backend=vmx && dmesg | grep -E "backend=vm
 step demo sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_demo -v 2 -m 4; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 	bexpect=(vmxtest:tap demo:rc)
+	if grep -q '^CONFIG_EVENT_TRACING=y' "$KBUILD/.config"; then
+		# The VM-exit tracepoint needs real exits: the vmx vCPU's.
+		echo "step obs-vmx sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_obs_test -r -S /eptmmu_stat vmx_exit; r=\$?; rmmod eptmmu; exit \$r'" >>"$plan"
+		bexpect+=(obs-vmx:tap)
+		extra+=("$TOOLSDIR"/eptmmu_obs_test "$TOOLSDIR"/eptmmu_stat)
+	fi
 	if [ "$k" = lockdep ]; then
 		# What the vmx vCPU allocates (VMCSs, VMXON regions, guest
 		# state) must be freed: kmemleak looks after both modules ran.
@@ -320,7 +326,7 @@ EOF
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
 		bexpect+=(kvm-owns-vmx:tap)
-		extra=("$EPTMMU_TOP/scripts/guest/kvm_owns_vmx.sh"
+		extra+=("$EPTMMU_TOP/scripts/guest/kvm_owns_vmx.sh"
 		       "$KBUILD"/virt/lib/irqbypass.ko
 		       "$KBUILD"/arch/x86/kvm/kvm{,-intel}.ko)
 		if [ "${EPTMMU_BOCHS_KUNIT:-0}" = 1 ]; then
