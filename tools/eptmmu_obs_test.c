@@ -705,7 +705,8 @@ static void test_stat(void)
 	struct statval sv[128];
 	struct eptmmu_vm_stats st;
 	struct eptmmu_run run;
-	unsigned long long v = 0, pf_fast, pf_fixed, pf_spur, mmio, p4k;
+	unsigned long long v = 0, pf_fast = 0, pf_fixed = 0, pf_spur = 0;
+	unsigned long long mmio = 0, p4k = 0;
 	char name[32], args[96];
 	int n, status, bad = 0;
 	struct reader rd = { 0 };
@@ -795,7 +796,6 @@ static void test_stat(void)
 
 	/* What the workload implies for KVM's names. */
 	bad = 0;
-	pf_fast = pf_fixed = pf_spur = mmio = p4k = 0;
 	stat_of(sv, n, "pf_fast", &pf_fast);
 	stat_of(sv, n, "pf_fixed", &pf_fixed);
 	stat_of(sv, n, "pf_spurious", &pf_spur);
