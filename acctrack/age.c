@@ -16,6 +16,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
+#include <eptmmu/trace.h>
 
 /* Test builds only: the broken variants the aging tests must catch. */
 static void age_broken(struct eptmmu_iter *it, u64 old)
@@ -85,16 +86,20 @@ bool eptmmu_age_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
 			  bool clear)
 {
 	struct eptmmu_iter it;
-	u64 young = 0;
+	u64 young = 0, leaves = 0;
 
 	rcu_read_lock();
-	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K)
-		if (spte_is_present_leaf(it.old_spte, it.level) &&
-		    age_leaf(&it, clear))
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_4K) {
+		if (!spte_is_present_leaf(it.old_spte, it.level))
+			continue;
+		leaves++;
+		if (age_leaf(&it, clear))
 			young++;
+	}
 	rcu_read_unlock();
 	atomic64_inc(&vm->stats.aging_passes);
 	atomic64_add(young, &vm->stats.aged_young);
+	trace_eptmmu_age(start, end, clear, young, leaves - young);
 	return young;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_age_gfn_range);

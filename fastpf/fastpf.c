@@ -24,6 +24,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/fastpf.h>
 #include <eptmmu/inject.h>
+#include <eptmmu/trace.h>
 
 #define FAST_MAX_RETRIES	4
 
@@ -67,9 +68,9 @@ static void mark_written(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
  * @gpa: guest-physical address
  * @exit_qual: SDM exit qualification (bits 0-2: the access)
  *
- * Return: EPTMMU_FAST_FIXED (W set, or nothing left to do),
- * EPTMMU_FAST_FIXED_ACC (access restored), or EPTMMU_FAST_FALLBACK for
- * the slow path.
+ * Return: EPTMMU_FAST_FIXED (W set), EPTMMU_FAST_FIXED_ACC (access
+ * restored), EPTMMU_FAST_SPURIOUS (nothing left to do), or
+ * EPTMMU_FAST_FALLBACK for the slow path.
  */
 int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {
@@ -129,7 +130,7 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			break;
 		if (new == old) {
 			/* Another vCPU fixed it; the violation dropped our TLB entry. */
-			r = EPTMMU_FAST_FIXED;
+			r = EPTMMU_FAST_SPURIOUS;
 			goto out;
 		}
 
@@ -172,6 +173,8 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	}
 out:
 	rcu_read_unlock();
+	if (r != EPTMMU_FAST_FALLBACK)
+		vcpu->last_fault_level = level;
 out_srcu:
 	srcu_read_unlock(&vm->srcu, idx);
 	return r;
@@ -191,6 +194,16 @@ static void account_latency(struct eptmmu_fault_latency *l, int kind, u64 ns)
 	l->hist[kind][b]++;
 }
 
+/* What a slow fault ended as, for eptmmu_fault_result. */
+static int slow_path(int r, bool fixed)
+{
+	if (!r)
+		return fixed ? EPTMMU_TRACE_SLOW : EPTMMU_TRACE_SLOW_SPURIOUS;
+	if (r == EPTMMU_FAULT_MMIO)
+		return EPTMMU_TRACE_MMIO;
+	return r == EPTMMU_FAULT_RETRY ? EPTMMU_TRACE_RETRY : EPTMMU_TRACE_ERROR;
+}
+
 /**
  * eptmmu_page_fault() - the one entry for EPT violations of every backend
  * @vcpu: the faulting vCPU
@@ -202,17 +215,30 @@ static void account_latency(struct eptmmu_fault_latency *l, int kind, u64 ns)
 int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {
 	u64 t0 = local_clock();
-	int fast, r, kind;
+	u64 retries = vcpu->stats.fast_retries, fixed;
+	int fast, r, kind, path;
 
 	stat_inc(&vcpu->stats.faults);
+	trace_eptmmu_fault_entry(vcpu->id, gpa, exit_qual);
+	vcpu->last_fault_level = 0;
 	fast = eptmmu_fast_page_fault(vcpu, gpa, exit_qual);
 	if (fast != EPTMMU_FAST_FALLBACK) {
 		r = 0;
 		kind = fast == EPTMMU_FAST_FIXED_ACC ? EPTMMU_FAULT_FAST_ACC :
 						      EPTMMU_FAULT_FAST_WP;
+		eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_fast);
+		if (fast == EPTMMU_FAST_SPURIOUS) {
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_spurious);
+			path = EPTMMU_TRACE_FAST_SPURIOUS;
+		} else {
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_fixed);
+			path = fast == EPTMMU_FAST_FIXED_ACC ?
+			       EPTMMU_TRACE_FAST_ACC : EPTMMU_TRACE_FAST_WP;
+		}
 	} else {
 		stat_inc(&vcpu->stats.fast_fallbacks);
-		vcpu->last_fault_level = 0;
+		/* An installed leaf counts pf_fixed (eptmmu_stat_installed()). */
+		fixed = vcpu->kstats.pf_fixed;
 		r = eptmmu_slow_page_fault(vcpu, gpa, exit_qual);
 		if (r)
 			kind = EPTMMU_FAULT_OTHER;
@@ -220,8 +246,14 @@ int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			kind = EPTMMU_FAULT_SLOW_HUGE;
 		else
 			kind = EPTMMU_FAULT_SLOW_4K;
+		path = slow_path(r, vcpu->kstats.pf_fixed != fixed);
+		if (path == EPTMMU_TRACE_SLOW_SPURIOUS)
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_spurious);
 	}
 	account_latency(&vcpu->latency, kind, local_clock() - t0);
+	trace_eptmmu_fault_result(vcpu->id, gpa, exit_qual, path,
+				  vcpu->last_fault_level,
+				  vcpu->stats.fast_retries - retries, r);
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_page_fault);

@@ -189,7 +189,7 @@ static void audit_catches_forgery(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
 }
 
-/* The same for what is not one leaf: the table count, a table's place. */
+/* The same for what is not one leaf: the table and leaf counts, a table's place. */
 static void audit_catches_structure(struct kunit *test)
 {
 	struct env *env = env_create(test, 64 * PAGE_SIZE, PAGE_SIZE, 0, true);
@@ -202,6 +202,10 @@ static void audit_catches_structure(struct kunit *test)
 	atomic64_inc(&env->vm->stats.tables);
 	KUNIT_EXPECT_GT(test, eptmmu_audit(env->vm), 0L);
 	atomic64_dec(&env->vm->stats.tables);
+	/* The leaf counts of the debugfs stats (pages_4k, ...) too. */
+	atomic64_inc(&env->vm->stats.pages[PG_LEVEL_4K]);
+	KUNIT_EXPECT_GT(test, eptmmu_audit(env->vm), 0L);
+	atomic64_dec(&env->vm->stats.pages[PG_LEVEL_4K]);
 
 	/* The 2M entry points to the 4K table; say it sits elsewhere. */
 	table = peek(env, gfn, PG_LEVEL_2M);

@@ -705,6 +705,8 @@ static void zap_before_ad(enum eptmmu_park_point point)
 		if (eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte, SPTE_FROZEN)) {
 			eptmmu_leaf_changed(az.vm, it.gfn, it.old_spte,
 					    SPTE_FROZEN, it.level);
+			eptmmu_account_leaf(az.vm, it.old_spte, SPTE_FROZEN,
+					    it.level);
 			WRITE_ONCE(*it.sptep, 0);
 		}
 		break;

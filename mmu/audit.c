@@ -381,7 +381,8 @@ static long audit_slots(struct eptmmu_vm *vm, struct seq_file *m,
 			struct eptmmu_slots *slots)
 {
 	struct audit a = { .vm = vm, .m = m, .slots = slots };
-	u64 t0 = ktime_get_ns(), tables;
+	u64 t0 = ktime_get_ns(), tables, pages;
+	int level;
 
 	if (mmget_not_zero(vm->mm)) {
 		a.mm = vm->mm;
@@ -401,6 +402,16 @@ static long audit_slots(struct eptmmu_vm *vm, struct seq_file *m,
 		audit_say(&a, "  (stats.tables %llu, tree %llu)", tables, a.tables);
 		violation(&a, 0, SPTE_ROOT_LEVEL, 0, "table count is not stats.tables",
 			  "as many tables in the tree as counted");
+	}
+	/* Leaves appear and go under mmu_lock only, never locklessly. */
+	for (level = PG_LEVEL_4K; level <= PG_LEVEL_1G; level++) {
+		pages = atomic64_read(&vm->stats.pages[level]);
+		if (pages == a.leaves[level])
+			continue;
+		audit_say(&a, "  (stats.pages[%d] %llu, tree %llu)", level,
+			  pages, a.leaves[level]);
+		violation(&a, 0, level, 0, "leaf count is not stats.pages",
+			  "as many leaves in the tree as counted");
 	}
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
@@ -518,6 +529,7 @@ void eptmmu_audit_add_vm(struct eptmmu_vm *vm, int fd)
 	 * destruction).
 	 */
 	debugfs_create_file("audit", 0400, d, vm, &audit_fops);
+	eptmmu_stats_debugfs_add(vm, d);
 	vm->debugfs = d;
 }
 

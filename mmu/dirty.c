@@ -20,6 +20,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
+#include <eptmmu/trace.h>
 
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
 {
@@ -166,11 +167,11 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 			continue;
 		}
 		if (run)
-			eptmmu_zap_gfn_range(vm, run, gfn, true);
+			eptmmu_zap_for_huge(vm, run, gfn, PG_LEVEL_2M);
 		run = 0;
 	}
 	if (run)
-		eptmmu_zap_gfn_range(vm, run, gfn, true);
+		eptmmu_zap_for_huge(vm, run, gfn, PG_LEVEL_2M);
 }
 
 /* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
@@ -322,6 +323,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
+	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id, buf, slot->npages);
 	r = 0;
 	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
 		/*
@@ -401,6 +403,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
+	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_CLEAR, slot->id, buf, log->num_pages);
 	r = 0;
 out:
 	mutex_unlock(&vm->slots_lock);

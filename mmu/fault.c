@@ -10,6 +10,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
+#include <eptmmu/trace.h>
 
 struct fault {
 	u64 gfn;
@@ -258,6 +259,7 @@ static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
 		if (replace_table(vm, it, flush, zapping))
 			return EPTMMU_FAULT_RETRY;
 		old = 0;
+		trace_eptmmu_huge_recreate(it->gfn, it->gfn + SPTE_PAGES_PER(it->level), it->level);
 	} else if (spte_is_present(old) && spte_pfn(old) == spte_pfn(new)) {
 		/*
 		 * Someone (another vCPU, the fast path) already mapped what
@@ -280,6 +282,7 @@ static int install_leaf(struct eptmmu_vcpu *vcpu, struct eptmmu_iter *it,
 	if (spte_needs_tlb_flush(old, new, it->level))
 		*flush = true;
 	count_map(vm, it->level);
+	eptmmu_stat_installed(vcpu, old, new, it->level);
 	return 0;
 }
 
@@ -343,9 +346,10 @@ static int install_mmio(struct eptmmu_vcpu *vcpu, u64 gfn, u64 generation)
 		if (spte_is_frozen(it.old_spte))
 			break;
 		if (it.level == PG_LEVEL_4K) {
-			if (!spte_is_present(it.old_spte))
-				eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte,
-							spte_make_mmio(generation));
+			if (!spte_is_present(it.old_spte) &&
+			    eptmmu_spte_try_cmpxchg(it.sptep, &it.old_spte,
+						    spte_make_mmio(generation)))
+				eptmmu_stat_mmio_created(vcpu, it.old_spte);
 			break;
 		}
 		/* A present leaf above 4K would be in a memslot. */

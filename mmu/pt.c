@@ -16,6 +16,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
+#include <eptmmu/trace.h>
 
 struct eptmmu_pt *eptmmu_pt_alloc(struct eptmmu_vm *vm, gfp_t gfp)
 {
@@ -175,6 +176,7 @@ int eptmmu_split_huge(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 		      struct eptmmu_pt_cache *c)
 {
 	struct eptmmu_pt *pt = eptmmu_pt_cache_pop(c);
+	u64 huge = it->old_spte;
 	unsigned int i;
 	int r;
 
@@ -183,8 +185,12 @@ int eptmmu_split_huge(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	for (i = 0; i < SPTE_ENT_PER_PAGE; i++)
 		pt->spt[i] = spte_make_split_child(it->old_spte, it->level, i);
 	r = link_pt(vm, it, c, pt);
-	if (!r)
+	if (!r) {
 		atomic64_inc(&vm->stats.splits);
+		atomic64_dec(&vm->stats.pages[it->level]);
+		atomic64_add(SPTE_ENT_PER_PAGE, &vm->stats.pages[it->level - 1]);
+		trace_eptmmu_split_huge(it->gfn, it->level, huge);
+	}
 	return r;
 }
 
@@ -521,6 +527,7 @@ void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 		*flush = true;
 	if (eptmmu_leaf_loses(old, new, it->level))
 		eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
+	eptmmu_account_leaf(vm, old, new, it->level);
 	it->old_spte = new;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_spte_locked);
@@ -576,6 +583,7 @@ static void handle_removed_table(struct eptmmu_vm *vm, struct eptmmu_pt *pt,
 			continue;
 		if (spte_is_last(old, pt->level)) {
 			atomic64_inc(&vm->stats.zapped);
+			eptmmu_account_leaf(vm, old, SPTE_FROZEN, pt->level);
 			eptmmu_leaf_changed(vm, pt->base_gfn +
 					    i * SPTE_PAGES_PER(pt->level),
 					    old, SPTE_FROZEN, pt->level);
@@ -613,6 +621,7 @@ bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 	if (spte_is_present(old)) {
 		if (spte_is_last(old, it->level)) {
 			atomic64_inc(&vm->stats.zapped);
+			eptmmu_account_leaf(vm, old, SPTE_FROZEN, it->level);
 			eptmmu_leaf_changed(vm, it->gfn, old, SPTE_FROZEN,
 					    it->level);
 			*flush = true;
@@ -760,9 +769,26 @@ bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
 	eptmmu_zap_end(vm, flush);
 	rcu_read_unlock();
 	read_unlock(&vm->mmu_lock);
+	trace_eptmmu_zap_range(start, end, any);
 	return any;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_zap_gfn_range);
+
+/**
+ * eptmmu_zap_for_huge() - zap [start, end) so that huge leaves come back
+ * @vm: the VM
+ * @start: first gfn
+ * @end: gfn past the range
+ * @level: the leaf size the range may have again
+ *
+ * eptmmu_zap_gfn_range() (it may yield), as an eptmmu_huge_recreate
+ * event: the faults that follow map the range with leaves of @level.
+ */
+void eptmmu_zap_for_huge(struct eptmmu_vm *vm, u64 start, u64 end, int level)
+{
+	trace_eptmmu_huge_recreate(start, end, level);
+	eptmmu_zap_gfn_range(vm, start, end, true);
+}
 
 /**
  * eptmmu_flush_remote_tlbs() - make every vCPU drop cached translations
@@ -786,6 +812,7 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm)
 		vcpu->ops->flush_tlb(vcpu);
 	}
 	atomic64_inc(&vm->stats.tlb_flushes);
+	trace_eptmmu_tlb_flush(n);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_flush_remote_tlbs);
 

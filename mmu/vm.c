@@ -20,6 +20,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
+#include <eptmmu/trace.h>
 
 struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 {
@@ -381,8 +382,10 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		 */
 		eptmmu_zap_gfn_range(vm, gfn, gfn + npages, true);
 	} else if (log_on(ns) && !was_logging) {
+		trace_eptmmu_dirty_log(EPTMMU_TRACE_LOG_START, ns->id, ns->npages);
 		eptmmu_dirty_log_start(vm, ns);
 	} else if (!log_on(ns) && was_logging) {
+		trace_eptmmu_dirty_log(EPTMMU_TRACE_LOG_STOP, ns->id, ns->npages);
 		eptmmu_dirty_log_stop(vm, ns);
 	}
 out:

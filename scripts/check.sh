@@ -72,12 +72,19 @@ EOF
 		# sockets (no CONFIG_NET): the destination is reached through
 		# pipes there; make compat runs it over a UNIX socket.
 		local mg="-m 8 -p 200"
-		[ "$k" = plain ] || mg="-m 2 -r 200 -w 100 -p 100"
+		[ "$kv" = plain ] || mg="-m 2 -r 200 -w 100 -p 100"
 		cat >>"$PLAN" <<EOF
 step migrate sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
 step migrate-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 		EXPECT+=(migrate:tap migrate-noad:tap)
+		# Tracepoints, debugfs stats and eptmmu_stat: on a kernel with
+		# event tracing (-r) a missing tracefs or event fails; without
+		# it the trace cases skip and say so.
+		local obs=""
+		grep -q '^CONFIG_EVENT_TRACING=y' "$KBUILD/.config" && obs=-r
+		echo "step obs sh -c 'insmod /eptmmu.ko && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+		EXPECT+=(obs:tap)
 		# Bounded lock holds under lowered lockup/stall thresholds, over
 		# the largest slot (a CLEAR of it walks 2^22 bitmap words: ~3 s
 		# on the plain kernel, ~13 s on the debug ones, in one lock
@@ -117,6 +124,8 @@ step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
 EOF
 			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			echo "step prod-obs sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			EXPECT+=(prod-obs:tap)
 			# broken= exists in test builds only, and takes known
 			# knobs only.
 			cat >>"$PLAN" <<'EOF'
@@ -183,7 +192,8 @@ if [ -f "$EPTMMU_TOP/tools/Makefile" ]; then
 	TOOLS=("$TOOLSDIR"/eptmmu_selftest "$TOOLSDIR"/eptmmu_dirty_log_test
 	       "$TOOLSDIR"/eptmmu_mm_test "$TOOLSDIR"/eptmmu_perf
 	       "$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_torture
-	       "$TOOLSDIR"/eptmmu_migrate)
+	       "$TOOLSDIR"/eptmmu_migrate "$TOOLSDIR"/eptmmu_obs_test
+	       "$TOOLSDIR"/eptmmu_stat)
 fi
 
 results=()
@@ -314,6 +324,14 @@ step vmxtest sh -c 'insmod /eptmmu.ko backend=vmx && dmesg | grep -E "backend=vm
 step demo sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_demo -v 2 -m 4; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 	bexpect=(vmxtest:tap demo:rc)
+	# The VM-exit tracepoint needs real exits: the vmx vCPU's.  On the
+	# plain kernel's Haswell only: the lockdep run is the longest job.
+	if [ "$k" = plain ] && [ $ad = 1 ] &&
+		grep -q '^CONFIG_EVENT_TRACING=y' "$KBUILD/.config"; then
+		echo "step obs-vmx sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_obs_test -r -S /eptmmu_stat vmx_exit; r=\$?; rmmod eptmmu; exit \$r'" >>"$plan"
+		bexpect+=(obs-vmx:tap)
+		extra+=("$TOOLSDIR"/eptmmu_obs_test "$TOOLSDIR"/eptmmu_stat)
+	fi
 	if [ "$k" = lockdep ]; then
 		# What the vmx vCPU allocates (VMCSs, VMXON regions, guest
 		# state) must be freed: kmemleak looks after both modules ran.
@@ -350,7 +368,7 @@ EOF
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
 		bexpect+=(kvm-owns-vmx:tap)
-		extra=("$EPTMMU_TOP/scripts/guest/kvm_owns_vmx.sh"
+		extra+=("$EPTMMU_TOP/scripts/guest/kvm_owns_vmx.sh"
 		       "$KBUILD"/virt/lib/irqbypass.ko
 		       "$KBUILD"/arch/x86/kvm/kvm{,-intel}.ko)
 		if [ "${EPTMMU_BOCHS_KUNIT:-0}" = 1 ]; then

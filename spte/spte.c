@@ -15,6 +15,7 @@
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
 #include <eptmmu/spte.h>
+#include <eptmmu/trace.h>
 
 bool eptmmu_ad_enabled __read_mostly;
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_ad_enabled);
@@ -351,6 +352,16 @@ bool spte_needs_tlb_flush(u64 old, u64 new, int level)
 }
 EXPORT_SYMBOL_IF_KUNIT(spte_needs_tlb_flush);
 
+/*
+ * Every store of the helpers below is an eptmmu_spte_changed event; while
+ * the event is off this is one patched-out jump.
+ */
+static __always_inline void trace_store(u64 *sptep, u64 old, u64 new)
+{
+	if (trace_eptmmu_spte_changed_enabled())
+		eptmmu_trace_spte_write(sptep, old, new);
+}
+
 /**
  * eptmmu_spte_write_locked() - store an SPTE with mmu_lock held for write
  * @sptep: the entry
@@ -368,11 +379,12 @@ u64 eptmmu_spte_write_locked(u64 *sptep, u64 old, u64 new, int level)
 	if (spte_has_volatile_bits(old, level) &&
 	    !eptmmu_broken(spte_plain_store) &&
 	    !eptmmu_broken(spte_plain_access))
-		return xchg(sptep, new);
-	if (eptmmu_broken(spte_plain_access))
+		old = xchg(sptep, new);
+	else if (eptmmu_broken(spte_plain_access))
 		*sptep = new;
 	else
 		WRITE_ONCE(*sptep, new);
+	trace_store(sptep, old, new);
 	return old;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_write_locked);
@@ -391,7 +403,10 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_write_locked);
  */
 bool eptmmu_spte_try_cmpxchg(u64 *sptep, u64 *old, u64 new)
 {
-	return try_cmpxchg64(sptep, old, new);
+	if (!try_cmpxchg64(sptep, old, new))
+		return false;
+	trace_store(sptep, *old, new);
+	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_try_cmpxchg);
 
@@ -407,7 +422,10 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_try_cmpxchg);
  */
 u64 eptmmu_spte_clear_bits(u64 *sptep, u64 bits)
 {
-	return (u64)atomic64_fetch_and(~bits, (atomic64_t *)sptep);
+	u64 old = (u64)atomic64_fetch_and(~bits, (atomic64_t *)sptep);
+
+	trace_store(sptep, old, old & ~bits);
+	return old;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_clear_bits);
 
@@ -422,7 +440,10 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_clear_bits);
  */
 u64 eptmmu_spte_set_bits(u64 *sptep, u64 bits)
 {
-	return (u64)atomic64_fetch_or(bits, (atomic64_t *)sptep);
+	u64 old = (u64)atomic64_fetch_or(bits, (atomic64_t *)sptep);
+
+	trace_store(sptep, old, old | bits);
+	return old;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_spte_set_bits);
 

@@ -36,6 +36,7 @@
 
 #include <eptmmu/compat.h>
 #include <eptmmu/export.h>
+#include <eptmmu/trace.h>
 #include <eptmmu/vcpu.h>
 #include <eptmmu/vmx.h>
 #include <eptmmu/vmx_regs.h>
@@ -523,6 +524,7 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			return guest_error(vv, e->reason |
 					   VMX_EXIT_REASONS_FAILED_VMENTRY,
 					   exit_errno);
+		trace_eptmmu_vmx_exit(vcpu->id, e->reason, e->qual, e->gpa, e->rip);
 
 		switch (e->reason & 0xffff) {
 		case EXIT_REASON_VMCALL:

@@ -11,6 +11,7 @@
 #define EPTMMU_FAST_FALLBACK	0
 #define EPTMMU_FAST_FIXED	1	/* set W */
 #define EPTMMU_FAST_FIXED_ACC	2	/* restored an access-tracked leaf */
+#define EPTMMU_FAST_SPURIOUS	3	/* the leaf already allowed the access */
 
 int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
 int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);

@@ -95,6 +95,24 @@ struct eptmmu_pt_cache {
 	struct eptmmu_pt *pts[EPTMMU_PT_CACHE_MIN];
 };
 
+/*
+ * Fault counters under KVM's names, beside the ABI's struct
+ * eptmmu_vcpu_stats (debugfs only, see mmu/stats.c).  Like @stats, written
+ * only by the thread running the vCPU (eptmmu_vcpu_stat_inc()).
+ *
+ * @pf_fixed: faults that changed an SPTE to let the access through (fast
+ *	or slow path)
+ * @pf_spurious: faults that found the SPTE already allowing the access
+ * @pf_fast: faults the fast path handled (fixed or spurious)
+ * @pf_mmio_spte_created: MMIO SPTEs installed where there was none
+ */
+struct eptmmu_vcpu_kstats {
+	u64 pf_fixed;
+	u64 pf_spurious;
+	u64 pf_fast;
+	u64 pf_mmio_spte_created;
+};
+
 struct eptmmu_vcpu {
 	struct eptmmu_vm *vm;
 	const struct eptmmu_vcpu_ops *ops;
@@ -103,6 +121,7 @@ struct eptmmu_vcpu {
 	struct mutex run_lock;
 	struct eptmmu_pt_cache cache;	/* under run_lock */
 	struct eptmmu_vcpu_stats stats;	/* written by the running thread */
+	struct eptmmu_vcpu_kstats kstats;	/* written by the running thread */
 	struct eptmmu_fault_latency latency;	/* under run_lock */
 	int last_fault_level;		/* leaf level the slow path installed */
 	u64 guest_rip;			/* vmx: where EPTMMU_EXIT_GUEST stopped */
@@ -153,8 +172,39 @@ struct eptmmu_vm {
 		atomic64_t tables, maps_4k, maps_2m, maps_1g, splits, zapped;
 		atomic64_t tlb_flushes, invalidations;
 		atomic64_t aging_passes, aged_young;
+		/*
+		 * Present leaves now in the tree, per level (KVM's
+		 * pages_4k/2m/1g); changed by whoever installs or removes a
+		 * leaf, under mmu_lock, through eptmmu_account_leaf().
+		 */
+		atomic64_t pages[PG_LEVEL_1G + 1];
 	} stats;
 };
+
+/*
+ * R-STATS-LOCKLESS: one writer per counter (the thread running the vCPU),
+ * so a read-modify-write of two marked accesses loses no increment; a
+ * reader from debugfs takes no lock and sees each u64 whole.
+ */
+static inline void eptmmu_vcpu_stat_inc(u64 *counter)
+{
+	WRITE_ONCE(*counter, *counter + 1);
+}
+
+/*
+ * A leaf at @level went from @old to @new: count the present leaves
+ * (stats.pages).  Atomic: installs and zaps run in parallel under the
+ * read lock.
+ */
+static inline void eptmmu_account_leaf(struct eptmmu_vm *vm, u64 old, u64 new,
+				       int level)
+{
+	int delta = (int)spte_is_present_leaf(new, level) -
+		    (int)spte_is_present_leaf(old, level);
+
+	if (delta && level <= PG_LEVEL_1G)
+		atomic64_add(delta, &vm->stats.pages[level]);
+}
 
 /*
  * Iterator over the SPTEs covering [start, end) gfns, pre-order, never
@@ -247,6 +297,7 @@ int eptmmu_pt_cache_topup(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 void eptmmu_pt_cache_free(struct eptmmu_vm *vm, struct eptmmu_pt_cache *c);
 bool eptmmu_zap_gfn_range(struct eptmmu_vm *vm, u64 start, u64 end,
 			  bool can_yield);
+void eptmmu_zap_for_huge(struct eptmmu_vm *vm, u64 start, u64 end, int level);
 void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
@@ -287,6 +338,12 @@ int eptmmu_split_huge(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 		      struct eptmmu_pt_cache *c);
 void eptmmu_pt_cache_push(struct eptmmu_pt_cache *c, struct eptmmu_pt *pt);
 u64 eptmmu_pt_pfn(struct eptmmu_pt *pt);
+
+/* mmu/stats.c */
+void eptmmu_stat_installed(struct eptmmu_vcpu *vcpu, u64 old, u64 new,
+			   int level);
+void eptmmu_stat_mmio_created(struct eptmmu_vcpu *vcpu, u64 old);
+void eptmmu_stats_debugfs_add(struct eptmmu_vm *vm, struct dentry *dir);
 
 /* mmu/fault.c */
 #define EPTMMU_FAULT_RETRY	1	/* state changed: try the access again */
