@@ -224,6 +224,127 @@ static void dirty_log_clear_manual(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 3ULL);
 }
 
+/*
+ * CLEAR's walk (mmu/dirty.c, reprotect_mask()): a second slot whose
+ * pages do not start on a 64-page boundary of gfns, so bitmap words
+ * straddle 4K tables; four 2M ranges, the third never touched (no table
+ * there); a last word of 20 pages.  The masks are sparse, full and mixed.
+ * After CLEAR exactly the pages it named are write-protected and
+ * unmarked; after the writes that follow, exactly those fault again.
+ */
+#define WALK_BASE_GFN	((SLOT_GPA >> PAGE_SHIFT) + 1024 + 32)
+#define WALK_PAGES	(3 * 512 + 20)
+#define WALK_WORDS	DIV_ROUND_UP(WALK_PAGES, 64)
+
+static bool walk_touched(u64 p)
+{
+	/* Slot pages 992..1503 are gfns 1024..1535 past the first 2M. */
+	return (p < 992 || p >= 1504) && p % 7 != 3;
+}
+
+static u64 walk_mask(unsigned int w)
+{
+	switch (w % 4) {
+	case 0:
+		return ~0ULL;
+	case 1:
+		return 0x8000000100000001ULL;
+	case 2:
+		return 0;
+	default:
+		return 0x00ff00f0f0f0f00fULL ^ ((u64)w << 40);
+	}
+}
+
+static void dirty_log_clear_walk(struct kunit *test, bool ad)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, ad);
+	unsigned long ubuf = map_aligned(test, WALK_WORDS * 8, PAGE_SIZE);
+	unsigned long hva = map_aligned(test, (u64)WALK_PAGES * PAGE_SIZE,
+					PAGE_SIZE);
+	struct eptmmu_memslot req = {
+		.slot = 1, .flags = EPTMMU_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = WALK_BASE_GFN << PAGE_SHIFT,
+		.memory_size = (u64)WALK_PAGES * PAGE_SIZE,
+		.userspace_addr = hva,
+	};
+	struct eptmmu_dirty_log log = {
+		.slot = 1, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = ubuf,
+	};
+	u64 *words = kunit_kcalloc(test, WALK_WORDS, 8, GFP_KERNEL);
+	u64 p, v, faults, wrong = 0;
+	unsigned int w;
+
+	KUNIT_ASSERT_NOT_NULL(test, words);
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	for (p = 0; p < WALK_PAGES; p++) {
+		v = p;
+		if (walk_touched(p))
+			KUNIT_ASSERT_EQ(test, guest(env->vcpu,
+						    (WALK_BASE_GFN + p) << PAGE_SHIFT,
+						    EPTMMU_ACCESS_WRITE, &v),
+					EPTMMU_EXIT_DONE);
+	}
+	for (w = 0; w < WALK_WORDS; w++)
+		words[w] = walk_mask(w);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, words,
+					   WALK_WORDS * 8), 0UL);
+	log.flags = 0;
+	log.num_pages = WALK_PAGES;
+	KUNIT_ASSERT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+
+	for (p = 0; p < WALK_PAGES; p++) {
+		bool named = walk_mask(p / 64) & BIT_ULL(p % 64);
+		u64 leaf = leaf_of(env->vm, WALK_BASE_GFN + p, NULL);
+
+		if (!walk_touched(p))
+			wrong += leaf != 0;
+		else
+			wrong += spte_is_writable(leaf) == named;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL,
+			    "leaves whose W does not match the CLEAR mask");
+
+	/* The log keeps what CLEAR did not name. */
+	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
+	log.num_pages = 0;
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     WALK_WORDS * 8), 0UL);
+	for (p = 0, wrong = 0; p < WALK_PAGES; p++) {
+		bool want = walk_touched(p) &&
+			    !(walk_mask(p / 64) & BIT_ULL(p % 64));
+
+		wrong += !!(words[p / 64] & BIT_ULL(p % 64)) != want;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL, "bitmap after CLEAR");
+
+	/* Each named page faults once on its next write, and only those. */
+	faults = env->vcpu->stats.faults;
+	for (p = 0, wrong = 0; p < WALK_PAGES; p++) {
+		if (!walk_touched(p))
+			continue;
+		if (walk_mask(p / 64) & BIT_ULL(p % 64))
+			wrong++;
+		v = ~p;
+		KUNIT_ASSERT_EQ(test, guest(env->vcpu,
+					    (WALK_BASE_GFN + p) << PAGE_SHIFT,
+					    EPTMMU_ACCESS_WRITE, &v),
+				EPTMMU_EXIT_DONE);
+	}
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults - faults, wrong);
+}
+
+static void dirty_log_clear_walk_ad(struct kunit *test)
+{
+	dirty_log_clear_walk(test, true);
+}
+
+static void dirty_log_clear_walk_noad(struct kunit *test)
+{
+	dirty_log_clear_walk(test, false);
+}
+
 /* ---- race 1: the dirty bit lost to a plain store ---- */
 /* R-MMULOCK-WRITE, R-VOLATILE-MMUW, R-DIRTY-DBIT */
 
@@ -506,6 +627,8 @@ static struct kunit_case fastpf_cases[] = {
 	KUNIT_CASE(dirty_log_dbit_keeps_writable),
 	KUNIT_CASE(dirty_log_dbit_survives_zap),
 	KUNIT_CASE(dirty_log_clear_manual),
+	KUNIT_CASE(dirty_log_clear_walk_ad),
+	KUNIT_CASE(dirty_log_clear_walk_noad),
 	{}
 };
 

@@ -60,14 +60,14 @@ static bool needs_protect(u64 spte, int level, bool dbit)
  * (R-WRPROT-FLUSH).
  */
 /* R-WRPROT-FLUSH */
-static void wrprot_leaf(struct eptmmu_vm *vm, struct eptmmu_iter *it,
-			bool dbit, bool *flush)
+static void wrprot_leaf(struct eptmmu_vm *vm, u64 *sptep, u64 gfn, int level,
+			u64 old, bool dbit, bool *flush)
 {
 	if (!eptmmu_broken(wrprot_flush_from_spte) &&
-	    (it->old_spte & SPTE_MMU_WRITABLE))
+	    (old & SPTE_MMU_WRITABLE))
 		*flush = true;
-	eptmmu_set_spte_locked(vm, it, protected_spte(it->old_spte, dbit),
-			       flush);
+	eptmmu_set_leaf_locked(vm, sptep, gfn, level, old,
+			       protected_spte(old, dbit), flush);
 }
 
 /*
@@ -98,7 +98,8 @@ retry:
 			continue;
 		}
 		if (needs_protect(it.old_spte, it.level, dbit))
-			wrprot_leaf(vm, &it, dbit, flush);
+			wrprot_leaf(vm, it.sptep, it.gfn, it.level, it.old_spte,
+				    dbit, flush);
 	}
 	return end;
 }
@@ -173,17 +174,81 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 		eptmmu_zap_gfn_range(vm, run, gfn, true);
 }
 
-/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
-static void reprotect_mask(struct eptmmu_vm *vm, u64 gfn, u64 mask, bool *flush)
+/*
+ * GET and CLEAR re-protect the pages of a bitmap word (64 pages) at a
+ * time, words in order.  Consecutive words mostly lie in the same 4K
+ * table, so the cursor keeps the last table found (or that none is
+ * there) and walks down from the root only when a word leaves it: one
+ * descent per 512 pages of the range, not one per word, and a word's
+ * leaves are then handled straight from the table.  The table pointer
+ * stays good while the write lock is held: only zaps and teardown unlink
+ * tables, and neither runs beside the write lock (the fast path, aging
+ * and the CPU change leaves, never table links).  Dropping the lock (a
+ * yield, R-DIRTY-YIELD) invalidates the cursor.
+ */
+/* R-DIRTY-CURSOR */
+struct wrprot_cursor {
+	bool valid;
+	u64 base;	/* first gfn of the 2M range the cursor knows */
+	u64 *spt;	/* its 4K table, or NULL: no 4K leaf there */
+};
+
+/*
+ * Point @c at the 4K table covering @gfn.  A huge leaf on the way has no
+ * place in a logging slot (dirty-log start splits, a logging slot's
+ * faults map 4K), but if one is there it is protected whole rather than
+ * skipped: a writable leaf that is neither marked nor protected is what
+ * the invariant forbids.
+ */
+static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
+			u64 gfn, bool *flush)
 {
 	struct eptmmu_iter it;
 
-	for_each_eptmmu_spte(&it, vm, gfn + __ffs64(mask), gfn + fls64(mask),
-			     PG_LEVEL_4K) {
-		if (it.level != PG_LEVEL_4K || !(mask & BIT_ULL(it.gfn - gfn)))
+	c->valid = true;
+	c->base = eptmmu_gfn_round(gfn, PG_LEVEL_2M);
+	c->spt = NULL;
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_2M) {
+		if (!spte_is_present(it.old_spte))
 			continue;
-		if (needs_protect(it.old_spte, it.level, false))
-			wrprot_leaf(vm, &it, false, flush);
+		if (spte_is_last(it.old_spte, it.level)) {
+			if (needs_protect(it.old_spte, it.level, false))
+				wrprot_leaf(vm, it.sptep, it.gfn, it.level,
+					    it.old_spte, false, flush);
+			continue;
+		}
+		if (it.level == PG_LEVEL_2M)
+			c->spt = eptmmu_spte_to_child(it.old_spte);
+	}
+}
+
+/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
+static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
+			   u64 gfn, u64 mask, bool *flush)
+{
+	lockdep_assert_held_write(&vm->mmu_lock);
+	while (mask) {
+		u64 first = gfn + __ffs64(mask), in, top;
+
+		if (!c->valid || first < c->base ||
+		    first >= c->base + SPTE_ENT_PER_PAGE)
+			cursor_find(vm, c, first, flush);
+		/* The bits of @mask in this table: from @first to its end. */
+		top = c->base + SPTE_ENT_PER_PAGE - gfn;
+		in = top >= 64 ? mask : mask & (BIT_ULL(top) - 1);
+		mask &= ~in;
+		if (!c->spt)
+			continue;
+		while (in) {
+			u64 g = gfn + __ffs64(in);
+			u64 *sptep = &c->spt[g - c->base];
+			u64 old = READ_ONCE(*sptep);
+
+			in &= in - 1;
+			if (needs_protect(old, PG_LEVEL_4K, false))
+				wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old,
+					    false, flush);
+		}
 	}
 }
 
@@ -219,7 +284,7 @@ static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
  */
 /* R-DIRTY-YIELD */
 static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
-				   unsigned int *budget)
+				   unsigned int *budget, struct wrprot_cursor *c)
 	__must_hold(RCU) __must_hold(&vm->mmu_lock)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
@@ -229,6 +294,8 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
 	*budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	if (!need_resched() && !rwlock_needbreak(&vm->mmu_lock))
 		return;
+	/* R-DIRTY-CURSOR: tables may be zapped and freed meanwhile. */
+	c->valid = false;
 	if (*flush && !eptmmu_broken(dirty_log_yield_noflush)) {
 		eptmmu_flush_remote_tlbs(vm);
 		*flush = false;
@@ -271,6 +338,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL;
@@ -303,7 +371,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		atomic_long_t *word = (atomic_long_t *)&slot->dirty_bitmap[w];
 		u64 mask;
 
-		dirty_log_cond_resched(vm, &flush, &budget);
+		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
 		mask = keep ? atomic_long_read(word) : atomic_long_xchg(word, 0);
 		buf[w] = mask;
 		if (!mask || keep)
@@ -316,7 +384,8 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		 */
 		flush = true;
 		if (!dbit)
-			reprotect_mask(vm, slot->base_gfn + w * 64, mask, &flush);
+			reprotect_mask(vm, &cursor, slot->base_gfn + w * 64,
+				       mask, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
@@ -352,6 +421,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL, end;
@@ -386,7 +456,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 			(atomic_long_t *)&slot->dirty_bitmap[first / 64];
 		u64 mask = buf[w];
 
-		dirty_log_cond_resched(vm, &flush, &budget);
+		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
 		if (end - first < 64)
 			mask &= BIT_ULL(end - first) - 1;
 		if (!mask)
@@ -395,7 +465,8 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		flush = true;
 		/* With D bits, the next harvest collects whatever D is set. */
 		if (!dbit)
-			reprotect_mask(vm, slot->base_gfn + first, mask, &flush);
+			reprotect_mask(vm, &cursor, slot->base_gfn + first,
+				       mask, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);

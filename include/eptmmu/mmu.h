@@ -251,6 +251,8 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush);
+void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
+			    int level, u64 snap, u64 new, bool *flush);
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush);
 void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
