@@ -175,19 +175,33 @@ static void dirty_log_dbit_keeps_writable(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 0ULL);
 }
 
-/* R-DIRTY-DBIT */
+/*
+ * R-DIRTY-DBIT, R-DBIT-COUNT: a zapped D goes to the log, for a slot
+ * created logging by D bits and for one switched to it later (the
+ * per-VM count of such slots is what lets a zap skip the slot search).
+ */
 static void dirty_log_dbit_survives_zap(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
 				     EPTMMU_MEM_LOG_DIRTY_PAGES |
 				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
 	u64 base = env->gpa >> PAGE_SHIFT;
+	int round;
 
-	guest_write(test, env, 2 * PAGE_SIZE, 1);
-	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
-	guest_write(test, env, 2 * PAGE_SIZE, 2);	/* D only */
-	eptmmu_zap_gfn_range(env->vm, base, base + 4, true);
-	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+	for (round = 0; round < 2; round++) {
+		KUNIT_EXPECT_EQ(test, READ_ONCE(env->vm->nr_dbit_slots), 1);
+		guest_write(test, env, 2 * PAGE_SIZE, 1);
+		KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+		guest_write(test, env, 2 * PAGE_SIZE, 2);	/* D only */
+		eptmmu_zap_gfn_range(env->vm, base, base + 4, true);
+		KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+		/* Off, then on again by a flags update. */
+		KUNIT_ASSERT_EQ(test, set_flags(env, 0), 0);
+		KUNIT_EXPECT_EQ(test, READ_ONCE(env->vm->nr_dbit_slots), 0);
+		KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES |
+						EPTMMU_MEM_DIRTY_LOG_DBIT), 0);
+		harvest(test, env, 0);
+	}
 }
 
 /* R-DIRTY-INVARIANT */

@@ -388,6 +388,9 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
  * With D-bit dirty logging the D bits are the log.  Whoever clears D
  * (a harvest) or drops the leaf (a zap) must move the D into the bitmap,
  * or the page is never reported.  SRCU nests inside mmu_lock and RCU.
+ * Most VMs log by write protection or not at all: with no slot logging
+ * by D bits there is no SRCU section and no slot search for every D leaf
+ * a zap drops (R-DBIT-COUNT says why the count may be read here).
  */
 /* R-DIRTY-DBIT */
 static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
@@ -397,6 +400,10 @@ static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
 	int idx;
 
 	if (!spte_ad_enabled(old) || !(old & VMX_EPT_DIRTY_BIT))
+		return;
+	/* R-DBIT-COUNT */
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!READ_ONCE(vm->nr_dbit_slots))
 		return;
 	idx = srcu_read_lock(&vm->srcu);
 	slot = eptmmu_gfn_to_slot(srcu_dereference(vm->slots, &vm->srcu), gfn);

@@ -191,10 +191,22 @@ static int check_memslot(const struct eptmmu_memslot *req)
 static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
 {
 	struct eptmmu_slots *old = eptmmu_slots(vm);
+	int i, dbit = 0;
 
 	lockdep_assert_held(&vm->slots_lock);
 	new->generation = old->generation + 1;
+	for (i = 0; i < new->nr; i++)
+		dbit += eptmmu_slot_logs_dbit(&new->slots[i]) &&
+			new->slots[i].dirty_bitmap;
+	/*
+	 * R-DBIT-COUNT: up before the array is published, down after, so
+	 * whoever sees a D-logging slot in an array also sees it counted.
+	 */
+	if (dbit > vm->nr_dbit_slots)
+		WRITE_ONCE(vm->nr_dbit_slots, dbit);
 	rcu_assign_pointer(vm->slots, new);
+	if (dbit < vm->nr_dbit_slots)
+		WRITE_ONCE(vm->nr_dbit_slots, dbit);
 	synchronize_srcu(&vm->srcu);
 	kfree(old);
 }

@@ -120,6 +120,11 @@ struct eptmmu_vm {
 	struct mutex slots_lock;
 	struct srcu_struct srcu;
 	struct eptmmu_slots __rcu *slots;
+	/*
+	 * Slots of the published array that log by D bits; written under
+	 * slots_lock, read under mmu_lock without it (R-DBIT-COUNT).
+	 */
+	int nr_dbit_slots;
 
 	rwlock_t mmu_lock;
 	struct eptmmu_pt *root;
