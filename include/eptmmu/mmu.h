@@ -158,6 +158,8 @@ struct eptmmu_vm {
 		atomic64_t tables, maps_4k, maps_2m, maps_1g, splits, zapped;
 		atomic64_t tlb_flushes, invalidations;
 		atomic64_t aging_passes, aged_young;
+		/* Slow faults served by GUP-fast, without mmap_lock. */
+		atomic64_t gup_fast;
 	} stats;
 };
 
