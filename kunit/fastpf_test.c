@@ -359,6 +359,93 @@ static void dirty_log_clear_walk_noad(struct kunit *test)
 	dirty_log_clear_walk(test, false);
 }
 
+/*
+ * R-DIRTY-INITIALLY-SET: logging turned on with the bitmap all set.  A
+ * 2M slot the guest wrote (a huge leaf when the host gives a THP): after
+ * the start every leaf is 4K and as writable as before, every page is in
+ * the log; a write needs no fault.  CLEAR of the first 64 pages protects
+ * exactly those: the next write to one of them faults and is logged.
+ */
+static void dirty_log_initially_set(struct kunit *test, bool ad, u32 mode)
+{
+	struct env *env = env_create(test, SZ_2M, SZ_2M, 0, ad);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = ubuf,
+	};
+	u64 base = env->gpa >> PAGE_SHIFT, words[8], faults, p, wrong = 0;
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES | mode;
+	int level = 0, w;
+
+	for (p = 0; p < 512; p += 64)
+		guest_write(test, env, p * PAGE_SIZE, p);
+	leaf_of(env->vm, base, &level);
+	kunit_info(test, "before logging: a %s leaf\n",
+		   level == PG_LEVEL_2M ? "2M" : "4K");
+	/* Errnos: INITIALLY_SET needs logging; no switch while logging. */
+	KUNIT_EXPECT_EQ(test, set_flags(env, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET),
+			-EINVAL);
+	KUNIT_ASSERT_EQ(test, set_flags(env, flags), 0);
+	KUNIT_EXPECT_EQ(test, set_flags(env, flags &
+					~EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET),
+			-EBUSY);
+	for (p = 0; p < 512; p += 64) {
+		u64 leaf = leaf_of(env->vm, base + p, &level);
+
+		wrong += level != PG_LEVEL_4K || !spte_is_writable(leaf);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL, "leaves not 4K and writable");
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     sizeof(words)), 0UL);
+	for (w = 0; w < 8; w++)
+		KUNIT_EXPECT_EQ(test, words[w], ~0ULL);
+
+	faults = env->vcpu->stats.faults;
+	guest_write(test, env, 70 * PAGE_SIZE, 1);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+
+	words[0] = ~0ULL;
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, words, 8), 0UL);
+	log.flags = 0;
+	log.num_pages = 64;
+	KUNIT_ASSERT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	guest_write(test, env, 70 * PAGE_SIZE, 2);
+	if (mode & EPTMMU_MEM_DIRTY_LOG_DBIT) {
+		/* D-bit logging: writable throughout; D is the log. */
+		guest_write(test, env, 0, 3);
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+	} else {
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+		guest_write(test, env, 0, 3);
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults + 1);
+	}
+	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
+	log.num_pages = 0;
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     sizeof(words)), 0UL);
+	KUNIT_EXPECT_EQ(test, words[0], 1ULL);
+	for (w = 1; w < 8; w++)
+		KUNIT_EXPECT_EQ(test, words[w], ~0ULL);
+}
+
+static void dirty_log_initially_set_ad(struct kunit *test)
+{
+	dirty_log_initially_set(test, true, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET);
+}
+
+static void dirty_log_initially_set_noad(struct kunit *test)
+{
+	dirty_log_initially_set(test, false, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET);
+}
+
+static void dirty_log_initially_set_dbit(struct kunit *test)
+{
+	dirty_log_initially_set(test, true, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET |
+				EPTMMU_MEM_DIRTY_LOG_DBIT);
+}
+
 /* ---- race 1: the dirty bit lost to a plain store ---- */
 /* R-MMULOCK-WRITE, R-VOLATILE-MMUW, R-DIRTY-DBIT */
 
@@ -643,6 +730,9 @@ static struct kunit_case fastpf_cases[] = {
 	KUNIT_CASE(dirty_log_clear_manual),
 	KUNIT_CASE(dirty_log_clear_walk_ad),
 	KUNIT_CASE(dirty_log_clear_walk_noad),
+	KUNIT_CASE(dirty_log_initially_set_ad),
+	KUNIT_CASE(dirty_log_initially_set_noad),
+	KUNIT_CASE(dirty_log_initially_set_dbit),
 	{}
 };
 

@@ -12,6 +12,7 @@
  * and in every vCPU's TLB.  Harvests run with slots_lock, then mmu_lock
  * for write, so no fault installs a leaf in the middle of one.
  */
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -21,11 +22,20 @@
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
 
+/*
+ * The bitmap of a slot about to log, before the slot is published: with
+ * EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET every page is in the log from the
+ * first moment a fault can see the slot logging (R-DIRTY-INITIALLY-SET).
+ */
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
 {
 	slot->dirty_bitmap = kvcalloc(BITS_TO_LONGS(slot->npages),
 				      sizeof(long), GFP_KERNEL_ACCOUNT);
-	return slot->dirty_bitmap ? 0 : -ENOMEM;
+	if (!slot->dirty_bitmap)
+		return -ENOMEM;
+	if (slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)
+		bitmap_set(slot->dirty_bitmap, 0, slot->npages);
+	return 0;
 }
 
 /* What a harvest or a start stores into a leaf: W or D withdrawn. */
@@ -72,7 +82,8 @@ static void wrprot_leaf(struct eptmmu_vm *vm, u64 *sptep, u64 gfn, int level,
 
 /*
  * Protect [start, end) under the write lock; split huge leaves with tables
- * from @c.  Return where to resume when @c ran dry, or @end.
+ * from @c (a fallback: split_range() has split them, and a logging slot's
+ * faults map 4K).  Return where to resume when @c ran dry, or @end.
  */
 static u64 protect_range(struct eptmmu_vm *vm, u64 start, u64 end, bool dbit,
 			 struct eptmmu_pt_cache *c, bool *flush)
@@ -104,15 +115,49 @@ retry:
 	return end;
 }
 
+/*
+ * Split the huge leaves of [start, end) under the read lock, with tables
+ * from @c: the split is one cmpxchg of the huge leaf, as a fault's is,
+ * and loses to anyone who changed the leaf first (the CPU setting D,
+ * aging, a zap's freeze), after which the entry is looked at again.
+ * Nothing changes for a vCPU (the children map what the leaf did, with
+ * its permissions and A/D), so no flush.  Return where to resume when @c
+ * ran dry, or @end.
+ */
+static u64 split_range(struct eptmmu_vm *vm, u64 start, u64 end,
+		       struct eptmmu_pt_cache *c)
+{
+	struct eptmmu_iter it;
+	bool flush = false;
+
+	lockdep_assert_held_read(&vm->mmu_lock);
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_2M) {
+retry:
+		if (eptmmu_iter_cond_resched(&it, true, &flush))
+			continue;
+		if (!spte_is_present_leaf(it.old_spte, it.level))
+			continue;
+		if (!c->nr)
+			return max(it.gfn, start);
+		/* A 1G leaf's 2M children are split next, one level down. */
+		if (eptmmu_split_huge(vm, &it, c) == EPTMMU_FAULT_RETRY)
+			goto retry;
+	}
+	return end;
+}
+
 /**
  * eptmmu_dirty_log_start() - protect a slot that has just started logging
  * @vm: the VM
  * @slot: the slot as published, with its logging flags and bitmap
  *
  * Called with slots_lock after the slot is published, so a fault that
- * starts now already sees it logging.  Huge leaves are split: one dirty
- * bit per 2M would report 511 clean pages as dirty.  Returns when every
- * vCPU's TLB agrees.
+ * starts now already sees it logging.  Huge leaves are split first, under
+ * the read lock (faults and zaps go on meanwhile): one dirty bit per 2M
+ * would report 511 clean pages as dirty.  Then, unless the bitmap starts
+ * all set (EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET: each page is protected by
+ * the first CLEAR that names it), every leaf is write-protected (or its
+ * D cleared) under the write lock.  Returns when every vCPU's TLB agrees.
  */
 void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 {
@@ -122,10 +167,25 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 
 	lockdep_assert_held(&vm->slots_lock);
 	while (start < end) {
+		if (eptmmu_pt_cache_topup(vm, &cache)) {
+			/* No memory to split: zapped leaves refault as 4K. */
+			eptmmu_zap_gfn_range(vm, start, end, true);
+			break;
+		}
+		read_lock(&vm->mmu_lock);
+		rcu_read_lock();
+		start = split_range(vm, start, end, &cache);
+		rcu_read_unlock();
+		read_unlock(&vm->mmu_lock);
+	}
+	start = slot->base_gfn;
+	/* R-DIRTY-INITIALLY-SET: every page is marked, none protected. */
+	if (slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)
+		start = end;
+	while (start < end) {
 		bool flush = false;
 
 		if (eptmmu_pt_cache_topup(vm, &cache)) {
-			/* No memory to split: zapped leaves refault as 4K. */
 			eptmmu_zap_gfn_range(vm, start, end, true);
 			break;
 		}

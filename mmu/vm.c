@@ -161,9 +161,11 @@ static int check_memslot(const struct eptmmu_memslot *req)
 	u64 end;
 
 	if (req->flags & ~(EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_READONLY |
-			   EPTMMU_MEM_DIRTY_LOG_DBIT))
+			   EPTMMU_MEM_DIRTY_LOG_DBIT |
+			   EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET))
 		return -EINVAL;
-	if ((req->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) &&
+	if ((req->flags & (EPTMMU_MEM_DIRTY_LOG_DBIT |
+			   EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)) &&
 	    !(req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES))
 		return -EINVAL;
 	if (req->slot >= EPTMMU_MAX_MEMSLOTS)
@@ -331,7 +333,8 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		}
 		/* A logging slot switches mode only through "off". */
 		if (cur->flags & req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES &&
-		    (cur->flags ^ req->flags) & EPTMMU_MEM_DIRTY_LOG_DBIT) {
+		    (cur->flags ^ req->flags) & (EPTMMU_MEM_DIRTY_LOG_DBIT |
+				EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)) {
 			r = -EBUSY;
 			goto out;
 		}
