@@ -9,6 +9,8 @@
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
@@ -683,6 +685,57 @@ static void clear_yield_drops_cursor(struct kunit *test)
 	expect_audit(test, env, false);
 }
 
+/* R-DIRTY-PEEK */
+/*
+ * A GET with NO_CLEAR of a write-protection logging slot takes no
+ * mmu_lock: it completes while this thread holds the lock for read (a
+ * GET that took it for write would spin until the lock is let go).
+ */
+static atomic_t peek_go;
+
+static void do_peek(struct worker *w)
+{
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = w->value,
+	};
+
+	kthread_use_mm(w->vm->mm);
+	/* Only once the test thread holds the lock. */
+	while (!atomic_read(&peek_go))
+		cpu_relax();
+	w->result = eptmmu_get_dirty_log(w->vm, &log);
+	kthread_unuse_mm(w->vm->mm);
+}
+
+static void peek_takes_no_mmu_lock(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct worker w = { .fn = do_peek, .vm = env->vm, .value = ubuf };
+	bool done = false;
+	u64 word = 0;
+	int ms;
+
+	guest_write(test, env, 2 * PAGE_SIZE, 1);
+	atomic_set(&peek_go, 0);
+	start_worker(test, &w);
+	read_lock(&env->vm->mmu_lock);
+	atomic_set(&peek_go, 1);
+	for (ms = 0; ms < 1000 && !done; ms++) {
+		mdelay(1);
+		done = completion_done(&w.done);
+	}
+	read_unlock(&env->vm->mmu_lock);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_TRUE_MSG(test, done, "GET NO_CLEAR waited for mmu_lock");
+	KUNIT_EXPECT_EQ(test, w.result, 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	KUNIT_EXPECT_EQ(test, word, 4ULL);
+	/* Nothing consumed, nothing protected. */
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+}
+
 #define HOLD_WORDS	(2 * EPTMMU_DIRTY_LOG_YIELD_WORDS)
 
 /* Return the most bitmap words one lock hold of GET, then CLEAR, covered. */
@@ -838,6 +891,7 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(harvest_yield_flushes_first),
 	KUNIT_CASE(harvest_yield_flushes_first_broken),
 	KUNIT_CASE(clear_yield_drops_cursor),
+	KUNIT_CASE(peek_takes_no_mmu_lock),
 	KUNIT_CASE(dirty_log_holds_bounded),
 	KUNIT_CASE(dirty_log_holds_bounded_broken),
 	KUNIT_CASE(soft_ad_rewalks_after_zap),

@@ -368,6 +368,25 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
 	rcu_read_lock();
 }
 
+/*
+ * R-DIRTY-PEEK: a GET with NO_CLEAR of a write-protection logging slot
+ * changes nothing, so it needs no mmu_lock: it reads the bitmap, whose
+ * only writers meanwhile are faults and the fast path setting bits
+ * (slots_lock keeps out CLEAR, other GETs and whoever frees the bitmap).
+ * A bit set after its word was read stays set for the next GET.  With
+ * D bits the log is in the SPTEs and the harvest must take them.
+ */
+/* R-DIRTY-PEEK */
+static void peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+			u64 *buf, size_t words)
+{
+	size_t w;
+
+	lockdep_assert_held(&vm->slots_lock);
+	for (w = 0; w < words; w++)
+		buf[w] = atomic_long_read((atomic_long_t *)&slot->dirty_bitmap[w]);
+}
+
 static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
 {
 	struct eptmmu_slot *s;
@@ -422,6 +441,10 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	if (!buf)
 		goto out;
 	dbit = eptmmu_slot_logs_dbit(slot);
+	if (keep && !dbit) {
+		peek_bitmap(vm, slot, buf, words);
+		goto copy;
+	}
 
 	write_lock(&vm->mmu_lock);
 	rcu_read_lock();
@@ -451,6 +474,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
+copy:
 	r = 0;
 	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
 		/*
