@@ -175,19 +175,33 @@ static void dirty_log_dbit_keeps_writable(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 0ULL);
 }
 
-/* R-DIRTY-DBIT */
+/*
+ * R-DIRTY-DBIT, R-DBIT-COUNT: a zapped D goes to the log, for a slot
+ * created logging by D bits and for one switched to it later (the
+ * per-VM count of such slots is what lets a zap skip the slot search).
+ */
 static void dirty_log_dbit_survives_zap(struct kunit *test)
 {
 	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
 				     EPTMMU_MEM_LOG_DIRTY_PAGES |
 				     EPTMMU_MEM_DIRTY_LOG_DBIT, true);
 	u64 base = env->gpa >> PAGE_SHIFT;
+	int round;
 
-	guest_write(test, env, 2 * PAGE_SIZE, 1);
-	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
-	guest_write(test, env, 2 * PAGE_SIZE, 2);	/* D only */
-	eptmmu_zap_gfn_range(env->vm, base, base + 4, true);
-	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+	for (round = 0; round < 2; round++) {
+		KUNIT_EXPECT_EQ(test, READ_ONCE(env->vm->nr_dbit_slots), 1);
+		guest_write(test, env, 2 * PAGE_SIZE, 1);
+		KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+		guest_write(test, env, 2 * PAGE_SIZE, 2);	/* D only */
+		eptmmu_zap_gfn_range(env->vm, base, base + 4, true);
+		KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+		/* Off, then on again by a flags update. */
+		KUNIT_ASSERT_EQ(test, set_flags(env, 0), 0);
+		KUNIT_EXPECT_EQ(test, READ_ONCE(env->vm->nr_dbit_slots), 0);
+		KUNIT_ASSERT_EQ(test, set_flags(env, EPTMMU_MEM_LOG_DIRTY_PAGES |
+						EPTMMU_MEM_DIRTY_LOG_DBIT), 0);
+		harvest(test, env, 0);
+	}
 }
 
 /* R-DIRTY-INVARIANT */
@@ -222,6 +236,218 @@ static void dirty_log_clear_manual(struct kunit *test)
 	guest_write(test, env, 0, 2);
 	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults + 1);
 	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 3ULL);
+}
+
+/*
+ * CLEAR's walk (mmu/dirty.c, reprotect_mask()): a second slot whose
+ * pages do not start on a 64-page boundary of gfns, so bitmap words
+ * straddle 4K tables; four 2M ranges, the third never touched (no table
+ * there); a last word of 20 pages.  The masks are sparse, full and mixed.
+ * After CLEAR exactly the pages it named are write-protected and
+ * unmarked; after the writes that follow, exactly those fault again.
+ */
+#define WALK_BASE_GFN	((SLOT_GPA >> PAGE_SHIFT) + 1024 + 32)
+#define WALK_PAGES	(3 * 512 + 20)
+#define WALK_WORDS	DIV_ROUND_UP(WALK_PAGES, 64)
+
+static bool walk_touched(u64 p)
+{
+	/*
+	 * Slot pages 992..1503 are gfns 1024..1535 past the first 2M; of
+	 * the others every fourth page and the last of each word (where
+	 * the sparse masks have bits), about 400 faults.
+	 */
+	return (p < 992 || p >= 1504) && (p % 4 == 0 || p % 64 == 63);
+}
+
+static u64 walk_mask(unsigned int w)
+{
+	switch (w % 4) {
+	case 0:
+		return ~0ULL;
+	case 1:
+		return 0x8000000100000001ULL;
+	case 2:
+		return 0;
+	default:
+		return 0x00ff00f0f0f0f00fULL ^ ((u64)w << 40);
+	}
+}
+
+static void dirty_log_clear_walk(struct kunit *test, bool ad)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, ad);
+	unsigned long ubuf = map_aligned(test, WALK_WORDS * 8, PAGE_SIZE);
+	unsigned long hva = map_aligned(test, (u64)WALK_PAGES * PAGE_SIZE,
+					PAGE_SIZE);
+	struct eptmmu_memslot req = {
+		.slot = 1, .flags = EPTMMU_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = WALK_BASE_GFN << PAGE_SHIFT,
+		.memory_size = (u64)WALK_PAGES * PAGE_SIZE,
+		.userspace_addr = hva,
+	};
+	struct eptmmu_dirty_log log = {
+		.slot = 1, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = ubuf,
+	};
+	u64 *words = kunit_kcalloc(test, WALK_WORDS, 8, GFP_KERNEL);
+	u64 p, v, faults, wrong = 0;
+	unsigned int w;
+
+	KUNIT_ASSERT_NOT_NULL(test, words);
+	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	for (p = 0; p < WALK_PAGES; p++) {
+		v = p;
+		if (walk_touched(p))
+			KUNIT_ASSERT_EQ(test, guest(env->vcpu,
+						    (WALK_BASE_GFN + p) << PAGE_SHIFT,
+						    EPTMMU_ACCESS_WRITE, &v),
+					EPTMMU_EXIT_DONE);
+	}
+	for (w = 0; w < WALK_WORDS; w++)
+		words[w] = walk_mask(w);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, words,
+					   WALK_WORDS * 8), 0UL);
+	log.flags = 0;
+	log.num_pages = WALK_PAGES;
+	KUNIT_ASSERT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+
+	for (p = 0; p < WALK_PAGES; p++) {
+		bool named = walk_mask(p / 64) & BIT_ULL(p % 64);
+		u64 leaf = leaf_of(env->vm, WALK_BASE_GFN + p, NULL);
+
+		if (!walk_touched(p))
+			wrong += leaf != 0;
+		else
+			wrong += spte_is_writable(leaf) == named;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL,
+			    "leaves whose W does not match the CLEAR mask");
+
+	/* The log keeps what CLEAR did not name. */
+	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
+	log.num_pages = 0;
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     WALK_WORDS * 8), 0UL);
+	for (p = 0, wrong = 0; p < WALK_PAGES; p++) {
+		bool want = walk_touched(p) &&
+			    !(walk_mask(p / 64) & BIT_ULL(p % 64));
+
+		wrong += !!(words[p / 64] & BIT_ULL(p % 64)) != want;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL, "bitmap after CLEAR");
+
+	/* Each named page faults once on its next write, and only those. */
+	faults = env->vcpu->stats.faults;
+	for (p = 0, wrong = 0; p < WALK_PAGES; p++) {
+		if (!walk_touched(p))
+			continue;
+		if (walk_mask(p / 64) & BIT_ULL(p % 64))
+			wrong++;
+		v = ~p;
+		KUNIT_ASSERT_EQ(test, guest(env->vcpu,
+					    (WALK_BASE_GFN + p) << PAGE_SHIFT,
+					    EPTMMU_ACCESS_WRITE, &v),
+				EPTMMU_EXIT_DONE);
+	}
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults - faults, wrong);
+}
+
+static void dirty_log_clear_walk_ad(struct kunit *test)
+{
+	dirty_log_clear_walk(test, true);
+}
+
+static void dirty_log_clear_walk_noad(struct kunit *test)
+{
+	dirty_log_clear_walk(test, false);
+}
+
+/*
+ * R-DIRTY-INITIALLY-SET: logging turned on with the bitmap all set.  A
+ * 2M slot the guest wrote (a huge leaf when the host gives a THP): after
+ * the start every leaf is 4K and as writable as before, every page is in
+ * the log; a write needs no fault.  CLEAR of the first 64 pages protects
+ * exactly those: the next write to one of them faults and is logged.
+ */
+static void dirty_log_initially_set(struct kunit *test, bool ad, u32 mode)
+{
+	struct env *env = env_create(test, SZ_2M, SZ_2M, 0, ad);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = ubuf,
+	};
+	u64 base = env->gpa >> PAGE_SHIFT, words[8], faults, p, wrong = 0;
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES | mode;
+	int level = 0, w;
+
+	for (p = 0; p < 512; p += 64)
+		guest_write(test, env, p * PAGE_SIZE, p);
+	leaf_of(env->vm, base, &level);
+	kunit_info(test, "before logging: a %s leaf\n",
+		   level == PG_LEVEL_2M ? "2M" : "4K");
+	/* Errnos: INITIALLY_SET needs logging; no switch while logging. */
+	KUNIT_EXPECT_EQ(test, set_flags(env, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET),
+			-EINVAL);
+	KUNIT_ASSERT_EQ(test, set_flags(env, flags), 0);
+	KUNIT_EXPECT_EQ(test, set_flags(env, flags &
+					~EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET),
+			-EBUSY);
+	for (p = 0; p < 512; p += 64) {
+		u64 leaf = leaf_of(env->vm, base + p, &level);
+
+		wrong += level != PG_LEVEL_4K || !spte_is_writable(leaf);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, wrong, 0ULL, "leaves not 4K and writable");
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     sizeof(words)), 0UL);
+	for (w = 0; w < 8; w++)
+		KUNIT_EXPECT_EQ(test, words[w], ~0ULL);
+
+	faults = env->vcpu->stats.faults;
+	guest_write(test, env, 70 * PAGE_SIZE, 1);
+	KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+
+	words[0] = ~0ULL;
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, words, 8), 0UL);
+	log.flags = 0;
+	log.num_pages = 64;
+	KUNIT_ASSERT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	guest_write(test, env, 70 * PAGE_SIZE, 2);
+	if (mode & EPTMMU_MEM_DIRTY_LOG_DBIT) {
+		/* D-bit logging: writable throughout; D is the log. */
+		guest_write(test, env, 0, 3);
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+	} else {
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults);
+		guest_write(test, env, 0, 3);
+		KUNIT_EXPECT_EQ(test, env->vcpu->stats.faults, faults + 1);
+	}
+	log.flags = EPTMMU_DIRTY_LOG_NO_CLEAR;
+	log.num_pages = 0;
+	KUNIT_ASSERT_EQ(test, eptmmu_get_dirty_log(env->vm, &log), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(words, (void __user *)ubuf,
+					     sizeof(words)), 0UL);
+	KUNIT_EXPECT_EQ(test, words[0], 1ULL);
+	for (w = 1; w < 8; w++)
+		KUNIT_EXPECT_EQ(test, words[w], ~0ULL);
+}
+
+static void dirty_log_initially_set_ad(struct kunit *test)
+{
+	dirty_log_initially_set(test, true, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET);
+}
+
+static void dirty_log_initially_set_noad(struct kunit *test)
+{
+	dirty_log_initially_set(test, false, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET);
+}
+
+static void dirty_log_initially_set_dbit(struct kunit *test)
+{
+	dirty_log_initially_set(test, true, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET |
+				EPTMMU_MEM_DIRTY_LOG_DBIT);
 }
 
 /* ---- race 1: the dirty bit lost to a plain store ---- */
@@ -506,6 +732,11 @@ static struct kunit_case fastpf_cases[] = {
 	KUNIT_CASE(dirty_log_dbit_keeps_writable),
 	KUNIT_CASE(dirty_log_dbit_survives_zap),
 	KUNIT_CASE(dirty_log_clear_manual),
+	KUNIT_CASE(dirty_log_clear_walk_ad),
+	KUNIT_CASE(dirty_log_clear_walk_noad),
+	KUNIT_CASE(dirty_log_initially_set_ad),
+	KUNIT_CASE(dirty_log_initially_set_noad),
+	KUNIT_CASE(dirty_log_initially_set_dbit),
 	{}
 };
 

@@ -9,6 +9,8 @@
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
@@ -625,6 +627,115 @@ static void hold_hook(enum eptmmu_park_point point)
 	}
 }
 
+/* R-DIRTY-CURSOR */
+/*
+ * CLEAR keeps the 4K table it found last across words,
+ * which is only good while the write lock is held.  The CLEAR is forced
+ * to yield between words 1022 and 1023, which share a 4K table; during
+ * the yield the table is zapped (unlinked, freed after a grace period)
+ * and page P of word 1023 written again, which maps it in a new table,
+ * writable.  The CLEAR names P: once it returns, P must be write-protected
+ * in the new table (and the auditor finds it neither marked nor
+ * writable, or fails the case).
+ */
+static void zap_and_write_while_yielded(struct worker *w)
+{
+	u64 gfn = w->gpa >> PAGE_SHIFT, v = 9;
+
+	if (!wait_sleep_parked()) {
+		w->result = -ETIMEDOUT;
+		return;
+	}
+	eptmmu_zap_gfn_range(w->vm, eptmmu_gfn_round(gfn, PG_LEVEL_2M),
+			     eptmmu_gfn_round(gfn, PG_LEVEL_2M) + 512, true);
+	w->result = guest(w->vcpu, w->gpa, EPTMMU_ACCESS_WRITE, &v);
+	complete(&slp.resume);
+}
+
+static void clear_yield_drops_cursor(struct kunit *test)
+{
+	struct env *env = env_create(test, YIELD_WORDS * 64 * PAGE_SIZE,
+				     PAGE_SIZE, EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	u64 p_off = (EPTMMU_DIRTY_LOG_YIELD_WORDS - 1) * 64 * PAGE_SIZE;
+	unsigned long ubuf = map_aligned(test, YIELD_WORDS * 8, PAGE_SIZE);
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .bitmap = ubuf, .num_pages = YIELD_WORDS * 64,
+	};
+	struct worker w = { .fn = zap_and_write_while_yielded,
+			    .vcpu = env->vcpu, .vm = env->vm,
+			    .gpa = env->gpa + p_off };
+	u64 *ones = kunit_kmalloc(test, YIELD_WORDS * 8, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, ones);
+	/* Words 1022 and 1023: the same 4K table, both sides of the yield. */
+	guest_write(test, env, p_off - 64 * PAGE_SIZE, 1);
+	guest_write(test, env, p_off, 1);
+	memset(ones, 0xff, YIELD_WORDS * 8);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, ones,
+					   YIELD_WORDS * 8), 0UL);
+	arm_sleep_park(test, EPTMMU_PARK_DIRTY_LOG_YIELDED);
+	WRITE_ONCE(eptmmu_inject.park, yield_hook);
+	start_worker(test, &w);
+	KUNIT_EXPECT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	finish_worker(test, &w);
+	WRITE_ONCE(eptmmu_inject.park, NULL);
+	KUNIT_ASSERT_EQ(test, w.result, EPTMMU_EXIT_DONE);
+	KUNIT_EXPECT_FALSE(test, spte_is_writable(leaf_of(env->vm, w.gpa >> PAGE_SHIFT,
+							  NULL)));
+	expect_audit(test, env, false);
+}
+
+/* R-DIRTY-PEEK */
+/*
+ * A GET with NO_CLEAR of a write-protection logging slot takes no
+ * mmu_lock: it completes while this thread holds the lock for read (a
+ * GET that took it for write would spin until the lock is let go).
+ */
+static atomic_t peek_go;
+
+static void do_peek(struct worker *w)
+{
+	struct eptmmu_dirty_log log = {
+		.slot = 0, .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = w->value,
+	};
+
+	kthread_use_mm(w->vm->mm);
+	/* Only once the test thread holds the lock. */
+	while (!atomic_read(&peek_go))
+		cpu_relax();
+	w->result = eptmmu_get_dirty_log(w->vm, &log);
+	kthread_unuse_mm(w->vm->mm);
+}
+
+static void peek_takes_no_mmu_lock(struct kunit *test)
+{
+	struct env *env = env_create(test, 4 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct worker w = { .fn = do_peek, .vm = env->vm, .value = ubuf };
+	bool done = false;
+	u64 word = 0;
+	int ms;
+
+	guest_write(test, env, 2 * PAGE_SIZE, 1);
+	atomic_set(&peek_go, 0);
+	start_worker(test, &w);
+	read_lock(&env->vm->mmu_lock);
+	atomic_set(&peek_go, 1);
+	for (ms = 0; ms < 1000 && !done; ms++) {
+		mdelay(1);
+		done = completion_done(&w.done);
+	}
+	read_unlock(&env->vm->mmu_lock);
+	finish_worker(test, &w);
+	KUNIT_EXPECT_TRUE_MSG(test, done, "GET NO_CLEAR waited for mmu_lock");
+	KUNIT_EXPECT_EQ(test, w.result, 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&word, (void __user *)ubuf, 8), 0UL);
+	KUNIT_EXPECT_EQ(test, word, 4ULL);
+	/* Nothing consumed, nothing protected. */
+	KUNIT_EXPECT_EQ(test, harvest(test, env, 0), 4ULL);
+}
+
 #define HOLD_WORDS	(2 * EPTMMU_DIRTY_LOG_YIELD_WORDS)
 
 /* Return the most bitmap words one lock hold of GET, then CLEAR, covered. */
@@ -781,6 +892,8 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(zap_progresses_when_always_yielding),
 	KUNIT_CASE(harvest_yield_flushes_first),
 	KUNIT_CASE(harvest_yield_flushes_first_broken),
+	KUNIT_CASE(clear_yield_drops_cursor),
+	KUNIT_CASE(peek_takes_no_mmu_lock),
 	KUNIT_CASE(dirty_log_holds_bounded),
 	KUNIT_CASE(dirty_log_holds_bounded_broken),
 	KUNIT_CASE(soft_ad_rewalks_after_zap),

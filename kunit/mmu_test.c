@@ -420,6 +420,7 @@ static void stale_tlb_caught_broken(struct kunit *test)
 struct park_ctx {
 	struct completion parked, resume, done;
 	struct env *env;
+	struct mm_struct *mm;	/* the VM's mm, to fault in (GUP-fast), or NULL */
 	int result;
 };
 
@@ -437,8 +438,13 @@ static int park_faulter(void *data)
 {
 	struct park_ctx *p = data;
 
+	/* As a vCPU thread of the VM's process: GUP-fast may serve it. */
+	if (p->mm)
+		kthread_use_mm(p->mm);
 	p->result = eptmmu_slow_page_fault(p->env->vcpu, p->env->gpa,
 					   EPT_VIOLATION_ACC_WRITE);
+	if (p->mm)
+		kthread_unuse_mm(p->mm);
 	complete(&p->done);
 	return 0;
 }
@@ -461,11 +467,11 @@ static void put_page_action(void *page)
 	put_page(page);
 }
 
-static bool invalidation_race(struct kunit *test, bool broken)
+static bool invalidation_race(struct kunit *test, bool broken, bool fast)
 {
 	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, true);
 	struct park_ctx *p = kunit_kzalloc(test, sizeof(*p), GFP_KERNEL);
-	u64 gfn = env->gpa >> PAGE_SHIFT, old_pfn, new_pfn, mapped;
+	u64 gfn = env->gpa >> PAGE_SHIFT, old_pfn, new_pfn, mapped, gups;
 	struct page *old_page;
 	struct task_struct *t;
 	unsigned long hva;
@@ -476,6 +482,7 @@ static bool invalidation_race(struct kunit *test, bool broken)
 	init_completion(&p->resume);
 	init_completion(&p->done);
 	p->env = env;
+	p->mm = fast ? env->vm->mm : NULL;
 	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &one, 8), 0UL);
 	old_pfn = host_pfn(env->hva);
 	/*
@@ -491,9 +498,13 @@ static bool invalidation_race(struct kunit *test, bool broken)
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, clear_park, NULL), 0);
 	WRITE_ONCE(eptmmu_inject.skip_invalidate_recheck, broken);
 	WRITE_ONCE(eptmmu_inject.park, park_here);
+	gups = atomic64_read(&env->vm->stats.gup_fast);
 	t = kthread_run(park_faulter, p, "eptmmu-parked");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&p->parked, 10 * HZ), 0UL);
+	/* Which way the parked fault found the page: GUP-fast or GUP. */
+	KUNIT_EXPECT_EQ(test, atomic64_read(&env->vm->stats.gup_fast) - gups,
+			(s64)fast);
 
 	/* The real invalidation path: the kernel's own munmap. */
 	KUNIT_ASSERT_EQ(test, vm_munmap(env->hva, PAGE_SIZE), 0);
@@ -525,12 +536,63 @@ static bool invalidation_race(struct kunit *test, bool broken)
 
 static void invalidation_retry(struct kunit *test)
 {
-	KUNIT_EXPECT_FALSE(test, invalidation_race(test, false));
+	KUNIT_EXPECT_FALSE(test, invalidation_race(test, false, false));
 }
 
 static void invalidation_retry_broken(struct kunit *test)
 {
-	KUNIT_EXPECT_TRUE(test, invalidation_race(test, true));
+	KUNIT_EXPECT_TRUE(test, invalidation_race(test, true, false));
+}
+
+/* The same with the page from GUP-fast, without mmap_lock. */
+static void invalidation_retry_gup_fast(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, invalidation_race(test, false, true));
+}
+
+static void invalidation_retry_gup_fast_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, invalidation_race(test, true, true));
+}
+
+/*
+ * Which slow faults GUP-fast serves, and what they map: a page the
+ * process wrote (writable PTE) is mapped host-writable by a read fault;
+ * an untouched page (no PTE) goes to GUP, which maps the zero page
+ * read-only for a read and breaks COW for the write after it.
+ * R-INVAL-SEQ: the COW break is an invalidation the write's fault sees.
+ */
+static void slow_fault_gup_fast(struct kunit *test)
+{
+	struct env *env = env_create(test, 2 * PAGE_SIZE, PAGE_SIZE, 0, true);
+	u64 gfn = env->gpa >> PAGE_SHIFT, one = 1, gups, retries;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)env->hva, &one, 8), 0UL);
+	gups = atomic64_read(&env->vm->stats.gup_fast);
+	KUNIT_EXPECT_EQ(test, guest_read(test, env, 0), 1ULL);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&env->vm->stats.gup_fast), gups + 1);
+	KUNIT_EXPECT_TRUE(test, spte_is_host_writable(leaf_of(env->vm, gfn, NULL)));
+	KUNIT_EXPECT_EQ(test, leaf_pfn(env->vm, gfn), host_pfn(env->hva));
+
+	KUNIT_EXPECT_EQ(test, guest_read(test, env, PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&env->vm->stats.gup_fast), gups + 1);
+	KUNIT_EXPECT_FALSE(test, spte_is_host_writable(leaf_of(env->vm, gfn + 1,
+							       NULL)));
+	/*
+	 * GUP breaks COW, whose invalidation makes this fault retry; the
+	 * retry finds the new, writable PTE with GUP-fast.
+	 */
+	retries = env->vcpu->stats.slow_retries;
+	guest_write(test, env, PAGE_SIZE, 2);
+	retries = env->vcpu->stats.slow_retries - retries;
+	KUNIT_EXPECT_EQ(test, atomic64_read(&env->vm->stats.gup_fast),
+			gups + 1 + retries);
+	KUNIT_EXPECT_TRUE(test, spte_is_writable(leaf_of(env->vm, gfn + 1, NULL)));
+	KUNIT_EXPECT_EQ(test, leaf_pfn(env->vm, gfn + 1),
+			host_pfn(env->hva + PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, copy_from_user(&one, (void __user *)(env->hva +
+								   PAGE_SIZE), 8), 0UL);
+	KUNIT_EXPECT_EQ(test, one, 2ULL);
 }
 
 /* ---- stress ---- */
@@ -658,6 +720,9 @@ static struct kunit_case mmu_vcpu_cases[] = {
 	KUNIT_CASE(stale_tlb_caught_broken),
 	KUNIT_CASE(invalidation_retry),
 	KUNIT_CASE(invalidation_retry_broken),
+	KUNIT_CASE(invalidation_retry_gup_fast),
+	KUNIT_CASE(invalidation_retry_gup_fast_broken),
+	KUNIT_CASE(slow_fault_gup_fast),
 	KUNIT_CASE_SLOW(stress_vcpus_vs_zaps),
 	{}
 };

@@ -12,6 +12,7 @@
  * and in every vCPU's TLB.  Harvests run with slots_lock, then mmu_lock
  * for write, so no fault installs a leaf in the middle of one.
  */
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -22,11 +23,20 @@
 #include <eptmmu/mmu.h>
 #include <eptmmu/trace.h>
 
+/*
+ * The bitmap of a slot about to log, before the slot is published: with
+ * EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET every page is in the log from the
+ * first moment a fault can see the slot logging (R-DIRTY-INITIALLY-SET).
+ */
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
 {
 	slot->dirty_bitmap = kvcalloc(BITS_TO_LONGS(slot->npages),
 				      sizeof(long), GFP_KERNEL_ACCOUNT);
-	return slot->dirty_bitmap ? 0 : -ENOMEM;
+	if (!slot->dirty_bitmap)
+		return -ENOMEM;
+	if (slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)
+		bitmap_set(slot->dirty_bitmap, 0, slot->npages);
+	return 0;
 }
 
 /* What a harvest or a start stores into a leaf: W or D withdrawn. */
@@ -61,19 +71,20 @@ static bool needs_protect(u64 spte, int level, bool dbit)
  * (R-WRPROT-FLUSH).
  */
 /* R-WRPROT-FLUSH */
-static void wrprot_leaf(struct eptmmu_vm *vm, struct eptmmu_iter *it,
-			bool dbit, bool *flush)
+static void wrprot_leaf(struct eptmmu_vm *vm, u64 *sptep, u64 gfn, int level,
+			u64 old, bool dbit, bool *flush)
 {
 	if (!eptmmu_broken(wrprot_flush_from_spte) &&
-	    (it->old_spte & SPTE_MMU_WRITABLE))
+	    (old & SPTE_MMU_WRITABLE))
 		*flush = true;
-	eptmmu_set_spte_locked(vm, it, protected_spte(it->old_spte, dbit),
-			       flush);
+	eptmmu_set_leaf_locked(vm, sptep, gfn, level, old,
+			       protected_spte(old, dbit), flush);
 }
 
 /*
  * Protect [start, end) under the write lock; split huge leaves with tables
- * from @c.  Return where to resume when @c ran dry, or @end.
+ * from @c (a fallback: split_range() has split them, and a logging slot's
+ * faults map 4K).  Return where to resume when @c ran dry, or @end.
  */
 static u64 protect_range(struct eptmmu_vm *vm, u64 start, u64 end, bool dbit,
 			 struct eptmmu_pt_cache *c, bool *flush)
@@ -99,7 +110,39 @@ retry:
 			continue;
 		}
 		if (needs_protect(it.old_spte, it.level, dbit))
-			wrprot_leaf(vm, &it, dbit, flush);
+			wrprot_leaf(vm, it.sptep, it.gfn, it.level, it.old_spte,
+				    dbit, flush);
+	}
+	return end;
+}
+
+/*
+ * Split the huge leaves of [start, end) under the read lock, with tables
+ * from @c: the split is one cmpxchg of the huge leaf, as a fault's is,
+ * and loses to anyone who changed the leaf first (the CPU setting D,
+ * aging, a zap's freeze), after which the entry is looked at again.
+ * Nothing changes for a vCPU (the children map what the leaf did, with
+ * its permissions and A/D), so no flush.  Return where to resume when @c
+ * ran dry, or @end.
+ */
+static u64 split_range(struct eptmmu_vm *vm, u64 start, u64 end,
+		       struct eptmmu_pt_cache *c)
+{
+	struct eptmmu_iter it;
+	bool flush = false;
+
+	lockdep_assert_held_read(&vm->mmu_lock);
+	for_each_eptmmu_spte(&it, vm, start, end, PG_LEVEL_2M) {
+retry:
+		if (eptmmu_iter_cond_resched(&it, true, &flush))
+			continue;
+		if (!spte_is_present_leaf(it.old_spte, it.level))
+			continue;
+		if (!c->nr)
+			return max(it.gfn, start);
+		/* A 1G leaf's 2M children are split next, one level down. */
+		if (eptmmu_split_huge(vm, &it, c) == EPTMMU_FAULT_RETRY)
+			goto retry;
 	}
 	return end;
 }
@@ -110,9 +153,12 @@ retry:
  * @slot: the slot as published, with its logging flags and bitmap
  *
  * Called with slots_lock after the slot is published, so a fault that
- * starts now already sees it logging.  Huge leaves are split: one dirty
- * bit per 2M would report 511 clean pages as dirty.  Returns when every
- * vCPU's TLB agrees.
+ * starts now already sees it logging.  Huge leaves are split first, under
+ * the read lock (faults and zaps go on meanwhile): one dirty bit per 2M
+ * would report 511 clean pages as dirty.  Then, unless the bitmap starts
+ * all set (EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET: each page is protected by
+ * the first CLEAR that names it), every leaf is write-protected (or its
+ * D cleared) under the write lock.  Returns when every vCPU's TLB agrees.
  */
 void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 {
@@ -122,10 +168,25 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 
 	lockdep_assert_held(&vm->slots_lock);
 	while (start < end) {
+		if (eptmmu_pt_cache_topup(vm, &cache)) {
+			/* No memory to split: zapped leaves refault as 4K. */
+			eptmmu_zap_gfn_range(vm, start, end, true);
+			break;
+		}
+		read_lock(&vm->mmu_lock);
+		rcu_read_lock();
+		start = split_range(vm, start, end, &cache);
+		rcu_read_unlock();
+		read_unlock(&vm->mmu_lock);
+	}
+	start = slot->base_gfn;
+	/* R-DIRTY-INITIALLY-SET: every page is marked, none protected. */
+	if (slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)
+		start = end;
+	while (start < end) {
 		bool flush = false;
 
 		if (eptmmu_pt_cache_topup(vm, &cache)) {
-			/* No memory to split: zapped leaves refault as 4K. */
 			eptmmu_zap_gfn_range(vm, start, end, true);
 			break;
 		}
@@ -174,17 +235,81 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 		eptmmu_zap_for_huge(vm, run, gfn, PG_LEVEL_2M);
 }
 
-/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
-static void reprotect_mask(struct eptmmu_vm *vm, u64 gfn, u64 mask, bool *flush)
+/*
+ * GET and CLEAR re-protect the pages of a bitmap word (64 pages) at a
+ * time, words in order.  Consecutive words mostly lie in the same 4K
+ * table, so the cursor keeps the last table found (or that none is
+ * there) and walks down from the root only when a word leaves it: one
+ * descent per 512 pages of the range, not one per word, and a word's
+ * leaves are then handled straight from the table.  The table pointer
+ * stays good while the write lock is held: only zaps and teardown unlink
+ * tables, and neither runs beside the write lock (the fast path, aging
+ * and the CPU change leaves, never table links).  Dropping the lock (a
+ * yield, R-DIRTY-YIELD) invalidates the cursor.
+ */
+/* R-DIRTY-CURSOR */
+struct wrprot_cursor {
+	bool valid;
+	u64 base;	/* first gfn of the 2M range the cursor knows */
+	u64 *spt;	/* its 4K table, or NULL: no 4K leaf there */
+};
+
+/*
+ * Point @c at the 4K table covering @gfn.  A huge leaf on the way has no
+ * place in a logging slot (dirty-log start splits, a logging slot's
+ * faults map 4K), but if one is there it is protected whole rather than
+ * skipped: a writable leaf that is neither marked nor protected is what
+ * the invariant forbids.
+ */
+static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
+			u64 gfn, bool *flush)
 {
 	struct eptmmu_iter it;
 
-	for_each_eptmmu_spte(&it, vm, gfn + __ffs64(mask), gfn + fls64(mask),
-			     PG_LEVEL_4K) {
-		if (it.level != PG_LEVEL_4K || !(mask & BIT_ULL(it.gfn - gfn)))
+	c->valid = true;
+	c->base = eptmmu_gfn_round(gfn, PG_LEVEL_2M);
+	c->spt = NULL;
+	for_each_eptmmu_spte(&it, vm, gfn, gfn + 1, PG_LEVEL_2M) {
+		if (!spte_is_present(it.old_spte))
 			continue;
-		if (needs_protect(it.old_spte, it.level, false))
-			wrprot_leaf(vm, &it, false, flush);
+		if (spte_is_last(it.old_spte, it.level)) {
+			if (needs_protect(it.old_spte, it.level, false))
+				wrprot_leaf(vm, it.sptep, it.gfn, it.level,
+					    it.old_spte, false, flush);
+			continue;
+		}
+		if (it.level == PG_LEVEL_2M)
+			c->spt = eptmmu_spte_to_child(it.old_spte);
+	}
+}
+
+/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
+static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
+			   u64 gfn, u64 mask, bool *flush)
+{
+	lockdep_assert_held_write(&vm->mmu_lock);
+	while (mask) {
+		u64 first = gfn + __ffs64(mask), in, top;
+
+		if (!c->valid || first < c->base ||
+		    first >= c->base + SPTE_ENT_PER_PAGE)
+			cursor_find(vm, c, first, flush);
+		/* The bits of @mask in this table: from @first to its end. */
+		top = c->base + SPTE_ENT_PER_PAGE - gfn;
+		in = top >= 64 ? mask : mask & (BIT_ULL(top) - 1);
+		mask &= ~in;
+		if (!c->spt)
+			continue;
+		while (in) {
+			u64 g = gfn + __ffs64(in);
+			u64 *sptep = &c->spt[g - c->base];
+			u64 old = READ_ONCE(*sptep);
+
+			in &= in - 1;
+			if (needs_protect(old, PG_LEVEL_4K, false))
+				wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old,
+					    false, flush);
+		}
 	}
 }
 
@@ -220,7 +345,7 @@ static void harvest_dbits(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
  */
 /* R-DIRTY-YIELD */
 static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
-				   unsigned int *budget)
+				   unsigned int *budget, struct wrprot_cursor *c)
 	__must_hold(RCU) __must_hold(&vm->mmu_lock)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
@@ -230,6 +355,8 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
 	*budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	if (!need_resched() && !rwlock_needbreak(&vm->mmu_lock))
 		return;
+	/* R-DIRTY-CURSOR: tables may be zapped and freed meanwhile. */
+	c->valid = false;
 	if (*flush && !eptmmu_broken(dirty_log_yield_noflush)) {
 		eptmmu_flush_remote_tlbs(vm);
 		*flush = false;
@@ -240,6 +367,25 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
 	cond_resched();
 	write_lock(&vm->mmu_lock);
 	rcu_read_lock();
+}
+
+/*
+ * R-DIRTY-PEEK: a GET with NO_CLEAR of a write-protection logging slot
+ * changes nothing, so it needs no mmu_lock: it reads the bitmap, whose
+ * only writers meanwhile are faults and the fast path setting bits
+ * (slots_lock keeps out CLEAR, other GETs and whoever frees the bitmap).
+ * A bit set after its word was read stays set for the next GET.  With
+ * D bits the log is in the SPTEs and the harvest must take them.
+ */
+/* R-DIRTY-PEEK */
+static void peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+			u64 *buf, size_t words)
+{
+	size_t w;
+
+	lockdep_assert_held(&vm->slots_lock);
+	for (w = 0; w < words; w++)
+		buf[w] = atomic_long_read((atomic_long_t *)&slot->dirty_bitmap[w]);
 }
 
 static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
@@ -272,6 +418,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	bool keep = log->flags & EPTMMU_DIRTY_LOG_NO_CLEAR;
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL;
@@ -295,6 +442,10 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	if (!buf)
 		goto out;
 	dbit = eptmmu_slot_logs_dbit(slot);
+	if (keep && !dbit) {
+		peek_bitmap(vm, slot, buf, words);
+		goto copy;
+	}
 
 	write_lock(&vm->mmu_lock);
 	rcu_read_lock();
@@ -304,7 +455,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		atomic_long_t *word = (atomic_long_t *)&slot->dirty_bitmap[w];
 		u64 mask;
 
-		dirty_log_cond_resched(vm, &flush, &budget);
+		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
 		mask = keep ? atomic_long_read(word) : atomic_long_xchg(word, 0);
 		buf[w] = mask;
 		if (!mask || keep)
@@ -317,12 +468,14 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		 */
 		flush = true;
 		if (!dbit)
-			reprotect_mask(vm, slot->base_gfn + w * 64, mask, &flush);
+			reprotect_mask(vm, &cursor, slot->base_gfn + w * 64,
+				       mask, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
+copy:
 	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id, buf, slot->npages);
 	r = 0;
 	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
@@ -354,6 +507,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 {
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
 	bool flush = false, dbit;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL, end;
@@ -388,7 +542,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 			(atomic_long_t *)&slot->dirty_bitmap[first / 64];
 		u64 mask = buf[w];
 
-		dirty_log_cond_resched(vm, &flush, &budget);
+		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
 		if (end - first < 64)
 			mask &= BIT_ULL(end - first) - 1;
 		if (!mask)
@@ -397,7 +551,8 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		flush = true;
 		/* With D bits, the next harvest collects whatever D is set. */
 		if (!dbit)
-			reprotect_mask(vm, slot->base_gfn + first, mask, &flush);
+			reprotect_mask(vm, &cursor, slot->base_gfn + first,
+				       mask, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);

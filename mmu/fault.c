@@ -27,13 +27,17 @@ struct fault {
 
 /**
  * eptmmu_host_lookup() - what the host's page tables map at @hva now
- * @mm: the address space; its mmap_lock held for read
+ * @mm: the address space; its mmap_lock held for read, or @mm is
+ *	current's and interrupts are off
  * @hva: a host address
  * @h: filled with the pfn at @hva, the mapping's level and its write bit
  *
  * A lockless read, for any mm: the auditor runs from KUnit's cleanup
  * kthread, which has no current->mm to use GUP-fast on.  mmap_lock keeps
- * the upper tables alive; a PTE table the host frees or a split or
+ * the upper tables alive, or, for the slow fault's lockless path, having
+ * interrupts off does, as for GUP-fast: x86 frees page-table pages only
+ * after an IPI or an RCU grace period, and this CPU holds off both.  A
+ * PTE table the host frees or a split or
  * collapse under us is what the invalidation protocol reports (the fault's
  * sequence, the auditor's write-held mmu_lock).  Only static inlines of
  * <linux/pgtable.h>: nothing here needs an exported symbol.
@@ -49,7 +53,8 @@ bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
 	pmd_t pmd;
 	pte_t pte;
 
-	mmap_assert_locked(mm);
+	if (!irqs_disabled())
+		mmap_assert_locked(mm);
 	if (pgd_none(READ_ONCE(*pgd)))
 		return false;
 	p4d = READ_ONCE(*p4d_offset(pgd, hva));
@@ -116,6 +121,45 @@ int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva)
 	return level;
 }
 
+/**
+ * resolve_page_fast() - the host page without mmap_lock, if it is simple
+ * @vm: the VM
+ * @f: the fault; sets page, host_writable and host_level on success
+ *
+ * The common case, as KVM's hva_to_pfn() has it: the vCPU thread runs in
+ * the VM's mm and the host maps the page already, writable (any fault),
+ * or at all (a read).  GUP-fast takes the reference without mmap_lock,
+ * so vCPUs faulting in parallel do not queue on it; the host level is
+ * read the same way, interrupts off.  Anything else (no PTE yet, COW to
+ * break, a poisoned page, another thread's mm) is resolve_page()'s.  A
+ * host change from here on is caught as for GUP: the sequence was read
+ * before (smp_rmb()), and the PTE GUP-fast read was still there when it
+ * took its reference, so an invalidation that removes it has started
+ * after the snapshot and is seen under mmu_lock (R-INVAL-SEQ).
+ *
+ * Return: true if @f now holds a page reference.
+ */
+static bool resolve_page_fast(struct eptmmu_vm *vm, struct fault *f)
+{
+	struct eptmmu_host_map h;
+	unsigned long flags;
+
+	if (current->mm != vm->mm)
+		return false;
+	if (get_user_page_fast_only(f->hva, FOLL_WRITE, &f->page))
+		f->host_writable = true;
+	else if (!f->write && get_user_page_fast_only(f->hva, 0, &f->page))
+		f->host_writable = false;
+	else
+		return false;
+	local_irq_save(flags);
+	f->host_level = eptmmu_host_lookup(vm->mm, f->hva, &h) ? h.level :
+								    PG_LEVEL_4K;
+	local_irq_restore(flags);
+	atomic64_inc(&vm->stats.gup_fast);
+	return true;
+}
+
 /*
  * Find and reference the host page.  No pin is kept past the install:
  * the MMU notifier is what keeps the SPTE in step with the host.
@@ -129,6 +173,8 @@ static int resolve_page(struct eptmmu_vm *vm, struct fault *f)
 	long n;
 	int r = 0;
 
+	if (resolve_page_fast(vm, f))
+		return 0;
 	if (!mmget_not_zero(mm))
 		return -EFAULT;
 	mmap_read_lock(mm);

@@ -394,6 +394,9 @@ bool eptmmu_iter_cond_resched(struct eptmmu_iter *it, bool shared,
  * With D-bit dirty logging the D bits are the log.  Whoever clears D
  * (a harvest) or drops the leaf (a zap) must move the D into the bitmap,
  * or the page is never reported.  SRCU nests inside mmu_lock and RCU.
+ * Most VMs log by write protection or not at all: with no slot logging
+ * by D bits there is no SRCU section and no slot search for every D leaf
+ * a zap drops (R-DBIT-COUNT says why the count may be read here).
  */
 /* R-DIRTY-DBIT */
 static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
@@ -403,6 +406,10 @@ static void note_lost_dirty(struct eptmmu_vm *vm, u64 gfn, u64 old, int level)
 	int idx;
 
 	if (!spte_ad_enabled(old) || !(old & VMX_EPT_DIRTY_BIT))
+		return;
+	/* R-DBIT-COUNT */
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!READ_ONCE(vm->nr_dbit_slots))
 		return;
 	idx = srcu_read_lock(&vm->srcu);
 	slot = eptmmu_gfn_to_slot(srcu_dereference(vm->slots, &vm->srcu), gfn);
@@ -499,35 +506,58 @@ void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_leaf_changed);
 
 /**
- * eptmmu_set_spte_locked() - change a leaf with mmu_lock held for write
+ * eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
+ * @vm: the VM
+ * @sptep: the entry
+ * @gfn: first gfn the entry maps
+ * @level: its level
+ * @snap: what the caller read from @sptep
+ * @new: the value to store
+ * @flush: set when the change needs a TLB flush before the caller returns
+ *
+ * The write lock keeps other MMU writers out but not the CPU and the fast
+ * path, so @snap may be stale by the time of the store.  The write helper
+ * exchanges when the snapshot has volatile bits and returns the value
+ * really replaced; the flush decision and the D bookkeeping use that
+ * value, never the snapshot.  For walks that hold a table rather than an
+ * iterator (a dirty-log CLEAR goes through a word's leaves in one pass);
+ * eptmmu_set_spte_locked() is the same for an iterator.
+ */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the one writer under the write lock. */
+void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
+			    int level, u64 snap, u64 new, bool *flush)
+{
+	u64 old;
+
+	lockdep_assert_held_write(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
+	old = eptmmu_spte_write_locked(sptep, snap, new, level);
+	/* Frozen entries exist only under the read lock, inside a zap. */
+	eptmmu_prove(spte_is_frozen(old));
+	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
+				 new, level))
+		*flush = true;
+	if (eptmmu_leaf_loses(old, new, level))
+		eptmmu_leaf_changed(vm, gfn, old, new, level);
+	eptmmu_account_leaf(vm, old, new, level);
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_leaf_locked);
+
+/**
+ * eptmmu_set_spte_locked() - change the leaf at an iterator, write lock held
  * @vm: the VM
  * @it: the iterator at the leaf; it->old_spte is what the caller read
  * @new: the value to store
  * @flush: set when the change needs a TLB flush before the caller returns
  *
- * The write lock keeps other MMU writers out but not the CPU and the fast
- * path, so the snapshot in it->old_spte may be stale by the time of the
- * store.  The write helper exchanges when the snapshot has volatile bits
- * and returns the value really replaced; the flush decision and the D
- * bookkeeping use that value, never the snapshot.
+ * eptmmu_set_leaf_locked() at the iterator's entry; it->old_spte becomes
+ * @new.
  */
-/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the one writer under the write lock. */
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush)
 {
-	u64 snap = it->old_spte, old;
-
-	lockdep_assert_held_write(&vm->mmu_lock);
-	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
-	old = eptmmu_spte_write_locked(it->sptep, snap, new, it->level);
-	/* Frozen entries exist only under the read lock, inside a zap. */
-	eptmmu_prove(spte_is_frozen(old));
-	if (spte_needs_tlb_flush(eptmmu_broken(flush_from_snapshot) ? snap : old,
-				 new, it->level))
-		*flush = true;
-	if (eptmmu_leaf_loses(old, new, it->level))
-		eptmmu_leaf_changed(vm, it->gfn, old, new, it->level);
-	eptmmu_account_leaf(vm, old, new, it->level);
+	eptmmu_set_leaf_locked(vm, it->sptep, it->gfn, it->level, it->old_spte,
+			       new, flush);
 	it->old_spte = new;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_spte_locked);

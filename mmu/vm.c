@@ -162,9 +162,11 @@ static int check_memslot(const struct eptmmu_memslot *req)
 	u64 end;
 
 	if (req->flags & ~(EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_READONLY |
-			   EPTMMU_MEM_DIRTY_LOG_DBIT))
+			   EPTMMU_MEM_DIRTY_LOG_DBIT |
+			   EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET))
 		return -EINVAL;
-	if ((req->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) &&
+	if ((req->flags & (EPTMMU_MEM_DIRTY_LOG_DBIT |
+			   EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)) &&
 	    !(req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES))
 		return -EINVAL;
 	if (req->slot >= EPTMMU_MAX_MEMSLOTS)
@@ -192,10 +194,22 @@ static int check_memslot(const struct eptmmu_memslot *req)
 static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
 {
 	struct eptmmu_slots *old = eptmmu_slots(vm);
+	int i, dbit = 0;
 
 	lockdep_assert_held(&vm->slots_lock);
 	new->generation = old->generation + 1;
+	for (i = 0; i < new->nr; i++)
+		dbit += eptmmu_slot_logs_dbit(&new->slots[i]) &&
+			new->slots[i].dirty_bitmap;
+	/*
+	 * R-DBIT-COUNT: up before the array is published, down after, so
+	 * whoever sees a D-logging slot in an array also sees it counted.
+	 */
+	if (dbit > vm->nr_dbit_slots)
+		WRITE_ONCE(vm->nr_dbit_slots, dbit);
 	rcu_assign_pointer(vm->slots, new);
+	if (dbit < vm->nr_dbit_slots)
+		WRITE_ONCE(vm->nr_dbit_slots, dbit);
 	synchronize_srcu(&vm->srcu);
 	kfree(old);
 }
@@ -320,7 +334,8 @@ int eptmmu_set_memslot(struct eptmmu_vm *vm, const struct eptmmu_memslot *req)
 		}
 		/* A logging slot switches mode only through "off". */
 		if (cur->flags & req->flags & EPTMMU_MEM_LOG_DIRTY_PAGES &&
-		    (cur->flags ^ req->flags) & EPTMMU_MEM_DIRTY_LOG_DBIT) {
+		    (cur->flags ^ req->flags) & (EPTMMU_MEM_DIRTY_LOG_DBIT |
+				EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)) {
 			r = -EBUSY;
 			goto out;
 		}

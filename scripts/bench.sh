@@ -10,24 +10,38 @@
 # dbit only with EPT A/D), each configuration $EPTMMU_BENCH_REPS times.
 # The repetitions are interleaved (all configurations once, then again)
 # so slow drift of the host shows up as spread, not as a bias between
-# configurations.  eptmmu_perf runs with -M, manual clearing, because that
-# is what KVM's dirty_log_perf_test does by default.
+# configurations.  eptmmu_perf runs with -M -I, manual clearing with the
+# bitmap initially set, because that is what KVM's dirty_log_perf_test
+# does by default (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+# KVM_DIRTY_LOG_INITIALLY_SET).
 #
 # Prints medians per configuration and phase, the populate scaling from 1
 # to 2 vCPUs next to the guest's CPU ceiling (two busy loops against one:
 # below 2 when the host's cores are busy elsewhere), fault latencies per
-# phase and the fast-path speedup, and leaves in $EPTMMU_OUT/bench/:
+# phase and the fast-path speedup (latencies of the smallest size), and
+# leaves in $EPTMMU_OUT/bench/:
 #   raw.csv      every CSV line eptmmu_perf printed, with the run it came from
-#   summary.csv  medians per configuration and phase
+#   summary.csv  medians per size, configuration and phase
 #   latency.csv  medians per configuration, phase and fault kind
-#   bench.png    fault-latency histograms per kind and the phase times
+#   kvm_compare.csv  eptmmu/KVM per size, phase and vCPUs, like for like or not
+#   sweep.csv    seconds and seconds per GiB per size, eptmmu and KVM
+#   bench.png    fault-latency histograms per kind, the phase times and
+#                the size sweep
 #
 # The figures come from a TCG-emulated guest: compare them with each other
 # (configurations, modes, before/after a change), not with real hardware.
 #
-# Knobs (environment): EPTMMU_BENCH_BYTES (per vCPU, default 64M),
-# EPTMMU_BENCH_ITERS (default 5), EPTMMU_BENCH_REPS (default 3),
-# EPTMMU_BENCH_TIMEOUT (QEMU, seconds, default 900), EPTMMU_OUT.
+# Knobs (environment): EPTMMU_BENCH_BYTES (per vCPU, one size or a list:
+# the size sweep, default "64M 256M 1G"; each size runs every
+# configuration), EPTMMU_BENCH_ITERS (default 5), EPTMMU_BENCH_REPS
+# (default 3), EPTMMU_BENCH_TIMEOUT (QEMU, seconds, default 900 per 64 MiB
+# of the sizes' sum, the largest step), EPTMMU_OUT.  The guest gets the
+# memory the largest size needs at 2 vCPUs, plus 1 GiB.
+#
+# With several sizes it also prints, per phase and configuration, the
+# cost per GiB of guest memory at each size and its max/min over the
+# sizes (linear work: near 1), for eptmmu and for KVM, and adds them to
+# sweep.csv and the plot.
 #
 # Side by side with KVM: the guest kernel is the kvm variant
 # (scripts/kconfig/kvm.config: KVM and KVM_AMD built in; QEMU's TCG
@@ -40,10 +54,28 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BYTES=${EPTMMU_BENCH_BYTES:-64M}
+BYTES=${EPTMMU_BENCH_BYTES:-64M 256M 1G}
 ITERS=${EPTMMU_BENCH_ITERS:-5}
 REPS=${EPTMMU_BENCH_REPS:-3}
-LIMIT=${EPTMMU_BENCH_TIMEOUT:-900}
+
+# MiB of a size such as 64M or 1G.
+size_mib() {
+	case $1 in
+	*[gG]) echo $(( ${1%[gG]} * 1024 )) ;;
+	*[mM]) echo $(( ${1%[mM]} )) ;;
+	*) die "EPTMMU_BENCH_BYTES: '$1': want sizes like 64M or 1G" ;;
+	esac
+}
+sum_mib=0
+max_mib=0
+for b in $BYTES; do
+	m=$(size_mib "$b")
+	sum_mib=$((sum_mib + m))
+	[ "$m" -gt "$max_mib" ] && max_mib=$m
+done
+LIMIT=${EPTMMU_BENCH_TIMEOUT:-$(( 900 * ((sum_mib + 63) / 64) ))}
+# Two vCPUs of the largest size, and room for the kernel and initramfs.
+export EPTMMU_QEMU_MEM=$(( 2 * max_mib + 1024 ))M
 
 t_start=$SECONDS
 ensure_packages "${EPTMMU_PACKAGES[@]}" gnuplot-nox
@@ -116,19 +148,21 @@ spin='BEGIN { for (i = 0; i < 300000; i++) s += i }'
 for rep in \$(seq 1 $REPS); do
 	step cpu1-r\$rep time awk "\$spin"
 	step cpu2-r\$rep time sh -c "awk '\$spin' & awk '\$spin' & wait"
-	for v in 1 2; do
-		step kvm-v\$v-r\$rep /dirty_log_perf_test -v \$v -b $BYTES -i $ITERS
-	done
-	for ad in on off; do
-		insmod /eptmmu.ko ept_ad=\$ad
+	for b in $BYTES; do
 		for v in 1 2; do
-			for mode in wp dbit; do
-				[ \$ad = off ] && [ \$mode = dbit ] && continue
-				step perf-\$ad-\$mode-v\$v-r\$rep /eptmmu_perf --csv \\
-					-M -m \$mode -v \$v -b $BYTES -i $ITERS
-			done
+			step kvm-v\$v-b\$b-r\$rep /dirty_log_perf_test -v \$v -b \$b -i $ITERS
 		done
-		rmmod eptmmu
+		for ad in on off; do
+			insmod /eptmmu.ko ept_ad=\$ad
+			for v in 1 2; do
+				for mode in wp dbit; do
+					[ \$ad = off ] && [ \$mode = dbit ] && continue
+					step perf-\$ad-\$mode-v\$v-b\$b-r\$rep /eptmmu_perf --csv \\
+						-M -I -m \$mode -v \$v -b \$b -i $ITERS
+				done
+			done
+			rmmod eptmmu
+		done
 	done
 done
 PLAN
@@ -136,7 +170,7 @@ make_initramfs "$EPTMMU_OUT/initrd-bench.gz" "$plan" \
 	"$MODDIR/src/eptmmu.ko" "$TOOLSDIR/eptmmu_perf" "$KVMPERF"
 
 log=$EPTMMU_OUT/console-bench.log
-say "booting QEMU: $REPS x 6 runs of eptmmu_perf -b $BYTES -i $ITERS (log: $log, limit $LIMIT s)"
+say "booting QEMU ($EPTMMU_QEMU_MEM): $REPS x 6 runs of eptmmu_perf -M -I and 2 of KVM's test per size ($BYTES) -i $ITERS (log: $log, limit $LIMIT s)"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 qrc=0
 run_qemu "$KBUILD/arch/x86/boot/bzImage" "$EPTMMU_OUT/initrd-bench.gz" \
@@ -210,6 +244,7 @@ order = {'on': 0, 'off': 1, 'wp': 0, 'dbit': 1}
 cfgs = sorted({cfg_of(r) for r in recs},
               key=lambda c: (order[c[0]], order[c[1]], c[2]))
 label = {c: 'ad=%s %s %dv' % c for c in cfgs}
+label_all = lambda c: 'ad=%s %s %dv' % c
 phases = [p for p in ('populate', 'enable_log', 'dirty', 'get_log', 'clear_log', 'spte_pass',
                       'disable_log', 'refault', 'age_mark', 'reread', 'age_check')
           if any(r['type'] == 'phase' and r['name'] == p for r in recs)]
@@ -219,70 +254,128 @@ def med(xs):
     xs = [x for x in xs if not math.isnan(x)]
     return statistics.median(xs) if xs else math.nan
 
-# Per configuration and phase: the median over every sample, where an
-# iterated phase gives one sample per iteration of every run.
-ph = collections.defaultdict(list)
-for r in recs:
-    if r['type'] == 'phase':
-        ph[cfg_of(r), r['name']].append(r)
-runs = {c: len({r['run'] for r in recs if cfg_of(r) == c}) for c in cfgs}
+def mib(b):
+    return '%dM' % (b >> 20) if b < 1 << 30 or b % (1 << 30) else '%dG' % (b >> 30)
 
-def fmt(x, spec='%.4f'):
-    return '-' if math.isnan(x) else spec % x
-
+all_recs = recs
+sizes = sorted({int(r['bytes_per_vcpu']) for r in all_recs})
+# (config, phase) -> {bytes per vCPU: median wall seconds}, for the sweep.
+sweep = collections.defaultdict(dict)
 with open(os.path.join(out, 'summary.csv'), 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['ept_ad', 'dirty_mode', 'vcpus', 'phase', 'runs', 'samples',
-                'median_wall_s', 'min_wall_s', 'max_wall_s',
-                'median_pages_per_s', 'median_gib_per_s'])
+    csv.writer(f).writerow(['bytes_per_vcpu', 'ept_ad', 'dirty_mode', 'vcpus',
+                            'phase', 'runs', 'samples', 'median_wall_s',
+                            'min_wall_s', 'max_wall_s', 'median_pages_per_s',
+                            'median_gib_per_s'])
+def select(size):
+    """The records of one size, its configurations, their labels, and per
+    configuration and phase every sample (an iterated phase gives one per
+    iteration of every run)."""
+    recs = [r for r in all_recs if int(r['bytes_per_vcpu']) == size]
+    cfgs = sorted({cfg_of(r) for r in recs},
+                  key=lambda c: (order[c[0]], order[c[1]], c[2]))
+    ph = collections.defaultdict(list)
+    for r in recs:
+        if r['type'] == 'phase':
+            ph[cfg_of(r), r['name']].append(r)
+    return recs, cfgs, {c: label_all(c) for c in cfgs}, ph
+
+for size in sizes:
+    recs, cfgs, label, ph = select(size)
+    runs = {c: len({r['run'] for r in recs if cfg_of(r) == c}) for c in cfgs}
+
+    def fmt(x, spec='%.4f'):
+        return '-' if math.isnan(x) else spec % x
+
+    with open(os.path.join(out, 'summary.csv'), 'a', newline='') as f:
+        w = csv.writer(f)
+        for c in cfgs:
+            for p in phases:
+                s = ph.get((c, p), [])
+                if not s:
+                    continue
+                walls = [num(r, 'wall_s') for r in s]
+                w.writerow([size] + list(c) + [p, runs[c], len(s), '%.6f' % med(walls),
+                                      '%.6f' % min(walls), '%.6f' % max(walls),
+                                      '%.1f' % med([num(r, 'pages_per_s') for r in s]),
+                                      '%.4f' % med([num(r, 'gib_per_s') for r in s])])
+
+    print()
+    print('== %s per vCPU ==' % mib(size))
+    print('median wall seconds per phase (%s)' %
+          ', '.join('%s: %d runs' % (label[c], runs[c]) for c in cfgs))
+    print('%-20s' % 'phase' + ''.join('%14s' % label[c] for c in cfgs))
+    for p in phases:
+        print('%-20s' % p + ''.join(
+            '%14s' % fmt(med([num(r, 'wall_s') for r in ph.get((c, p), [])]))
+            for c in cfgs))
+    print('%-20s' % 'populate p/s' + ''.join(
+        '%14s' % fmt(med([num(r, 'pages_per_s') for r in ph.get((c, 'populate'), [])]),
+                     '%.0f') for c in cfgs))
+
+    # Populate does not depend on the dirty-logging mode that follows it:
+    # pool the modes of one SPTE mode.
+    print()
+    real_re = re.compile(r'^real\s+(\d+)m\s*([\d.]+)s')
+    def real_s(run):
+        for t in other.get(run, []):
+            m = real_re.match(t)
+            if m:
+                return int(m.group(1)) * 60 + float(m.group(2))
+        return math.nan
+    ceil = med([2 * real_s('cpu1-r%d' % i) / real_s('cpu2-r%d' % i)
+                for i in range(1, 100) if 'cpu1-r%d' % i in rc])
+    if not math.isnan(ceil):
+        print('CPU ceiling of this guest: two busy loops at once ran %.2fx the rate of one'
+              % ceil)
+        print('  (2.00: each guest CPU had a host core; 1.00: they shared one)')
+    for ad in ('on', 'off'):
+        rate = {}
+        for v in (1, 2):
+            rate[v] = med([num(r, 'pages_per_s') for c in cfgs
+                           if c[0] == ad and c[2] == v
+                           for r in ph.get((c, 'populate'), [])])
+        if not any(math.isnan(x) for x in rate.values()):
+            print('populate scaling ept_ad=%-3s: 2 vCPUs %.0f pages/s / 1 vCPU %.0f pages/s = %.2fx'
+                  '%s' % (ad, rate[2], rate[1], rate[2] / rate[1],
+                          '' if math.isnan(ceil) else
+                          ', %.2f of the CPU ceiling' % (rate[2] / rate[1] / ceil)))
+
     for c in cfgs:
         for p in phases:
-            s = ph.get((c, p), [])
-            if not s:
+            if ph.get((c, p)):
+                sweep[c, p][size] = med([num(r, 'wall_s') for r in ph[c, p]])
+
+# Cost per GiB of guest memory (bytes per vCPU x vCPUs) at each size, and
+# how far it moves from the smallest size to the largest: linear work
+# gives a max/min near 1.
+with open(os.path.join(out, 'sweep.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['mmu', 'ept_ad', 'dirty_mode', 'vcpus', 'phase',
+                'bytes_per_vcpu', 'median_wall_s', 's_per_gib'])
+    for (c, p), bysize in sorted(sweep.items()):
+        for size, wall in sorted(bysize.items()):
+            w.writerow(['eptmmu'] + list(c) + [p, size, '%.6f' % wall,
+                        '%.6f' % (wall / (size * c[2] / 2**30))])
+if len(sizes) > 1:
+    print()
+    print('seconds per GiB of guest memory, per size per vCPU; max/min over the sizes')
+    allc = sorted({c for c, _ in sweep}, key=lambda c: (order[c[0]], order[c[1]], c[2]))
+    print('%-34s' % 'phase / configuration' + ''.join('%11s' % mib(b) for b in sizes)
+          + '%9s' % 'max/min')
+    for p in phases:
+        for c in allc:
+            bysize = sweep.get((c, p))
+            if not bysize:
                 continue
-            walls = [num(r, 'wall_s') for r in s]
-            w.writerow(list(c) + [p, runs[c], len(s), '%.6f' % med(walls),
-                                  '%.6f' % min(walls), '%.6f' % max(walls),
-                                  '%.1f' % med([num(r, 'pages_per_s') for r in s]),
-                                  '%.4f' % med([num(r, 'gib_per_s') for r in s])])
+            per = [bysize[b] / (b * c[2] / 2**30) if b in bysize else math.nan
+                   for b in sizes]
+            ok = [x for x in per if not math.isnan(x) and x > 0]
+            print('%-34s' % ('%s %s' % (p, label_all(c))) +
+                  ''.join('%11s' % fmt(x, '%.4f') for x in per) +
+                  '%9s' % (fmt(max(ok) / min(ok), '%.2fx') if len(ok) > 1 else '-'))
 
-print()
-print('median wall seconds per phase (%s)' %
-      ', '.join('%s: %d runs' % (label[c], runs[c]) for c in cfgs))
-print('%-20s' % 'phase' + ''.join('%14s' % label[c] for c in cfgs))
-for p in phases:
-    print('%-20s' % p + ''.join(
-        '%14s' % fmt(med([num(r, 'wall_s') for r in ph.get((c, p), [])]))
-        for c in cfgs))
-print('%-20s' % 'populate p/s' + ''.join(
-    '%14s' % fmt(med([num(r, 'pages_per_s') for r in ph.get((c, 'populate'), [])]),
-                 '%.0f') for c in cfgs))
-
-# Populate does not depend on the dirty-logging mode that follows it:
-# pool the modes of one SPTE mode.
-print()
-real_re = re.compile(r'^real\s+(\d+)m\s*([\d.]+)s')
-def real_s(run):
-    for t in other.get(run, []):
-        m = real_re.match(t)
-        if m:
-            return int(m.group(1)) * 60 + float(m.group(2))
-    return math.nan
-ceil = med([2 * real_s('cpu1-r%d' % i) / real_s('cpu2-r%d' % i)
-            for i in range(1, 100) if 'cpu1-r%d' % i in rc])
-if not math.isnan(ceil):
-    print('CPU ceiling of this guest: two busy loops at once ran %.2fx the rate of one'
-          % ceil)
-    print('  (2.00: each guest CPU had a host core; 1.00: they shared one)')
-for ad in ('on', 'off'):
-    rate = {}
-    for v in (1, 2):
-        rate[v] = med([num(r, 'pages_per_s') for c in cfgs
-                       if c[0] == ad and c[2] == v
-                       for r in ph.get((c, 'populate'), [])])
-    if not any(math.isnan(x) for x in rate.values()):
-        print('populate scaling ept_ad=%-3s: 2 vCPUs %.0f pages/s / 1 vCPU %.0f pages/s = %.2fx'
-              % (ad, rate[2], rate[1], rate[2] / rate[1]))
+# Latencies and the plot: the smallest size (the figures of the issue).
+recs, cfgs, label, ph = select(sizes[0])
 
 # Latency per (phase, kind): medians over runs of each run's figures,
 # which are estimates from log2-ns buckets.  The phase matters: slow 4K
@@ -363,13 +456,133 @@ PY
 [ -f "$bench/plot.env" ] || die "no results to report; see $log"
 . "$bench/plot.env"
 rm -f "$bench/plot.env"
+
+# Side by side with KVM, from the same boot.
+grep -aq "kvm_amd: Nested Paging enabled" "$log" ||
+	say "WARNING: the guest did not report kvm_amd nested paging; KVM's runs are suspect"
+krc=0
+python3 - "$log" "$bench" <<'PY' || krc=$?
+import csv, os, re, statistics, sys
+
+log, out = sys.argv[1], sys.argv[2]
+line_re = re.compile(r'eptmmu-out\[(kvm-v(\d+)-b(\d+)([MG])-r\d+)\]: (.*)$')
+pats = {
+    'populate': re.compile(r'^Populate memory time: ([0-9.]+)s'),
+    'enable_log': re.compile(r'^Enabling dirty logging time: ([0-9.]+)s'),
+    'dirty': re.compile(r'^Iteration \d+ dirty memory time: ([0-9.]+)s'),
+    'get_log': re.compile(r'^Iteration \d+ get dirty log time: ([0-9.]+)s'),
+    'clear_log': re.compile(r'^Iteration \d+ clear dirty log time: ([0-9.]+)s'),
+    'disable_log': re.compile(r'^Disabling dirty logging time: ([0-9.]+)s'),
+}
+kvm = {}
+with open(log, errors='replace') as f:
+    for raw in f:
+        m = line_re.search(raw.rstrip('\r\n'))
+        if not m:
+            continue
+        v, text = int(m.group(2)), m.group(5).strip()
+        size = int(m.group(3)) << (20 if m.group(4) == 'M' else 30)
+        for ph, rx in pats.items():
+            mm = rx.match(text)
+            if mm:
+                kvm.setdefault((size, v, ph), []).append(float(mm.group(1)))
+if not kvm:
+    sys.exit('bench: no dirty_log_perf_test output in ' + log)
+
+def mib(b):
+    return '%dM' % (b >> 20) if b < 1 << 30 or b % (1 << 30) else '%dG' % (b >> 30)
+
+# eptmmu: the runs that do what KVM's test does (EPT A/D, write
+# protection, manual clear with the bitmap initially set), medians over
+# repetitions and iterations.
+ept = {}
+with open(os.path.join(out, 'raw.csv'), newline='') as f:
+    for r in csv.DictReader(f):
+        if (r['type'], r['ept_ad'], r['dirty_mode']) != ('phase', 'on', 'wp'):
+            continue
+        ept.setdefault((int(r['bytes_per_vcpu']), int(r['vcpus']), r['name']),
+                       []).append(float(r['wall_s']))
+sizes = sorted({k[0] for k in kvm} | {k[0] for k in ept})
+
+phases = ['populate', 'enable_log', 'dirty', 'get_log', 'clear_log', 'disable_log']
+like = {'enable_log', 'get_log', 'clear_log', 'disable_log'}
+rows = []
+for size in sizes:
+    print()
+    print('eptmmu (-M -I) vs KVM (TDP MMU on nested SVM, manual protect, initially set)')
+    print('in the same guest, %s per vCPU, median seconds' % mib(size))
+    print('%-12s %-6s %12s %12s %9s' % ('phase', 'vCPUs', 'eptmmu', 'KVM', 'ratio'))
+    for v in (1, 2):
+        for ph in phases:
+            e, k = ept.get((size, v, ph)), kvm.get((size, v, ph))
+            if not e or not k:
+                continue
+            me, mk = statistics.median(e), statistics.median(k)
+            ratio = me / mk if mk > 0 else float('nan')
+            rows.append([size, ph, v, me, mk, ratio, 'yes' if ph in like else 'no'])
+            print('%-12s %-6d %12.6f %12.6f %8.2fx%s' % (ph, v, me, mk, ratio,
+                  '' if ph in like else '  *'))
+    for v in (1, 2):
+        c, sp = ept.get((size, v, 'clear_log')), ept.get((size, v, 'spte_pass'))
+        if c and sp and statistics.median(sp) > 0:
+            print('%d vCPU: clear dirty log %.6f s = %.1fx a plain pass over as many u64s '
+                  'as there are leaf SPTEs (%.6f s, same guest)'
+                  % (v, statistics.median(c), statistics.median(c) / statistics.median(sp),
+                     statistics.median(sp)))
+print()
+print('Like for like (MMU work only): enable/get/clear/disable dirty logging.')
+print('* not like for like: populate and dirty memory time the guest too -')
+print('  KVM\'s guest executes instructions under nested SVM in TCG, eptmmu\'s')
+print('  soft vCPU performs each access in the host kernel.  Populate\'s fault')
+print('  handling alone is in the latency table above (slow 4K).')
+with open(os.path.join(out, 'kvm_compare.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['bytes_per_vcpu', 'phase', 'vcpus', 'eptmmu_s', 'kvm_s', 'ratio',
+                'like_for_like'])
+    w.writerows(rows)
+
+# KVM's cost per GiB across the sizes, beside eptmmu's (sweep.csv has
+# eptmmu's rows already), and the plot's data: s/GiB per size of the
+# like-for-like phases, eptmmu (ad=on wp) and KVM, 1 vCPU.
+per = lambda wall, size, v: wall / (size * v / 2**30)
+with open(os.path.join(out, 'sweep.csv'), 'a', newline='') as f:
+    w = csv.writer(f)
+    for (size, v, ph), vals in sorted(kvm.items()):
+        w.writerow(['kvm', 'on', 'wp', v, ph, size, '%.6f' % statistics.median(vals),
+                    '%.6f' % per(statistics.median(vals), size, v)])
+if len(sizes) > 1:
+    print()
+    print('seconds per GiB per size, eptmmu (ad=on wp, -M -I) beside KVM; max/min over the sizes')
+    print('%-24s' % 'phase' + ''.join('%11s' % mib(b) for b in sizes) + '%9s' % 'max/min')
+    for v in (1, 2):
+        for ph in phases:
+            for who, d in (('eptmmu', ept), ('KVM', kvm)):
+                xs = [per(statistics.median(d[b, v, ph]), b, v) if d.get((b, v, ph))
+                      else float('nan') for b in sizes]
+                ok = [x for x in xs if x == x and x > 0]
+                if not ok:
+                    continue
+                print('%-24s' % ('%s %dv %s' % (ph, v, who)) +
+                      ''.join('%11s' % ('-' if x != x else '%.4f' % x) for x in xs) +
+                      '%9s' % ('%.2fx' % (max(ok) / min(ok)) if len(ok) > 1 else '-'))
+with open(os.path.join(out, 'sweep.dat'), 'w') as f:
+    cols = [(ph, who) for ph in sorted(like) for who in ('eptmmu', 'KVM')]
+    f.write('MiB ' + ' '.join('"%s %s"' % c for c in cols) + '\n')
+    for b in sizes:
+        f.write('%d ' % (b >> 20) + ' '.join(
+            '%.6f' % per(statistics.median((ept if who == 'eptmmu' else kvm)[b, 1, ph]), b, 1)
+            if (ept if who == 'eptmmu' else kvm).get((b, 1, ph)) else 'NaN'
+            for ph, who in cols) + '\n')
+PY
+nsizes=$(echo $BYTES | wc -w)
+[ -f "$bench/sweep.dat" ] || nsizes=1
 gnuplot <<GP || die "gnuplot failed"
-set terminal pngcairo size 1200,1500 font ",10"
+set terminal pngcairo size 1200,1950 font ",10"
 set output "$bench/bench.png"
 set datafile missing "NaN"
 set key autotitle columnhead
 set key noenhanced
-set multiplot layout 3,1 title "eptmmu_perf under QEMU/TCG: -b $BYTES per vCPU, -i $ITERS, -M, $REPS runs per configuration" noenhanced
+set multiplot layout 4,1 title "eptmmu_perf under QEMU/TCG: -b $BYTES per vCPU, -i $ITERS, -M -I, $REPS runs per configuration" noenhanced
 set logscale x 2
 set format x "2^{%L}"
 set xlabel "fault handler time, ns (lower bound of the log2 bucket)"
@@ -405,86 +618,24 @@ set boxwidth 0.9
 set xtics rotate by -30 noenhanced
 set format y "%g"
 plot for [i=2:$((ncfg + 1))] "$bench/phases.dat" using i:xtic(1)
+set style data linespoints
+set style fill empty
+set xtics norotate
+set format x "%g"
+set logscale x 2
+set logscale y
+set xlabel "MiB per vCPU"
+set ylabel "median seconds per GiB (log scale)"
+set title "size sweep, 1 vCPU: like-for-like phases per GiB, eptmmu (ad=on wp -M -I) and KVM (flat = linear)"
+if ($nsizes > 1) {
+	plot for [i=2:9] "$bench/sweep.dat" using 1:i
+} else {
+	set label 1 "one size only (EPTMMU_BENCH_BYTES)" at graph 0.5, 0.5 center
+	plot [1:2] [0.1:1] NaN notitle
+	unset label 1
+}
 unset multiplot
 GP
-
-# Side by side with KVM, from the same boot.
-grep -aq "kvm_amd: Nested Paging enabled" "$log" ||
-	say "WARNING: the guest did not report kvm_amd nested paging; KVM's runs are suspect"
-krc=0
-python3 - "$log" "$bench" <<'PY' || krc=$?
-import csv, os, re, statistics, sys
-
-log, out = sys.argv[1], sys.argv[2]
-line_re = re.compile(r'eptmmu-out\[(kvm-v(\d+)-r\d+)\]: (.*)$')
-pats = {
-    'populate': re.compile(r'^Populate memory time: ([0-9.]+)s'),
-    'enable_log': re.compile(r'^Enabling dirty logging time: ([0-9.]+)s'),
-    'dirty': re.compile(r'^Iteration \d+ dirty memory time: ([0-9.]+)s'),
-    'get_log': re.compile(r'^Iteration \d+ get dirty log time: ([0-9.]+)s'),
-    'clear_log': re.compile(r'^Iteration \d+ clear dirty log time: ([0-9.]+)s'),
-    'disable_log': re.compile(r'^Disabling dirty logging time: ([0-9.]+)s'),
-}
-kvm = {}
-with open(log, errors='replace') as f:
-    for raw in f:
-        m = line_re.search(raw.rstrip('\r\n'))
-        if not m:
-            continue
-        v, text = int(m.group(2)), m.group(3).strip()
-        for ph, rx in pats.items():
-            mm = rx.match(text)
-            if mm:
-                kvm.setdefault((v, ph), []).append(float(mm.group(1)))
-if not kvm:
-    sys.exit('bench: no dirty_log_perf_test output in ' + log)
-
-# eptmmu: the runs that do what KVM's test does (EPT A/D, write
-# protection, manual clear), medians over repetitions and iterations.
-ept = {}
-with open(os.path.join(out, 'raw.csv'), newline='') as f:
-    for r in csv.DictReader(f):
-        if (r['type'], r['ept_ad'], r['dirty_mode']) != ('phase', 'on', 'wp'):
-            continue
-        ept.setdefault((int(r['vcpus']), r['name']), []).append(float(r['wall_s']))
-
-phases = ['populate', 'enable_log', 'dirty', 'get_log', 'clear_log', 'disable_log']
-like = {'enable_log', 'get_log', 'clear_log', 'disable_log'}
-rows = []
-print()
-print('eptmmu vs KVM (TDP MMU on nested SVM) in the same guest, median seconds')
-print('%-12s %-6s %12s %12s %9s' % ('phase', 'vCPUs', 'eptmmu', 'KVM', 'ratio'))
-for v in (1, 2):
-    for ph in phases:
-        e, k = ept.get((v, ph)), kvm.get((v, ph))
-        if not e or not k:
-            continue
-        me, mk = statistics.median(e), statistics.median(k)
-        ratio = me / mk if mk > 0 else float('nan')
-        rows.append([ph, v, me, mk, ratio, 'yes' if ph in like else 'no'])
-        print('%-12s %-6d %12.6f %12.6f %8.2fx%s' % (ph, v, me, mk, ratio,
-              '' if ph in like else '  *'))
-spte = {}
-for (v, ph), vals in ept.items():
-    if ph == 'spte_pass':
-        spte[v] = statistics.median(vals)
-for v in (1, 2):
-    c = ept.get((v, 'clear_log'))
-    if c and spte.get(v):
-        print('%d vCPU: clear dirty log %.6f s = %.1fx a plain pass over as many u64s '
-              'as there are leaf SPTEs (%.6f s, same guest)'
-              % (v, statistics.median(c), statistics.median(c) / spte[v], spte[v]))
-print()
-print('Like for like (MMU work only): enable/get/clear/disable dirty logging.')
-print('* not like for like: populate and dirty memory time the guest too -')
-print('  KVM\'s guest executes instructions under nested SVM in TCG, eptmmu\'s')
-print('  soft vCPU performs each access in the host kernel.  Populate\'s fault')
-print('  handling alone is in the latency table above (slow 4K).')
-with open(os.path.join(out, 'kvm_compare.csv'), 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['phase', 'vcpus', 'eptmmu_s', 'kvm_s', 'ratio', 'like_for_like'])
-    w.writerows(rows)
-PY
 
 t_end=$SECONDS
 echo

@@ -107,11 +107,13 @@ EOF
 }
 
 # run_qemu BZIMAGE INITRD LOG TIMEOUT [APPEND]
+# EPTMMU_QEMU_MEM: the guest's memory (default 1G; make bench sets it).
 run_qemu() {
 	local kernel=$1 initrd=$2 log=$3 limit=$4 append=${5:-}
 	local rc=0
 	timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=multi \
-		-cpu max -smp 2 -m 1G -M pc -bios /usr/share/qemu/qboot.rom \
+		-cpu max -smp 2 -m "${EPTMMU_QEMU_MEM:-1G}" -M pc \
+		-bios /usr/share/qemu/qboot.rom \
 		-nographic -no-reboot -nic none -kernel "$kernel" \
 		-initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 loglevel=7 $append" \

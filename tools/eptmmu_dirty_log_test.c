@@ -13,7 +13,9 @@
  * One run per logging mode: write protection and (on VMs that use EPT
  * A/D bits) D bits, each with automatic clearing (GET_DIRTY_LOG) and with
  * manual clearing (GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG of
- * the bits just collected).  Output is TAP; exit 0 iff all pass.
+ * the bits just collected), and manual clearing with logging turned on
+ * over a mapped slot with the bitmap initially set (R-DIRTY-INITIALLY-SET).
+ * Output is TAP; exit 0 iff all pass.
  *
  *   eptmmu_dirty_log_test [-m MiB] [-v vCPUs] [-i iterations] [-w writes]
  *                         [-s seed] [-L GiB]
@@ -208,7 +210,20 @@ static const struct mode {
 	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT, AUTO },
 	{ "dbit/manual",
 	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT, MANUAL },
+	/*
+	 * The slot is mapped (huge where the host gives THPs) before logging
+	 * starts with the bitmap all set: pages are protected by the CLEARs.
+	 */
+	{ "wp/manual/initially-set",
+	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET,
+	  MANUAL },
+	{ "dbit/manual/initially-set",
+	  EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT |
+	  EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET, MANUAL },
 };
+
+/* The -L runs: the first four modes, one per logging mode (auto). */
+#define NR_BIG_MODES	4
 
 /* TAP lines of one run, in the order it prints them. */
 static const char *const run_checks[] = {
@@ -432,14 +447,17 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 	bool harvest_ok = true, vcpus_ok = true, ok;
 	char what[64], why[160];
 	unsigned int v, started = 0;
-	int r;
+	unsigned long iters = opt.iters;
+	int r, n;
 
 	d.vm = xcreate_vm(devfd);
 	d.mem = xmap(size, SZ_2M);
 	d.npages = npages;
 	/* Backed before the guest runs: no zero page, no COW under the test. */
 	memset(d.mem, 0, size);
-	r = set_memslot(d.vm, 0, m->flags, GPA_BASE, size, d.mem);
+	/* Initially set: logging starts over a mapped slot, as in migration. */
+	r = set_memslot(d.vm, 0, m->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET ?
+			0 : m->flags, GPA_BASE, size, d.mem);
 	if (r) {
 		tap_diag("%s: SET_MEMSLOT of %u MiB with flags %#x: %s",
 			 m->name, opt.mib, m->flags, strerror(-r));
@@ -461,6 +479,27 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 		vt->rng = mix64(opt.seed ^ mix64(run_idx * 256 + v)) | 1;
 	}
 
+	if (m->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET) {
+		/* Zeros: a page still holding 0 counts as never written. */
+		for (it = 0; it < npages; it += n) {
+			for (n = 0; n < BATCH && it + n < npages; n++)
+				d.vt[0].acc[n] = access_of(EPTMMU_ACCESS_WRITE,
+							   GPA_BASE + (it + n) * PAGE_SIZE,
+							   8, 0);
+			if (!run_ok(d.vt[0].fd, d.vt[0].acc, n, &run, why,
+				    sizeof(why))) {
+				tap_diag("%s: mapping the slot: %s", m->name, why);
+				goto out;
+			}
+		}
+		r = set_memslot(d.vm, 0, m->flags, GPA_BASE, size, d.mem);
+		if (r) {
+			tap_diag("%s: turning logging on: %s", m->name,
+				 strerror(-r));
+			goto out;
+		}
+	}
+
 	/* Iteration values start at 1: a page still holding 0 was never written. */
 	atomic_store(&d.iter, 1);
 	t0 = now_ns();
@@ -475,7 +514,15 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 		started++;
 	}
 
-	/* -i iterations at least, more until this run's share of -w. */
+	/*
+	 * -i iterations at least, more until this run's share of -w.  An
+	 * initially-set run is about the start and the first CLEARs, which
+	 * a quarter of that shows as well: it costs make check less.
+	 */
+	if (m->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET) {
+		iters = opt.iters / 4 ? opt.iters / 4 : 1;
+		target /= 4;
+	}
 	for (it = 1; started == opt.vcpus; it++) {
 		atomic_store(&d.iter, it);
 		if (!wait_batches(&d, it))
@@ -489,7 +536,7 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 		nrep += record(bm, reported, npages, it);
 		check_seen(&d, seen, reported, it, m->name, &t);
 		snapshot(&d, seen);
-		if (it >= opt.iters && total_writes(&d) >= target)
+		if (it >= iters && total_writes(&d) >= target)
 			break;
 	}
 	last = it;
@@ -605,7 +652,7 @@ struct bad_log {
 
 #define NR_BAD_GET	6
 #define NR_BAD_CLEAR	9
-#define INV_TAP		(NR_BAD_GET + 1 + NR_BAD_CLEAR + 1 + 3)
+#define INV_TAP		(NR_BAD_GET + 1 + NR_BAD_CLEAR + 1 + 4)
 
 /*
  * Each call must fail with its errno and leave the log of slot 0 exactly
@@ -782,6 +829,18 @@ static void t_invalid(bool ept_ad)
 	tap_ok(r == -EINVAL && r2 == -ENOENT,
 	       "invalid: SET_MEMSLOT with DIRTY_LOG_DBIT but not LOG_DIRTY_PAGES -> EINVAL, no slot made");
 
+	r = set_memslot(vm, 2, EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET, INV_GPA3,
+			64 * PAGE_SIZE, mem3);
+	r2 = set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES |
+			 EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET, GPA_BASE,
+			 INV_PAGES * PAGE_SIZE, mem);
+	if (r != -EINVAL || r2 != -EBUSY)
+		tap_diag("SET_MEMSLOT INITIALLY_SET alone: %s; slot 0 switched to it: %s",
+			 strerror(-r), strerror(-r2));
+	tap_ok(r == -EINVAL && r2 == -EBUSY &&
+	       harvest_is(vm, 0, INV_PAGES, PEEK, dirty, 2, "after INITIALLY_SET"),
+	       "invalid: DIRTY_LOG_INITIALLY_SET without LOG_DIRTY_PAGES -> EINVAL; switched on while logging -> EBUSY");
+
 	if (ept_ad) {
 		/* Slot 0 is write-protect logging; slot 3 D-bit logging. */
 		r = set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES |
@@ -929,7 +988,7 @@ static int big_main(unsigned int gib)
 	vm = xcreate_vm(devfd);
 	xvm_stats(vm, &st);
 	close(vm);
-	for (i = 0; i < ARRAY_SIZE(modes); i += 2) {
+	for (i = 0; i < NR_BIG_MODES; i += 2) {
 		int c;
 
 		if ((modes[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT) && !st.ept_ad) {

@@ -4,7 +4,7 @@
  * the options and phases of KVM's dirty_log_perf_test so that the figures
  * of the two can be put side by side.
  *
- *   eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M]
+ *   eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M [-I]]
  *               [-s anon|thp|hugetlb] [--csv] [-q]
  *
  * One memslot covers all guest memory; vCPU i (a thread with its own vCPU
@@ -39,7 +39,10 @@
  *
  * Options mean what they mean in dirty_log_perf_test, except -m: there
  * it picks the guest mode, here the dirty-logging mode.  -M is manual
- * protect, the default of dirty_log_perf_test (which turns it off with -g).
+ * protect, the default of dirty_log_perf_test (which turns it off with -g);
+ * -I adds what that test also asks for by default, the bitmap initially
+ * set (EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET: enabling protects nothing, the
+ * first CLEAR does).  The CSV's "manual" column is 0, 1 (-M) or 2 (-M -I).
  *
  * The process never touches guest memory itself until the end (a check
  * that it holds what the guest wrote): a host access would make a page
@@ -84,6 +87,7 @@ static struct {
 	unsigned int iters;
 	bool dbit;
 	bool manual;
+	bool initially_set;
 	enum backing backing;
 	bool csv;
 	bool quiet;
@@ -180,7 +184,7 @@ static u64 parse_size(const char *s)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M]\n"
+		"usage: eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M [-I]]\n"
 		"                   [-s anon|thp|hugetlb] [--csv] [-q]\n"
 		"  -v N      vCPU threads, each with its own slice of memory (default 1)\n"
 		"  -b SIZE   bytes per vCPU, suffixes K/M/G (default 64M)\n"
@@ -188,6 +192,7 @@ static void usage(FILE *f)
 		"  -m MODE   dirty logging by wp (write protection, default) or dbit\n"
 		"            (EPT D bits; needs insmod eptmmu ept_ad=on)\n"
 		"  -M        manual clear: GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG\n"
+		"  -I        with -M: the log starts all set, the first CLEAR protects\n"
 		"  -s SRC    backing: anon (4K pages, default), thp (MADV_HUGEPAGE),\n"
 		"            hugetlb (MAP_HUGETLB, needs reserved 2M pages)\n"
 		"  --csv     machine-readable lines only (progress still on stderr)\n"
@@ -203,7 +208,7 @@ static void parse_args(int argc, char **argv)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "v:b:i:m:Ms:qh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "v:b:i:m:MIs:qh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'v':
 			opt.vcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
@@ -223,6 +228,9 @@ static void parse_args(int argc, char **argv)
 			exit(2);
 		case 'M':
 			opt.manual = true;
+			break;
+		case 'I':
+			opt.initially_set = true;
 			break;
 		case 's':
 			for (opt.backing = BACK_ANON; opt.backing <= BACK_HUGETLB;
@@ -249,7 +257,7 @@ static void parse_args(int argc, char **argv)
 			exit(2);
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (opt.initially_set && !opt.manual)) {
 		usage(stderr);
 		exit(2);
 	}
@@ -641,7 +649,8 @@ static u64 log_flags(bool on)
 	if (!on)
 		return 0;
 	return EPTMMU_MEM_LOG_DIRTY_PAGES |
-	       (opt.dbit ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0);
+	       (opt.dbit ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0) |
+	       (opt.initially_set ? EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET : 0);
 }
 
 static void toggle_log(bool on)
@@ -916,7 +925,8 @@ static void csv_config(bool ept_ad)
 {
 	printf("%s,%u,%llu,%s,%s,%d,%u,", ept_ad ? "on" : "off", opt.vcpus,
 	       (unsigned long long)opt.bytes, backing_name[opt.backing],
-	       opt.dbit ? "dbit" : "wp", opt.manual, opt.iters);
+	       opt.dbit ? "dbit" : "wp", opt.manual + opt.initially_set,
+	       opt.iters);
 }
 
 static void csv_latency(bool ept_ad, const char *name,
@@ -1185,6 +1195,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)(opt.bytes >> 20),
 		       backing_name[opt.backing],
 		       opt.dbit ? "EPT D bits" : "write protection",
+		       opt.initially_set ? "manual (initially set)" :
 		       opt.manual ? "manual" : "automatic", opt.iters,
 		       opt.iters > 1 ? "s" : "");
 

@@ -139,6 +139,11 @@ struct eptmmu_vm {
 	struct mutex slots_lock;
 	struct srcu_struct srcu;
 	struct eptmmu_slots __rcu *slots;
+	/*
+	 * Slots of the published array that log by D bits; written under
+	 * slots_lock, read under mmu_lock without it (R-DBIT-COUNT).
+	 */
+	int nr_dbit_slots;
 
 	rwlock_t mmu_lock;
 	struct eptmmu_pt *root;
@@ -178,6 +183,8 @@ struct eptmmu_vm {
 		 * leaf, under mmu_lock, through eptmmu_account_leaf().
 		 */
 		atomic64_t pages[PG_LEVEL_1G + 1];
+		/* Slow faults served by GUP-fast, without mmap_lock. */
+		atomic64_t gup_fast;
 	} stats;
 };
 
@@ -302,6 +309,8 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush);
+void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
+			    int level, u64 snap, u64 new, bool *flush);
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush);
 void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,

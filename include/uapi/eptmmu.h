@@ -52,6 +52,14 @@
  * reports only writes made after the slot started logging.
  */
 #define EPTMMU_MEM_DIRTY_LOG_DBIT	(1u << 2)
+/*
+ * With EPTMMU_MEM_LOG_DIRTY_PAGES, for manual protect (KVM's
+ * KVM_DIRTY_LOG_INITIALLY_SET): logging starts with every page of the
+ * slot in the log and nothing write-protected (no D bit cleared); the
+ * first EPTMMU_CLEAR_DIRTY_LOG (or GET without NO_CLEAR) that names a
+ * page protects it.  Huge pages are still split when logging starts.
+ */
+#define EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET	(1u << 3)
 
 /**
  * struct eptmmu_memslot - guest-physical range backed by process memory
@@ -68,15 +76,16 @@
  * and splits its huge pages before returning; turning it off lets huge
  * pages come back on the next fault.
  * Errors:
- *   EINVAL  unknown flag, DIRTY_LOG_DBIT without LOG_DIRTY_PAGES or on a
- *           VM without EPT A/D, @slot out of range, an address or size not
- *           4 KiB aligned, size over EPTMMU_MAX_MEMSLOT_SIZE, range past
- *           EPTMMU_MAX_GPA or wrapping
+ *   EINVAL  unknown flag, DIRTY_LOG_DBIT or DIRTY_LOG_INITIALLY_SET without
+ *           LOG_DIRTY_PAGES, DIRTY_LOG_DBIT on a VM without EPT A/D,
+ *           @slot out of range, an address or size not 4 KiB aligned,
+ *           size over EPTMMU_MAX_MEMSLOT_SIZE, range past EPTMMU_MAX_GPA
+ *           or wrapping
  *   EFAULT  [@userspace_addr, +@memory_size) is not user memory
  *   EEXIST  the range overlaps another slot
  *   EBUSY   @slot exists with another address, size or READONLY flag, or
- *           the logging mode changes while logging stays on: delete it
- *           (or stop logging) first
+ *           the logging mode (DBIT, INITIALLY_SET) changes while logging
+ *           stays on: delete it (or stop logging) first
  *   ENOENT  delete of a slot that does not exist
  */
 struct eptmmu_memslot {
