@@ -61,6 +61,7 @@ static const struct {
 	EPTMMU_KNOB(soft_ad_ignores_change),
 	EPTMMU_KNOB(vmx_mc_guest_error),
 	EPTMMU_KNOB(vmx_host_seg_clobber),
+	EPTMMU_KNOB(vmx_pm_ignored),
 	EPTMMU_KNOB(dirty_log_no_yield),
 	EPTMMU_KNOB(dirty_log_yield_noflush),
 	EPTMMU_KNOB(spte_plain_access),

@@ -49,6 +49,7 @@
 
 #include <eptmmu/compat.h>
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/vmx.h>
 
 static char vmx_caps[256] = "not probed";
@@ -490,6 +491,8 @@ static void vmx_set_hold(enum vmx_hold hold, const char *why)
 static int vmx_pm_notify(struct notifier_block *nb, unsigned long event,
 			 void *unused)
 {
+	if (eptmmu_broken(vmx_pm_ignored))
+		return NOTIFY_DONE;
 	switch (event) {
 	case PM_SUSPEND_PREPARE:
 	case PM_HIBERNATION_PREPARE:

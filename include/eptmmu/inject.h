@@ -96,6 +96,11 @@ struct eptmmu_inject {
 	 */
 	bool vmx_mc_guest_error;
 	/*
+	 * The PM notifier does nothing: after S3 the module believes the CPU
+	 * is still in VMX operation (the old behaviour).
+	 */
+	bool vmx_pm_ignored;
+	/*
 	 * After a VM exit the vmx vCPU neither reloads the task's LDT nor
 	 * writes back the FS/GS bases a selector reload clobbers.
 	 */
