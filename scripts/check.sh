@@ -315,6 +315,12 @@ EOF
 step ad-refused sh -c 'insmod /eptmmu.ko backend=vmx ept_ad=on; r=$?; dmesg | grep "ept_ad=on" | tail -n 1; test $r -ne 0'
 EOF
 			bexpect+=(ad-refused:rc)
+			# R-VMX-FLUSH (two CPUs): without the kick a guest
+			# looping on CPU 1 writes past a harvest unlogged.
+			cat >>"$plan" <<'EOF'
+step vmx-flush-nokick-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_flush_no_kick || exit 2; /eptmmu_vmx_test --backend vmx remote_flush >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*after the harvest were logged" /tmp/o'
+EOF
+			bexpect+=(vmx-flush-nokick-broken:rc)
 		fi
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
@@ -358,13 +364,14 @@ bochs_exec() {
 
 # R-VMX-LIFE across suspend: the test kernels have no PM_SLEEP, so this
 # boots Debian's own 6.12 kernel (linux-image-$EPTMMU_PM_KERNEL) under
-# Bochs with the production module built against its headers: the PM
+# Bochs, with eptmmu.ko (test knobs on) built against its headers: the PM
 # notifier and the CPU hotplug callbacks through pm_test's "core" runs of
 # hibernation and suspend to RAM, then a real S3 (Bochs 2.7 resets the
-# CPUs and its BIOS resumes at the wake vector: VMX operation is really
-# lost), and the vmx vCPU before and after.  ~6 min of one job slot
-# (Debian's kernel boots slowly under Bochs), so only with
-# EPTMMU_BOCHS_PM=1.
+# CPUs and its BIOS resumes at the wake vector, so VMX operation really
+# is lost), vmx guests before and after; last, broken=vmx_pm_ignored
+# (the notifier doing nothing) must oops on the first VMX instruction
+# after a real S3.  ~4-6 min of a job slot (Debian's kernel boots slowly
+# under Bochs), so only with EPTMMU_BOCHS_PM=1.
 bochs_pm_run() {
 	local k=${EPTMMU_PM_KERNEL:-6.12.117+deb12-amd64} id=bochs-pm d plan
 	d=$EPTMMU_OUT/modbuild-pm
@@ -376,7 +383,7 @@ bochs_pm_run() {
 	rsync -rlpD --checksum --delete --exclude .git \
 		--filter=':- .gitignore' --exclude tools/build \
 		"$EPTMMU_TOP/" "$d/src/"
-	make -s -C "/lib/modules/$k/build" M="$d/src" EPTMMU_TEST= modules ||
+	make -s -C "/lib/modules/$k/build" M="$d/src" EPTMMU_TEST=1 modules ||
 		die "module build failed against $k"
 	plan=$EPTMMU_OUT/plan-$id.sh
 	cat >"$plan" <<'EOF'
@@ -384,13 +391,15 @@ step pm-before sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_vmx_test --backen
 step pm-test-core sh -c 'echo 0 >/sys/module/suspend/parameters/pm_test_delay; for s in disk mem; do echo core >/sys/power/pm_test && echo $s >/sys/power/state || exit 1; done; echo none >/sys/power/pm_test; dmesg | grep -c "eptmmu: resume: VMX operation entered again on every CPU" | grep -qx 2'
 step pm-s3 sh -c 'echo deep >/sys/power/mem_sleep && echo mem >/sys/power/state && dmesg | grep -c "eptmmu: resume: VMX operation entered again on every CPU" | grep -qx 3'
 step pm-after sh -c '/eptmmu_vmx_test --backend vmx writes_land threads dirty_wp cpu_hotplug; r=$?; rmmod eptmmu; exit $r'
+step pm-s3-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_pm_ignored || exit 2; echo mem >/sys/power/state; /eptmmu_vmx_test --backend vmx writes_land; sleep 1; rmmod eptmmu'
 EOF
 	make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" "$d/src/eptmmu.ko" \
 		"$TOOLSDIR"/eptmmu_vmx_test
 	rm -f "$EPTMMU_OUT/result-$id.json"
 	job "$id" bochs_exec "$id" pm corei7_haswell_4770 2 no_console_suspend \
 		"$EPTMMU_OUT/console-$id.log" "/boot/vmlinuz-$k" "$KSRC" \
-		pm-before:tap pm-test-core:rc pm-s3:rc pm-after:tap
+		pm-before:tap pm-test-core:rc pm-s3:rc pm-after:tap \
+		pm-s3-broken:report=bug
 	results+=("$EPTMMU_OUT/result-$id.json")
 }
 

@@ -2124,6 +2124,141 @@ static void t_cpu_hotplug(void)
 	fix_fini(&f);
 }
 
+/* ---- 16: a flush reaches a guest that never exits (R-VMX-FLUSH) ---- */
+
+#define RF_CODE_GPA	0x30000000ULL
+#define RF_CODE_SLOT	(GUEST_CODE_SLOT - 2)
+#define RF_TRIALS	5
+#define RF_SPIN_NS	2000000000ULL
+
+/*
+ * Guest code for one "access" that does not end by itself: write ECX to
+ * [EBX] and count, until the dword at [EDX] is non-zero, then VMCALL.
+ *   0: mov [ebx], ecx   2: inc ecx   3: mov eax, [edx]
+ *   5: test eax, eax    7: jz 0      9: vmcall
+ */
+static const u8 rf_loop[] = {
+	0x89, 0x0b, 0x41, 0x8b, 0x02, 0x85, 0xc0, 0x74, 0xf7, 0x0f, 0x01, 0xc1,
+};
+
+struct rf_ctx {
+	int vcpu;
+	u64 gpa, flag_gpa;
+	int r;
+	struct eptmmu_run run;
+};
+
+static void *rf_thread(void *arg)
+{
+	struct rf_ctx *c = arg;
+	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, c->gpa, 4,
+					   c->flag_gpa | 1ULL << 40);
+
+	if (!pin_to(1))
+		c->r = -EINVAL;
+	else
+		c->r = run_vcpu(c->vcpu, &a, 1, &c->run);
+	return NULL;
+}
+
+/* Spin until the guest changes *p from @v; false after RF_SPIN_NS. */
+static bool rf_wait_change(volatile u32 *p, u32 v)
+{
+	u64 t0 = now_ns();
+
+	while (*p == v)
+		if (now_ns() - t0 > RF_SPIN_NS)
+			return false;
+	return true;
+}
+
+/*
+ * A guest on CPU 1 writes one page in a loop that never exits on its own;
+ * from CPU 0 a harvest write-protects the page.  Once the harvest has
+ * returned, every write the guest makes must fault and be logged: the
+ * flush kicked it out of the guest (an IPI to a CPU in ran_on) and its
+ * stale writable translation went with the kick.  Without the kick the
+ * guest goes on writing through it until its next VM exit, and a write
+ * made then escapes the log.  (A kick without the INVEPT is invisible
+ * here: Bochs empties its TLB at every VM entry.)
+ */
+static void t_remote_flush(void)
+{
+	u64 got[1];
+	unsigned int trial, lost = 0, ran = 0;
+	struct rf_ctx c;
+	pthread_t th;
+	u8 *code;
+	struct fix f;
+	int r;
+
+	if (!is_vmx()) {
+		skip_rest("a guest that loops without exiting needs the vmx vCPU");
+		return;
+	}
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip_rest("needs two CPUs: the guest's and the flusher's");
+		return;
+	}
+	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110))
+		return;
+	code = xmap(PAGE_SIZE, PAGE_SIZE);
+	memcpy(code, rf_loop, sizeof(rf_loop));
+	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
+			PAGE_SIZE, code);
+	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
+	if (r) {
+		tap_diag("remote_flush: the loop's code: %s", strerror(-r));
+		goto out;
+	}
+	pin_to(0);
+	for (trial = 0; trial < RF_TRIALS; trial++) {
+		volatile u32 *page = (volatile u32 *)f.mem;
+		volatile u32 *flag = (volatile u32 *)(f.mem + PAGE_SIZE);
+		bool moved;
+		u32 v;
+
+		*flag = 0;
+		*page = 0;
+		c = (struct rf_ctx){ .vcpu = f.vcpu, .gpa = GPA_DATA,
+				     .flag_gpa = GPA_DATA + PAGE_SIZE };
+		if (pthread_create(&th, NULL, rf_thread, &c))
+			die("pthread_create");
+		moved = rf_wait_change(page, 0);
+		/* Write-protects the page and flushes; the guest runs on. */
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		v = *page;
+		moved = moved && !r && rf_wait_change(page, v);
+		*flag = 1;
+		pthread_join(th, NULL);
+		if (c.r || c.run.exit_reason != EPTMMU_EXIT_DONE) {
+			diag_run("remote_flush: the looping guest", c.r, &c.run);
+			break;
+		}
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (!moved || r) {
+			tap_diag("remote_flush: trial %u: the guest %s", trial,
+				 r ? "harvest failed" : "stopped writing");
+			break;
+		}
+		ran++;
+		if (!(got[0] & 1)) {
+			lost++;
+			tap_diag("remote_flush: trial %u: the guest wrote %#x then %#x after the harvest, yet the page is not in the next one",
+				 trial, v, *page);
+		}
+	}
+	tap_ok(ran == RF_TRIALS,
+	       "remote_flush: %u times a guest looping on CPU 1 went on writing after a harvest from CPU 0",
+	       ran);
+	tap_ok(ran == RF_TRIALS && !lost,
+	       "remote_flush: each time its writes after the harvest were logged (%u lost)",
+	       lost);
+out:
+	munmap(code, PAGE_SIZE);
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -2144,6 +2279,7 @@ static const struct tap_test tests[] = {
 	{ "host_segments", t_host_segments, 3, "LDT, FS/GS selectors and bases across VM exits" },
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
+	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
 };
 
 static void usage(FILE *f)

@@ -58,7 +58,14 @@ static_assert(VMX_HOST_RSP_FIELD == HOST_RSP);
 #define AR_DATA		(AR_FLAT | 0x3)
 #define AR_TSS		(VMX_AR_P_MASK | VMX_AR_TYPE_BUSY_32_TSS)
 
-#define GUEST_RFLAGS_FIXED	X86_EFLAGS_FIXED	/* IF clear */
+/*
+ * IF set: external interrupts exit whatever the guest's IF says (the
+ * guest has no IDT and never sees one), but Bochs 2.7 recomputes its
+ * interrupt masking only when IF changes, so a guest entered with IF
+ * clear from a host with interrupts off is never interrupted there: a
+ * guest that runs long (R-VMX-FLUSH's remote_flush) would stall the CPU.
+ */
+#define GUEST_RFLAGS_FIXED	(X86_EFLAGS_FIXED | X86_EFLAGS_IF)
 
 struct vmx_exit {
 	u32 reason;
@@ -813,7 +820,14 @@ static void vmx_flush_tlb(struct eptmmu_vcpu *vcpu)
 	 * CPU in the mask is kicked out by the IPI before the INVEPT runs.
 	 */
 	smp_mb();
-	on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	if (eptmmu_broken(vmx_flush_no_kick)) {
+		preempt_disable();
+		if (cpumask_test_cpu(smp_processor_id(), vv->ran_on))
+			vmx_invept_ipi(vv);
+		preempt_enable();
+	} else {
+		on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	}
 	atomic64_inc(&vv->flushes);
 }
 

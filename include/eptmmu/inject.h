@@ -96,6 +96,11 @@ struct eptmmu_inject {
 	 */
 	bool vmx_mc_guest_error;
 	/*
+	 * A vmx vCPU's flush runs INVEPT on the flushing CPU only: no IPI
+	 * kicks the other CPUs in ran_on out of the guest.
+	 */
+	bool vmx_flush_no_kick;
+	/*
 	 * The PM notifier does nothing: after S3 the module believes the CPU
 	 * is still in VMX operation (the old behaviour).
 	 */
