@@ -321,6 +321,12 @@ EOF
 step vmx-flush-nokick-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_flush_no_kick || exit 2; /eptmmu_vmx_test --backend vmx remote_flush >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*after the harvest were logged" /tmp/o'
 EOF
 			bexpect+=(vmx-flush-nokick-broken:rc)
+			# R-VMX-VMCS: a VMCS loaded on another CPU without a
+			# VMCLEAR where it was active must fail the threads.
+			cat >>"$plan" <<'EOF'
+step vmx-vmcs-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_migrate_no_vmclear || exit 2; /eptmmu_vmx_test --backend vmx threads >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*threads: 2 vCPUs in 2 threads" /tmp/o'
+EOF
+			bexpect+=(vmx-vmcs-broken:rc)
 		fi
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
@@ -368,7 +374,9 @@ bochs_exec() {
 # notifier and the CPU hotplug callbacks through pm_test's "core" runs of
 # hibernation and suspend to RAM, then a real S3 (Bochs 2.7 resets the
 # CPUs and its BIOS resumes at the wake vector, so VMX operation really
-# is lost), vmx guests before and after; last, broken=vmx_pm_ignored
+# is lost) with CPU 1 offline (with both CPUs in it, the guest made no
+# progress after the resume: Bochs resets the TSCs), vmx guests before
+# and after; last, broken=vmx_pm_ignored
 # (the notifier doing nothing) must oops on the first VMX instruction
 # after a real S3.  ~4-6 min of a job slot (Debian's kernel boots slowly
 # under Bochs), so only with EPTMMU_BOCHS_PM=1.
@@ -389,9 +397,9 @@ bochs_pm_run() {
 	cat >"$plan" <<'EOF'
 step pm-before sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_vmx_test --backend vmx writes_land threads'
 step pm-test-core sh -c 'echo 0 >/sys/module/suspend/parameters/pm_test_delay; for s in disk mem; do echo core >/sys/power/pm_test && echo $s >/sys/power/state || exit 1; done; echo none >/sys/power/pm_test; dmesg | grep -c "eptmmu: resume: VMX operation entered again on every CPU" | grep -qx 2'
-step pm-s3 sh -c 'echo deep >/sys/power/mem_sleep && echo mem >/sys/power/state && dmesg | grep -c "eptmmu: resume: VMX operation entered again on every CPU" | grep -qx 3'
+step pm-s3 sh -c 'c=/sys/devices/system/cpu/cpu1/online; echo 0 >$c && echo deep >/sys/power/mem_sleep && echo mem >/sys/power/state && echo 1 >$c && dmesg | grep -c "eptmmu: resume: VMX operation entered again on every CPU" | grep -qx 3'
 step pm-after sh -c '/eptmmu_vmx_test --backend vmx writes_land threads dirty_wp cpu_hotplug; r=$?; rmmod eptmmu; exit $r'
-step pm-s3-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_pm_ignored || exit 2; echo mem >/sys/power/state; /eptmmu_vmx_test --backend vmx writes_land; sleep 1; rmmod eptmmu'
+step pm-s3-broken sh -c 'c=/sys/devices/system/cpu/cpu1/online; insmod /eptmmu.ko backend=vmx broken=vmx_pm_ignored || exit 2; echo 0 >$c; echo mem >/sys/power/state; echo 1 >$c; /eptmmu_vmx_test --backend vmx writes_land; sleep 1; rmmod eptmmu'
 EOF
 	make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" "$d/src/eptmmu.ko" \
 		"$TOOLSDIR"/eptmmu_vmx_test

@@ -2091,6 +2091,16 @@ static void t_cpu_hotplug(void)
 	struct fix f;
 	int r;
 
+	/*
+	 * The soft vCPU has no VMX operation to lose.  (Run on it under
+	 * QEMU, this test was followed once by a 3 s soft lockup on the
+	 * re-onlined CPU in the next step, holds.sh, whose watchdog is at
+	 * 2 s: not worth the noise where it proves nothing.)
+	 */
+	if (!is_vmx()) {
+		skip_rest("VMX operation across CPU hotplug is the vmx vCPU's");
+		return;
+	}
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || access(CPU1_ONLINE, W_OK)) {
 		skip_rest("needs CPU 1, online and hot-pluggable");
 		return;

@@ -89,6 +89,7 @@ struct vmx_vcpu {
 	bool launched;
 	bool set_up;		/* the constant VMCS fields are written */
 	bool fetch_mode;	/* what the VMCS is set up for now */
+	bool skip_vmclear;	/* broken=vmx_migrate_no_vmclear, next clear */
 	struct list_head loaded_link;	/* on eptmmu_vmx_cpu.loaded */
 	cpumask_var_t ran_on;	/* CPUs that may cache our translations */
 	atomic64_t flushes;
@@ -169,7 +170,9 @@ static void vmx_clear_here(struct vmx_vcpu *vv)
 	lockdep_assert_irqs_disabled();
 	if (WARN_ON_ONCE(vv->cpu != smp_processor_id()))
 		return;
-	WARN_ON_ONCE(!vmclear(vv->vmcs));
+	if (!READ_ONCE(vv->skip_vmclear))
+		WARN_ON_ONCE(!vmclear(vv->vmcs));
+	WRITE_ONCE(vv->skip_vmclear, false);
 	if (vc->current_vmcs == vv->vmcs)
 		vc->current_vmcs = NULL;
 	list_del(&vv->loaded_link);
@@ -341,8 +344,12 @@ static bool vmx_load(struct vmx_vcpu *vv)
 	int cpu = smp_processor_id();
 
 	/* Pairs with the release in vmx_clear_here(): launched is reset. */
-	if (smp_load_acquire(&vv->cpu) != cpu)
+	if (smp_load_acquire(&vv->cpu) != cpu) {
+		/* Broken: the old CPU forgets the VMCS without writing it back. */
+		if (eptmmu_broken(vmx_migrate_no_vmclear))
+			WRITE_ONCE(vv->skip_vmclear, true);
 		vmx_clear(vv);
+	}
 	local_irq_disable();
 	if (!vc->on) {
 		local_irq_enable();

@@ -101,6 +101,11 @@ struct eptmmu_inject {
 	 */
 	bool vmx_flush_no_kick;
 	/*
+	 * A vmx vCPU moving to another CPU has its VMCS dropped from the old
+	 * CPU's bookkeeping without a VMCLEAR there (R-VMX-VMCS).
+	 */
+	bool vmx_migrate_no_vmclear;
+	/*
 	 * The PM notifier does nothing: after S3 the module believes the CPU
 	 * is still in VMX operation (the old behaviour).
 	 */
