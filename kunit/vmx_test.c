@@ -86,6 +86,27 @@ static void vmx_refusals(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
 }
 
+/*
+ * R-VMX-LIFE: entering VMX operation needs an all-context INVEPT; a CPU
+ * with single-context INVEPT only is refused, one with all-context only
+ * is taken (its flushes use all-context).
+ */
+static void vmx_invept_types(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m;
+	struct eptmmu_vmx_caps c;
+
+	m = model(EPT_CAP_HASWELL & ~VMX_EPT_EXTENT_GLOBAL_BIT);
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_TRUE(test, c.invept_single);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(c.why, "all-context INVEPT"));
+
+	m = model(EPT_CAP_HASWELL & ~VMX_EPT_EXTENT_CONTEXT_BIT);
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.invept_single);
+	KUNIT_EXPECT_TRUE(test, c.invept_all);
+}
+
 /* Without the TRUE MSRs the plain control MSR decides. */
 static void vmx_true_ctls(struct kunit *test)
 {
@@ -183,6 +204,7 @@ static struct kunit_case vmx_cases[] = {
 	KUNIT_CASE(vmx_haswell),
 	KUNIT_CASE(vmx_sandy_bridge),
 	KUNIT_CASE(vmx_refusals),
+	KUNIT_CASE(vmx_invept_types),
 	KUNIT_CASE(vmx_true_ctls),
 	KUNIT_CASE(vmx_controls),
 	KUNIT_CASE(vmx_controls_refused),

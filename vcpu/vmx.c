@@ -15,15 +15,30 @@
  * VMX operation for as long as the module is loaded: the CPU hotplug
  * callbacks here do VMXON when a CPU comes online and VMCLEAR + VMXOFF
  * when it goes.  vcpu/vmx_vcpu.c runs the guests.
+ *
+ * Around that, the system's own transitions (R-VMX-LIFE in
+ * Documentation/locking.rst): a PM notifier leaves VMX operation on
+ * every CPU before suspend or hibernation and enters it again after (the
+ * CPU forgets it across S3), a reboot notifier leaves it for good before
+ * reboot, power-off and kexec, and the kernel's emergency callback
+ * leaves it on a crash or an emergency reboot, where notifiers do not
+ * run.  Whenever a CPU enters VMX operation it runs an all-context
+ * INVEPT before any vCPU can enter a guest there, so a flush it missed
+ * while it was out cannot leave a stale translation behind.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
+#include <linux/notifier.h>
 #include <linux/preempt.h>
+#include <linux/reboot.h>
+#include <linux/smp.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
 #include <asm/cpufeature.h>
 #include <asm/io.h>
 #include <asm/msr.h>
@@ -32,7 +47,9 @@
 #include <asm/tlbflush.h>
 #include <asm/vmx.h>
 
+#include <eptmmu/compat.h>
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/vmx.h>
 
 static char vmx_caps[256] = "not probed";
@@ -43,6 +60,21 @@ DEFINE_PER_CPU(struct eptmmu_vmx_cpu, eptmmu_vmx_cpu);
 struct eptmmu_vmx_config eptmmu_vmx __read_mostly;
 static struct eptmmu_vmx_msrs vmx_msrs;
 static int vmx_hp_state = -1;
+
+/*
+ * Why VMX operation is off on every CPU although the module runs the
+ * vmx backend (R-VMX-LIFE): changed with the CPU hotplug lock held for
+ * read and every online CPU then switched by IPI, read by the hotplug
+ * callbacks (which run with it held for write), so a CPU coming online
+ * never misses a change.
+ */
+enum vmx_hold {
+	VMX_RUNNING,
+	VMX_SLEEPING,	/* suspend or hibernation: back on after resume */
+	VMX_STOPPED,	/* reboot, power-off or kexec: never back */
+};
+
+static enum vmx_hold vmx_hold;
 
 static void decode_ept(struct eptmmu_vmx_caps *c, u64 ept)
 {
@@ -102,8 +134,8 @@ bool eptmmu_vmx_decode(struct eptmmu_vmx_caps *c,
 		c->why = "the CPU has no EPT";
 	else if (!c->ept_4level || !c->ept_wb)
 		c->why = "EPT lacks a 4-level walk or write-back tables";
-	else if (!c->invept || !(c->invept_single || c->invept_all))
-		c->why = "the CPU has no usable INVEPT";
+	else if (!c->invept || !c->invept_all)
+		c->why = "the CPU has no all-context INVEPT (needed at every VMXON)";
 	else
 		return true;
 	return false;
@@ -158,9 +190,19 @@ faulted:
 	return -EFAULT;
 }
 
-static void vmx_off(void)
+/*
+ * VMXOFF, tolerating a CPU that is not in VMX operation (it faults with
+ * #UD then): the emergency path cannot know for sure.  Return false if it
+ * faulted.
+ */
+static bool vmx_off(void)
 {
-	asm volatile("vmxoff" : : : "cc", "memory");
+	asm goto("1: vmxoff\n\t"
+		 _ASM_EXTABLE(1b, %l[faulted])
+		 : : : "cc", "memory" : faulted);
+	return true;
+faulted:
+	return false;
 }
 
 /* Are CR0 and CR4 (with VMXE) what VMX operation requires? */
@@ -200,7 +242,7 @@ static int vmxon_probe(const struct eptmmu_vmx_msrs *m, u32 revision,
 		cr4_set_bits(X86_CR4_VMXE);
 		r = vmx_on(page_to_phys(page));
 		if (!r)
-			vmx_off();
+			WARN_ON_ONCE(!vmx_off());
 		cr4_clear_bits(X86_CR4_VMXE);
 		if (r)
 			*why = "VMXON failed";
@@ -285,6 +327,7 @@ const char *eptmmu_vmx_controls(struct eptmmu_vmx_config *cfg,
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_vmx_controls);
 
+/* R-VMX-LIFE: nothing cached from before this VMXON survives it. */
 static void vmx_invept_all(void)
 {
 	struct { u64 eptp, rsvd; } desc = { 0, 0 };
@@ -300,6 +343,8 @@ static int vmx_cpu_enable(struct eptmmu_vmx_cpu *vc)
 	int r;
 
 	lockdep_assert_irqs_disabled();
+	if (vc->on)
+		return 0;
 	if (cr4 & X86_CR4_VMXE) {
 		pr_err("CPU %d: another hypervisor owns VMX (CR4.VMXE is set)\n",
 		       smp_processor_id());
@@ -315,12 +360,12 @@ static int vmx_cpu_enable(struct eptmmu_vmx_cpu *vc)
 		return r;
 	}
 	/*
-	 * Translations tagged with a since-freed EPTP may survive a VMXOFF;
-	 * start clean.  (Without all-context INVEPT every VM's vCPUs already
-	 * invalidated their EPTP on the CPUs they ran on when they died.)
+	 * R-VMX-LIFE: translations tagged with any EPTP may survive VMXOFF
+	 * and VMXON, and flushes skipped this CPU while it was out of VMX
+	 * operation (or offline): drop them all before a guest can run
+	 * here.  Interrupts are off, so no flush IPI sees on set first.
 	 */
-	if (eptmmu_vmx.invept_all)
-		vmx_invept_all();
+	vmx_invept_all();
 	WRITE_ONCE(vc->on, true);
 	return 0;
 }
@@ -332,7 +377,7 @@ static void vmx_cpu_disable(struct eptmmu_vmx_cpu *vc)
 	if (!vc->on)
 		return;
 	eptmmu_vmx_clear_loaded(vc);
-	vmx_off();
+	WARN_ON_ONCE(!vmx_off());
 	cr4_clear_bits(X86_CR4_VMXE);
 	WRITE_ONCE(vc->on, false);
 }
@@ -353,6 +398,9 @@ static int vmx_cpu_online(unsigned int cpu)
 		INIT_LIST_HEAD(&vc->loaded);
 	}
 	*(u32 *)vc->vmxon_region = eptmmu_vmx.revision;
+	/* Suspend: the PM notifier turns it on after the resume. */
+	if (READ_ONCE(vmx_hold) != VMX_RUNNING)
+		return 0;
 	local_irq_save(flags);
 	r = vmx_cpu_enable(vc);
 	local_irq_restore(flags);
@@ -370,17 +418,115 @@ static int vmx_cpu_offline(unsigned int cpu)
 	return 0;
 }
 
-/* Reboot, kexec or crash: leave VMX at once, or INIT is blocked. */
+/*
+ * R-VMX-LIFE: a crash (kdump), an emergency reboot or a panic's stop of
+ * the other CPUs, in NMI context or with interrupts off, where no
+ * notifier runs: leave VMX root operation, or INIT is blocked and the
+ * next kernel cannot start this CPU.  The CPU may be anywhere in
+ * vmx_cpu_enable() or vmx_cpu_disable(), so CR4.VMXE (set before VMXON,
+ * cleared after VMXOFF) says whether to try, and a VMXOFF outside VMX
+ * operation is caught.  The active VMCSs are not VMCLEARed: the list of
+ * them may be half-updated under this NMI, and nothing after a crash
+ * reads their contents.
+ */
 static void vmx_emergency_off(void)
 {
 	struct eptmmu_vmx_cpu *vc = this_cpu_ptr(&eptmmu_vmx_cpu);
 
-	if (READ_ONCE(vc->on)) {
-		vmx_off();
-		cr4_clear_bits(X86_CR4_VMXE);
-		WRITE_ONCE(vc->on, false);
-	}
+	if (!(__read_cr4() & X86_CR4_VMXE))
+		return;
+	vmx_off();
+	cr4_clear_bits(X86_CR4_VMXE);
+	WRITE_ONCE(vc->on, false);
 }
+
+/* IPI: this CPU leaves VMX operation (or enters it again). */
+static void vmx_cpu_off_ipi(void *unused)
+{
+	vmx_cpu_disable(this_cpu_ptr(&eptmmu_vmx_cpu));
+}
+
+static void vmx_cpu_on_ipi(void *failed)
+{
+	if (vmx_cpu_enable(this_cpu_ptr(&eptmmu_vmx_cpu)))
+		atomic_inc(failed);
+}
+
+/*
+ * R-VMX-LIFE: every online CPU leaves VMX operation, or enters it again
+ * (@hold is VMX_RUNNING).  The hotplug lock keeps CPUs from coming or
+ * going meanwhile; one that comes later reads vmx_hold.
+ */
+static void vmx_set_hold(enum vmx_hold hold, const char *why)
+{
+	atomic_t failed = ATOMIC_INIT(0);
+
+	cpus_read_lock();
+	if (READ_ONCE(vmx_hold) == VMX_STOPPED) {
+		cpus_read_unlock();
+		return;
+	}
+	WRITE_ONCE(vmx_hold, hold);
+	if (hold == VMX_RUNNING)
+		on_each_cpu(vmx_cpu_on_ipi, &failed, 1);
+	else
+		on_each_cpu(vmx_cpu_off_ipi, NULL, 1);
+	cpus_read_unlock();
+	if (atomic_read(&failed))
+		pr_err("%s: VMXON failed on %d CPUs; vCPUs wait for them\n",
+		       why, atomic_read(&failed));
+	else
+		pr_info("%s: VMX operation %s on every CPU\n", why,
+			hold == VMX_RUNNING ? "entered again" : "left");
+}
+
+/*
+ * Suspend to RAM loses VMX operation (the CPU comes back out of it, and
+ * the next VMPTRLD or INVEPT would raise #UD); hibernation powers off.
+ * Leave it before, with every CPU still online and no task frozen yet
+ * (a vCPU in EPTMMU_RUN then waits, see vmx_enter_once()), and enter it
+ * again when everything is back.  Suspend to idle does not need it and
+ * gets it too: the notifier cannot tell the states apart.
+ */
+static int vmx_pm_notify(struct notifier_block *nb, unsigned long event,
+			 void *unused)
+{
+	if (eptmmu_broken(vmx_pm_ignored))
+		return NOTIFY_DONE;
+	switch (event) {
+	case PM_SUSPEND_PREPARE:
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		vmx_set_hold(VMX_SLEEPING, "suspend");
+		break;
+	case PM_POST_SUSPEND:
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		vmx_set_hold(VMX_RUNNING, "resume");
+		break;
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmx_pm_nb = {
+	.notifier_call = vmx_pm_notify,
+};
+
+/*
+ * Reboot, power-off, halt and kexec (which runs this chain too) end VMX
+ * operation for good: INIT is blocked in VMX root operation, and the
+ * next kernel must find the CPUs out of it.
+ */
+static int vmx_reboot_notify(struct notifier_block *nb, unsigned long event,
+			     void *unused)
+{
+	vmx_set_hold(VMX_STOPPED, "reboot");
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmx_reboot_nb = {
+	.notifier_call = vmx_reboot_notify,
+};
 
 static void vmx_free_regions(void)
 {
@@ -400,6 +546,7 @@ static int vmx_enable_all(void)
 {
 	int r;
 
+	WRITE_ONCE(vmx_hold, VMX_RUNNING);
 	cpu_emergency_register_virt_callback(vmx_emergency_off);
 	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "eptmmu/vmx:online",
 			      vmx_cpu_online, vmx_cpu_offline);
@@ -409,6 +556,8 @@ static int vmx_enable_all(void)
 		return r;
 	}
 	vmx_hp_state = r;
+	register_reboot_notifier(&vmx_reboot_nb);
+	register_pm_notifier(&vmx_pm_nb);
 	return 0;
 }
 
@@ -421,6 +570,8 @@ void eptmmu_vmx_exit(void)
 {
 	if (vmx_hp_state < 0)
 		return;
+	unregister_pm_notifier(&vmx_pm_nb);
+	unregister_reboot_notifier(&vmx_reboot_nb);
 	cpuhp_remove_state(vmx_hp_state);
 	cpu_emergency_unregister_virt_callback(vmx_emergency_off);
 	vmx_free_regions();
@@ -454,6 +605,9 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 	usable = eptmmu_vmx_decode(caps, m);
 	if (usable) {
 		why = eptmmu_vmx_controls(&eptmmu_vmx, caps, m);
+		/* R-VMX-EVENT: an NMI in the guest must reach the host. */
+		if (!why && !EPTMMU_HAVE_VMX_NMI_ENTRY)
+			why = "no NMI entry for VMX modules (needs CONFIG_KVM_INTEL=m)";
 		usable = !why;
 	}
 	if (usable) {

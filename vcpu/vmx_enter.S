@@ -5,6 +5,8 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
+#include <asm/nospec-branch.h>
+#include <asm/segment.h>
 #include <asm/unwind_hints.h>
 
 #include <eptmmu/vmx_regs.h>
@@ -115,3 +117,29 @@ SYM_INNER_LABEL(eptmmu_vmx_vmexit, SYM_L_GLOBAL)
 	pop	%rbp
 	RET
 SYM_FUNC_END(eptmmu_vmx_enter)
+
+/*
+ * void eptmmu_vmx_call_nmi(void (*entry)(void))
+ *
+ * Run the host's NMI handler for the NMI that made the guest exit, as if
+ * the CPU had delivered it at this point (R-VMX-EVENT): @entry is the
+ * kernel's IDT-style NMI entry for VMX modules, which expects the frame
+ * an interrupt pushes (SS, RSP, RFLAGS, CS, RIP, with RSP first aligned
+ * to 16 bytes as the CPU does) and returns with IRET.  That IRET is what
+ * lifts the NMI blocking the VM exit left in effect, so no other way of
+ * calling the handler (and no INT 2) will do.  Interrupts are off.
+ */
+SYM_FUNC_START(eptmmu_vmx_call_nmi)
+	push	%rbp
+	mov	%rsp, %rbp
+	and	$-16, %rsp
+	push	$__KERNEL_DS
+	push	%rbp
+	pushf
+	push	$__KERNEL_CS
+	/* The return address completes the frame; IRET pops all of it. */
+	CALL_NOSPEC rdi
+	/* RSP is back at %rbp already; say so for objtool. */
+	leave
+	RET
+SYM_FUNC_END(eptmmu_vmx_call_nmi)

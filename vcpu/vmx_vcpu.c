@@ -22,20 +22,25 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cpumask.h>
+#include <linux/moduleparam.h>
+#include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <asm/debugreg.h>
 #include <asm/desc.h>
 #include <asm/io.h>
+#include <asm/mce.h>
 #include <asm/msr.h>
 #include <asm/segment.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
+#include <asm/trapnr.h>
 #include <asm/vmx.h>
 
 #include <eptmmu/compat.h>
 #include <eptmmu/export.h>
+#include <eptmmu/inject.h>
 #include <eptmmu/trace.h>
 #include <eptmmu/vcpu.h>
 #include <eptmmu/vmx.h>
@@ -54,7 +59,14 @@ static_assert(VMX_HOST_RSP_FIELD == HOST_RSP);
 #define AR_DATA		(AR_FLAT | 0x3)
 #define AR_TSS		(VMX_AR_P_MASK | VMX_AR_TYPE_BUSY_32_TSS)
 
-#define GUEST_RFLAGS_FIXED	X86_EFLAGS_FIXED	/* IF clear */
+/*
+ * IF set: external interrupts exit whatever the guest's IF says (the
+ * guest has no IDT and never sees one), but Bochs 2.7 recomputes its
+ * interrupt masking only when IF changes, so a guest entered with IF
+ * clear from a host with interrupts off is never interrupted there: a
+ * guest that runs long (R-VMX-FLUSH's remote_flush) would stall the CPU.
+ */
+#define GUEST_RFLAGS_FIXED	(X86_EFLAGS_FIXED | X86_EFLAGS_IF)
 
 struct vmx_exit {
 	u32 reason;
@@ -78,6 +90,7 @@ struct vmx_vcpu {
 	bool launched;
 	bool set_up;		/* the constant VMCS fields are written */
 	bool fetch_mode;	/* what the VMCS is set up for now */
+	bool skip_vmclear;	/* broken=vmx_migrate_no_vmclear, next clear */
 	struct list_head loaded_link;	/* on eptmmu_vmx_cpu.loaded */
 	cpumask_var_t ran_on;	/* CPUs that may cache our translations */
 	atomic64_t flushes;
@@ -158,7 +171,9 @@ static void vmx_clear_here(struct vmx_vcpu *vv)
 	lockdep_assert_irqs_disabled();
 	if (WARN_ON_ONCE(vv->cpu != smp_processor_id()))
 		return;
-	WARN_ON_ONCE(!vmclear(vv->vmcs));
+	if (!READ_ONCE(vv->skip_vmclear))
+		WARN_ON_ONCE(!vmclear(vv->vmcs));
+	WRITE_ONCE(vv->skip_vmclear, false);
 	if (vc->current_vmcs == vv->vmcs)
 		vc->current_vmcs = NULL;
 	list_del(&vv->loaded_link);
@@ -330,8 +345,12 @@ static bool vmx_load(struct vmx_vcpu *vv)
 	int cpu = smp_processor_id();
 
 	/* Pairs with the release in vmx_clear_here(): launched is reset. */
-	if (smp_load_acquire(&vv->cpu) != cpu)
+	if (smp_load_acquire(&vv->cpu) != cpu) {
+		/* Broken: the old CPU forgets the VMCS without writing it back. */
+		if (eptmmu_broken(vmx_migrate_no_vmclear))
+			WRITE_ONCE(vv->skip_vmclear, true);
 		vmx_clear(vv);
+	}
 	local_irq_disable();
 	if (!vc->on) {
 		local_irq_enable();
@@ -367,22 +386,204 @@ static bool vmx_load(struct vmx_vcpu *vv)
 	return true;
 }
 
+static bool exit_is_nmi(const struct vmx_exit *e)
+{
+	return (e->intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR;
+}
+
+/* A machine check delivered in the guest (exit reason 0, vector 18). */
+static bool exit_is_mc(const struct vmx_exit *e)
+{
+	return (e->reason & 0xffff) == EXIT_REASON_EXCEPTION_NMI &&
+	       (e->intr_info & (INTR_INFO_VALID_MASK | INTR_INFO_INTR_TYPE_MASK |
+				INTR_INFO_VECTOR_MASK)) ==
+	       (INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | X86_TRAP_MC);
+}
+
+/*
+ * R-VMX-EVENT: an NMI or a machine check that made the guest exit belongs
+ * to the host, whose handler must run as if the event had hit the host
+ * right here, with interrupts still off.
+ *
+ * The NMI: under FRED through the kernel's FRED entry for hypervisors;
+ * otherwise through the entry point the kernel exports for VMX modules,
+ * called with the interrupt frame a CPU would have pushed
+ * (eptmmu_vmx_call_nmi()): its IRET also ends the NMI blocking the VM
+ * exit left behind.  Never INT 2: a software interrupt is not an NMI
+ * (FRED rejects it, and it does not unblock NMIs).
+ *
+ * The machine check: do_machine_check(), with registers that say "user
+ * mode, interrupts on": the machine check hit guest code, never kernel
+ * code, and its recovery policy (e.g. killing the task that ran the
+ * guest) is the host's to choose.
+ */
+static void vmx_host_nmi(void)
+{
+	if (eptmmu_fred_enabled())
+		eptmmu_fred_nmi();
+	else
+		eptmmu_vmx_call_nmi(eptmmu_vmx_nmi_entry);
+}
+
+static void vmx_host_mc(void)
+{
+#ifdef CONFIG_X86_MCE
+	struct pt_regs regs = {
+		.cs = 3,
+		.flags = X86_EFLAGS_IF,
+	};
+
+	do_machine_check(&regs);
+#endif
+}
+
+#ifdef EPTMMU_TEST
+/*
+ * Test builds: the next vmx_fake_exits VM exits are reported, in turn,
+ * as a machine check during VM entry, a machine-check exception and an
+ * NMI, none of which Bochs can raise in a guest.  The host handlers then
+ * run for an event that did not happen: harmless on one CPU (the
+ * machine-check handler finds no bank with an error), and what the
+ * counters in /proc/interrupts show.  The exit that was replaced had
+ * done its work, which the access redoes.
+ */
+static atomic_t vmx_fake_exits = ATOMIC_INIT(0);
+module_param_named(vmx_fake_exits, vmx_fake_exits.counter, int, 0644);
+MODULE_PARM_DESC(vmx_fake_exits,
+		 "test builds only: report the next N VM exits as machine checks / NMIs");
+
+static void vmx_fake_exit(struct vmx_exit *e)
+{
+	int n = atomic_dec_if_positive(&vmx_fake_exits);
+
+	if (n < 0)
+		return;
+	switch (n % 3) {
+	case 0:
+		e->reason = EXIT_REASON_MCE_DURING_VMENTRY |
+			    VMX_EXIT_REASONS_FAILED_VMENTRY;
+		e->intr_info = 0;
+		break;
+	case 1:
+		e->reason = EXIT_REASON_EXCEPTION_NMI;
+		e->intr_info = INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION |
+			       X86_TRAP_MC;
+		break;
+	default:
+		e->reason = EXIT_REASON_EXCEPTION_NMI;
+		e->intr_info = INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR |
+			       NMI_VECTOR;
+		break;
+	}
+}
+#else
+static void vmx_fake_exit(struct vmx_exit *e)
+{
+}
+#endif
+
+/* Host segment state a VM exit does not restore (R-VMX-HOSTSEG). */
+struct vmx_host_seg {
+	u16 ds, es, fs, gs, ldt;
+	unsigned long fs_base, kernel_gs_base;
+};
+
+static void vmx_save_host_seg(struct vmx_host_seg *h, unsigned long fs_base)
+{
+	savesegment(ds, h->ds);
+	savesegment(es, h->es);
+	savesegment(fs, h->fs);
+	savesegment(gs, h->gs);
+	asm volatile("sldt %0" : "=rm" (h->ldt));
+	h->fs_base = fs_base;
+	/* While in the kernel, the user's GS base is in KERNEL_GS_BASE. */
+	if (h->gs)
+		rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+}
+
+/*
+ * R-VMX-HOSTSEG: a VM exit leaves LDTR unusable, the data segment
+ * selectors null and the FS/GS bases what the VMCS host fields say;
+ * KERNEL_GS_BASE it does not touch.  The task's LDT (modify_ldt()) is
+ * loaded again from the same selector (the GDT still describes it).  A
+ * user FS or GS selector is loaded again, but loading it also loads the
+ * base from its descriptor, and for GS (load_gs_index() swaps GS) into
+ * KERNEL_GS_BASE, the user's GS base: with FSGSBASE that base may differ
+ * from the descriptor's, so both are written back after the load.  With
+ * a null selector the VMCS host fields already restored the FS base, and
+ * the user's GS base was never touched.
+ */
+static void vmx_load_host_seg(const struct vmx_host_seg *h)
+{
+	bool keep_bases = !eptmmu_broken(vmx_host_seg_clobber);
+
+	if (h->ldt && keep_bases)
+		asm volatile("lldt %0" : : "rm" (h->ldt));
+	loadsegment(ds, h->ds);
+	loadsegment(es, h->es);
+	if (h->fs) {
+		loadsegment(fs, h->fs);
+		if (keep_bases)
+			wrmsrl(MSR_FS_BASE, h->fs_base);
+	}
+	if (h->gs) {
+		load_gs_index(h->gs);
+		if (keep_bases)
+			wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	}
+}
+
+/*
+ * Right after a VM exit, interrupts off: the host's events first
+ * (R-VMX-EVENT).  Return 0, or 1 for a failed VM entry that is the
+ * guest's to answer for.
+ */
+static int vmx_exit_events(struct vmx_vcpu *vv)
+{
+	struct vmx_exit *e = &vv->exit;
+	bool as_guest_error = eptmmu_broken(vmx_mc_guest_error);
+
+	if ((e->reason & 0xffff) == EXIT_REASON_MCE_DURING_VMENTRY &&
+	    !as_guest_error) {
+		vmx_host_mc();
+		/*
+		 * A failed VMLAUNCH may or may not have left the VMCS
+		 * launched: VMCLEAR makes the next entry a VMLAUNCH for sure.
+		 */
+		vmx_clear_here(vv);
+		return 0;
+	}
+	if (e->reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
+		return 1;
+	if ((e->reason & 0xffff) == EXIT_REASON_EXCEPTION_NMI) {
+		if (exit_is_nmi(e))
+			vmx_host_nmi();
+		else if (exit_is_mc(e) && !as_guest_error)
+			vmx_host_mc();
+	}
+	return 0;
+}
+
 /*
  * One VM entry at @rip.  Fills vv->exit.  Return 0 after a VM exit,
  * -EIO if the entry failed (vv->exit says how), -EAGAIN to try again.
  */
 static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 {
+	struct vmx_host_seg hseg;
 	struct desc_ptr gdt, idt;
 	unsigned long dr7 = 0;
-	u16 ds, es, fs, gs;
 	u64 v, debugctl;
 	int r;
 
 	preempt_disable();
 	if (!vmx_load(vv)) {
+		/*
+		 * This CPU is out of VMX operation: going offline, suspending
+		 * or rebooting (R-VMX-LIFE).  Wait, to be migrated or frozen.
+		 */
 		preempt_enable();
-		schedule_timeout_uninterruptible(1);
+		schedule_timeout_interruptible(1);
 		return -EAGAIN;
 	}
 	if (fetch != vv->fetch_mode)
@@ -404,10 +605,7 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
 
 	/* What VM exit clobbers and the kernel expects to find again. */
-	savesegment(ds, ds);
-	savesegment(es, es);
-	savesegment(fs, fs);
-	savesegment(gs, gs);
+	vmx_save_host_seg(&hseg, v);
 	native_store_gdt(&gdt);
 	store_idt(&idt);
 	if (hw_breakpoint_active())
@@ -419,12 +617,7 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 	native_load_gdt(&gdt);
 	native_load_idt(&idt);
 	invalidate_tss_limit();
-	loadsegment(ds, ds);
-	loadsegment(es, es);
-	if (fs)
-		loadsegment(fs, fs);
-	if (gs)
-		load_gs_index(gs);
+	vmx_load_host_seg(&hseg);
 	if (dr7)
 		set_debugreg(dr7, 7);
 	if (debugctl)
@@ -439,24 +632,14 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 		vv->exit.qual = vmcs_read(EXIT_QUALIFICATION);
 		vv->exit.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 		vv->exit.rip = vmcs_read(GUEST_RIP);
-		/* An NMI that hit the guest is the host's: deliver it. */
-		if ((vv->exit.reason & 0xffff) == EXIT_REASON_EXCEPTION_NMI &&
-		    (vv->exit.intr_info & INTR_INFO_INTR_TYPE_MASK) ==
-		    INTR_TYPE_NMI_INTR)
-			asm volatile("int $2");
+		vmx_fake_exit(&vv->exit);
+		r = vmx_exit_events(vv);
 	} else if (r == 1) {
 		vv->exit.insn_error = vmcs_read(VM_INSTRUCTION_ERROR);
 	}
 	local_irq_enable();
 	preempt_enable();
-	if (r == 0 && (vv->exit.reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
-		r = 1;
 	return r ? -EIO : 0;
-}
-
-static bool exit_is_nmi(const struct vmx_exit *e)
-{
-	return (e->intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR;
 }
 
 static int guest_error(struct vmx_vcpu *vv, u32 why, u32 *exit_errno)
@@ -518,8 +701,11 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			vv->regs[VMX_REG_RCX] = upper_32_bits(a->value);
 		}
 		r = vmx_enter_once(vv, rip, fetch);
-		if (r == -EAGAIN)
+		if (r == -EAGAIN) {
+			if (signal_pending(current))
+				return EPTMMU_EXIT_INTR;
 			continue;
+		}
 		if (r)
 			return guest_error(vv, e->reason |
 					   VMX_EXIT_REASONS_FAILED_VMENTRY,
@@ -538,8 +724,11 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			return EPTMMU_EXIT_DONE;
 		case EXIT_REASON_EXTERNAL_INTERRUPT:
 			break;	/* handled when interrupts came back on */
+		case EXIT_REASON_MCE_DURING_VMENTRY:
+			break;	/* the host's, handled at the exit */
 		case EXIT_REASON_EXCEPTION_NMI:
-			if (exit_is_nmi(e))
+			if (exit_is_nmi(e) ||
+			    (exit_is_mc(e) && !eptmmu_broken(vmx_mc_guest_error)))
 				break;
 			if (fetch)
 				return EPTMMU_EXIT_DONE;
@@ -640,7 +829,14 @@ static void vmx_flush_tlb(struct eptmmu_vcpu *vcpu)
 	 * CPU in the mask is kicked out by the IPI before the INVEPT runs.
 	 */
 	smp_mb();
-	on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	if (eptmmu_broken(vmx_flush_no_kick)) {
+		preempt_disable();
+		if (cpumask_test_cpu(smp_processor_id(), vv->ran_on))
+			vmx_invept_ipi(vv);
+		preempt_enable();
+	} else {
+		on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
+	}
 	atomic64_inc(&vv->flushes);
 }
 

@@ -23,6 +23,7 @@
 #include <linux/mm.h>
 #include <linux/pgtable.h>
 #include <asm/debugreg.h>
+#include <asm/idtentry.h>
 #include <asm/msr-index.h>
 #include <asm/mtrr.h>
 #include <asm/vmx.h>
@@ -84,6 +85,41 @@ static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
  */
 #ifndef DR7_FIXED_1
 #define DR7_FIXED_1			0x00000400
+#endif
+
+/*
+ * The host's NMI handler, run after an NMI made the guest exit
+ * (vcpu/vmx_vcpu.c, R-VMX-EVENT).  The kernel exports an entry point for
+ * a VMX hypervisor module, called with a hand-made interrupt frame on the
+ * kernel stack, only when kvm_intel is a module (CONFIG_KVM_INTEL=m, as
+ * in Debian's kernels and our test kernels): 6.1-6.2 name it
+ * asm_exc_nmi_noist, 6.3 renamed it asm_exc_nmi_kvm_vmx.  Elsewhere there
+ * is none, and eptmmu_vmx_init() refuses the vmx backend.
+ */
+#define EPTMMU_HAVE_VMX_NMI_ENTRY	IS_MODULE(CONFIG_KVM_INTEL)
+#if !EPTMMU_HAVE_VMX_NMI_ENTRY
+#define eptmmu_vmx_nmi_entry		NULL
+#elif LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#define eptmmu_vmx_nmi_entry		asm_exc_nmi_noist
+#else
+#define eptmmu_vmx_nmi_entry		asm_exc_nmi_kvm_vmx
+#endif
+
+/*
+ * FRED (Linux 6.9 and later, CONFIG_X86_FRED, on a CPU that has it and
+ * with it enabled) delivers no event through the IDT: there the entry
+ * from a hypervisor is fred_entry_from_kvm() (exported with
+ * CONFIG_KVM_INTEL).  6.1-6.8 have no FRED; neither has any kernel this
+ * module is tested on (Debian's 6.12 is built without it), so this arm
+ * is compiled by nobody here.
+ */
+#if IS_ENABLED(CONFIG_X86_FRED) && IS_ENABLED(CONFIG_KVM_INTEL)
+#include <asm/fred.h>
+#define eptmmu_fred_enabled()	cpu_feature_enabled(X86_FEATURE_FRED)
+#define eptmmu_fred_nmi()	fred_entry_from_kvm(EVENT_TYPE_NMI, NMI_VECTOR)
+#else
+#define eptmmu_fred_enabled()	false
+#define eptmmu_fred_nmi()	do { } while (0)
 #endif
 
 /*

@@ -92,6 +92,31 @@ struct eptmmu_inject {
 	bool zap_whole_subtrees;
 	/* The soft walk goes on when its A/D update finds the entry changed. */
 	bool soft_ad_ignores_change;
+	/*
+	 * The vmx vCPU answers a machine check in the guest (exit reason
+	 * 41, or #MC) as a guest error: the host's handler never runs.
+	 */
+	bool vmx_mc_guest_error;
+	/*
+	 * A vmx vCPU's flush runs INVEPT on the flushing CPU only: no IPI
+	 * kicks the other CPUs in ran_on out of the guest.
+	 */
+	bool vmx_flush_no_kick;
+	/*
+	 * A vmx vCPU moving to another CPU has its VMCS dropped from the old
+	 * CPU's bookkeeping without a VMCLEAR there (R-VMX-VMCS).
+	 */
+	bool vmx_migrate_no_vmclear;
+	/*
+	 * The PM notifier does nothing: after S3 the module believes the CPU
+	 * is still in VMX operation (the old behaviour).
+	 */
+	bool vmx_pm_ignored;
+	/*
+	 * After a VM exit the vmx vCPU neither reloads the task's LDT nor
+	 * writes back the FS/GS bases a selector reload clobbers.
+	 */
+	bool vmx_host_seg_clobber;
 	/* GET/CLEAR_DIRTY_LOG hold the write lock over the whole bitmap. */
 	bool dirty_log_no_yield;
 	/* A dirty-log yield drops the lock without flushing first. */

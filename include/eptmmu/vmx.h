@@ -63,6 +63,8 @@ void eptmmu_vmx_exit(void);
 /* vcpu/vmx_enter.S: 0 after a VM exit, 1 VMfail, 2 fault (no VMX). */
 int eptmmu_vmx_enter(u64 *regs, bool launched);
 extern const u8 eptmmu_vmx_vmexit[];
+/* vcpu/vmx_enter.S: call an IDT-style NMI entry with an interrupt frame. */
+void eptmmu_vmx_call_nmi(void (*entry)(void));
 
 /* vcpu/vmx_vcpu.c */
 void eptmmu_vmx_clear_loaded(struct eptmmu_vmx_cpu *vc);
