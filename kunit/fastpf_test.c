@@ -383,6 +383,12 @@ static void dirty_log_initially_set(struct kunit *test, bool ad, u32 mode)
 
 	for (p = 0; p < 512; p += 64)
 		guest_write(test, env, p * PAGE_SIZE, p);
+	/*
+	 * Page 70 takes the writes below.  Without THP (the RT kernel) only
+	 * the pages written here have leaves: give it one too, so a fault
+	 * there can only mean protection.
+	 */
+	guest_write(test, env, 70 * PAGE_SIZE, 0);
 	leaf_of(env->vm, base, &level);
 	kunit_info(test, "before logging: a %s leaf\n",
 		   level == PG_LEVEL_2M ? "2M" : "4K");
