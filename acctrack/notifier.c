@@ -123,7 +123,9 @@ static int eptmmu_invalidate_range_start(struct mmu_notifier *mn,
 		vm->mmu_invalidate_start = min(vm->mmu_invalidate_start, range->start);
 		vm->mmu_invalidate_end = max(vm->mmu_invalidate_end, range->end);
 	}
-	vm->mmu_invalidate_in_progress++;
+	/* Read without the lock by the slow fault's GUP-fast hint. */
+	WRITE_ONCE(vm->mmu_invalidate_in_progress,
+		   vm->mmu_invalidate_in_progress + 1);
 	write_unlock(&vm->mmu_lock);
 
 	if (zap_hva_range(vm, range->start, range->end,
@@ -140,7 +142,8 @@ static void eptmmu_invalidate_range_end(struct mmu_notifier *mn,
 	write_lock(&vm->mmu_lock);
 	/* Read without the lock by faults taking their snapshot. */
 	WRITE_ONCE(vm->mmu_invalidate_seq, vm->mmu_invalidate_seq + 1);
-	vm->mmu_invalidate_in_progress--;
+	WRITE_ONCE(vm->mmu_invalidate_in_progress,
+		   vm->mmu_invalidate_in_progress - 1);
 	WARN_ON_ONCE(vm->mmu_invalidate_in_progress < 0);
 	write_unlock(&vm->mmu_lock);
 }

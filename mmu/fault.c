@@ -146,6 +146,15 @@ static bool resolve_page_fast(struct eptmmu_vm *vm, struct fault *f)
 
 	if (current->mm != vm->mm)
 		return false;
+	/*
+	 * While an invalidation runs, the page GUP-fast finds is the one
+	 * being taken away and the fault can only retry: take the slow path,
+	 * whose GUP waits for the host (a long invalidation otherwise spins
+	 * a vCPU through its whole retry budget, EAGAIN).  A hint only: the
+	 * recheck under mmu_lock decides (R-INVAL-SEQ).
+	 */
+	if (READ_ONCE(vm->mmu_invalidate_in_progress))
+		return false;
 	if (get_user_page_fast_only(f->hva, FOLL_WRITE, &f->page))
 		f->host_writable = true;
 	else if (!f->write && get_user_page_fast_only(f->hva, 0, &f->page))

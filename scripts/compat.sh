@@ -11,6 +11,11 @@
 #   EPTMMU_COMPAT_KERNELS="6.1.0-57-amd64 ..."  these kernels instead of the
 #                                   newest 6.1 and 6.12 (generic, cloud, rt)
 #   EPTMMU_COMPAT_BOOT=0            build only: no image, no QEMU
+#   EPTMMU_COMPAT_STAGE=build|boot  only the builds (and DKMS), or only
+#                                   the boots of what an earlier "build"
+#                                   stage built: make check runs the
+#                                   builds beside its QEMU kernels and
+#                                   the boots among its jobs
 #   EPTMMU_COMPAT_JSON=FILE         also write the totals there, as
 #                                   make check's other parts do (a
 #                                   failed build, DKMS build or boot
@@ -20,6 +25,7 @@ set -u
 
 COMPAT_OUT=$EPTMMU_CACHE/compat
 BOOT=${EPTMMU_COMPAT_BOOT:-1}
+STAGE=${EPTMMU_COMPAT_STAGE:-all}
 QEMU_LIMIT=900
 
 ensure_packages dkms sparse rsync qemu-system-x86 busybox-static cpio \
@@ -79,47 +85,68 @@ build_into() {
 		grep -E '(warning|error): ' "$blog" | head -n 20 >&2
 }
 
-for k in "${KERNELS[@]}"; do
-	d=$COMPAT_OUT/$k
-	say "build against $k (W=1 C=2)"
-	mkdir -p "$d"
-	BUILD[$k]=$(build_into "$k" "$d/src" "$d/build.log" C=2 EPTMMU_TEST=)
-	# EPTMMU_TEST=1 too, in a tree of its own: with the injection knobs
-	# (and, where the kernel has KUnit, the suites) it must build as well.
-	KNOBS[$k]=$(build_into "$k" "$d/src-test" "$d/build-test.log" \
-		EPTMMU_TEST=1)
-done
-
-# ---- DKMS: dkms.conf as shipped, only the version is our own, so an
-# eptmmu the host already has in DKMS is left alone ----
-ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$EPTMMU_TOP/dkms.conf")-compat
-stage=$COMPAT_OUT/dkms-src
-dkms_clean() {
-	dkms remove -m eptmmu -v "$ver" --all >/dev/null 2>&1
-	rm -rf "/usr/src/eptmmu-$ver"
-}
-dkms_clean
-rm -rf "$stage"
-rsync -rlpD --exclude .git --filter=':- .gitignore' --exclude tools/build \
-	"$EPTMMU_TOP/" "$stage/"
-sed -i "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$ver\"/" "$stage/dkms.conf"
-if dkms add "$stage" >"$COMPAT_OUT/dkms-add.log" 2>&1; then
+if [ "$STAGE" != boot ]; then
+	rm -f "$COMPAT_OUT/builds.txt"
 	for k in "${KERNELS[@]}"; do
-		say "dkms build -k $k"
-		if dkms build -m eptmmu -v "$ver" -k "$k" \
-			>"$COMPAT_OUT/$k/dkms.log" 2>&1 &&
-			compgen -G "/var/lib/dkms/eptmmu/$ver/$k/*/module/eptmmu.ko*" >/dev/null; then
-			DKMS[$k]=ok
-		else
-			DKMS[$k]=FAIL
-			tail -n 20 "/var/lib/dkms/eptmmu/$ver/build/make.log" 2>/dev/null
-		fi
+		d=$COMPAT_OUT/$k
+		say "build against $k (W=1 C=2)"
+		mkdir -p "$d"
+		BUILD[$k]=$(build_into "$k" "$d/src" "$d/build.log" C=2 EPTMMU_TEST=)
+		# EPTMMU_TEST=1 too, in a tree of its own: with the injection knobs
+		# (and, where the kernel has KUnit, the suites) it must build as well.
+		KNOBS[$k]=$(build_into "$k" "$d/src-test" "$d/build-test.log" \
+			EPTMMU_TEST=1)
 	done
+
+	# ---- DKMS: dkms.conf as shipped, only the version is our own, so an
+	# eptmmu the host already has in DKMS is left alone ----
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$EPTMMU_TOP/dkms.conf")-compat
+	stage=$COMPAT_OUT/dkms-src
+	dkms_clean() {
+		dkms remove -m eptmmu -v "$ver" --all >/dev/null 2>&1
+		rm -rf "/usr/src/eptmmu-$ver"
+	}
+	dkms_clean
+	rm -rf "$stage"
+	rsync -rlpD --exclude .git --filter=':- .gitignore' --exclude tools/build \
+		"$EPTMMU_TOP/" "$stage/"
+	sed -i "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$ver\"/" "$stage/dkms.conf"
+	if dkms add "$stage" >"$COMPAT_OUT/dkms-add.log" 2>&1; then
+		for k in "${KERNELS[@]}"; do
+			say "dkms build -k $k"
+			if dkms build -m eptmmu -v "$ver" -k "$k" \
+				>"$COMPAT_OUT/$k/dkms.log" 2>&1 &&
+				compgen -G "/var/lib/dkms/eptmmu/$ver/$k/*/module/eptmmu.ko*" >/dev/null; then
+				DKMS[$k]=ok
+			else
+				DKMS[$k]=FAIL
+				tail -n 20 "/var/lib/dkms/eptmmu/$ver/build/make.log" 2>/dev/null
+			fi
+		done
+	else
+		cat "$COMPAT_OUT/dkms-add.log"
+		for k in "${KERNELS[@]}"; do DKMS[$k]=FAIL; done
+	fi
+	dkms_clean
+	for k in "${KERNELS[@]}"; do
+		echo "$k ${BUILD[$k]} ${KNOBS[$k]} ${DKMS[$k]}"
+	done >"$COMPAT_OUT/builds.txt"
+	if [ "$STAGE" = build ]; then
+		for k in "${KERNELS[@]}"; do
+			[ "${BUILD[$k]} ${KNOBS[$k]} ${DKMS[$k]}" = "ok ok ok" ] ||
+				exit 1
+		done
+		exit 0
+	fi
 else
-	cat "$COMPAT_OUT/dkms-add.log"
-	for k in "${KERNELS[@]}"; do DKMS[$k]=FAIL; done
+	# What the build stage found; a kernel it did not build fails.
+	for k in "${KERNELS[@]}"; do
+		BUILD[$k]=FAIL KNOBS[$k]=FAIL DKMS[$k]=FAIL
+	done
+	while read -r k b t dk; do
+		BUILD[$k]=$b KNOBS[$k]=$t DKMS[$k]=$dk
+	done <"$COMPAT_OUT/builds.txt"
 fi
-dkms_clean
 
 # ---- boot each image with the production module ----
 if [ "$BOOT" = 1 ]; then

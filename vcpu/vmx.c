@@ -606,8 +606,8 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 	if (usable) {
 		why = eptmmu_vmx_controls(&eptmmu_vmx, caps, m);
 		/* R-VMX-EVENT: an NMI in the guest must reach the host. */
-		if (!why && !EPTMMU_HAVE_VMX_NMI_ENTRY)
-			why = "no NMI entry for VMX modules (needs CONFIG_KVM_INTEL=m)";
+		if (!why && eptmmu_fred_unserved())
+			why = "FRED without kvm_intel's NMI entry for hypervisors";
 		usable = !why;
 	}
 	if (usable) {

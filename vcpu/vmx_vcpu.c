@@ -409,8 +409,9 @@ static bool exit_is_mc(const struct vmx_exit *e)
  * otherwise through the entry point the kernel exports for VMX modules,
  * called with the interrupt frame a CPU would have pushed
  * (eptmmu_vmx_call_nmi()): its IRET also ends the NMI blocking the VM
- * exit left behind.  Never INT 2: a software interrupt is not an NMI
- * (FRED rejects it, and it does not unblock NMIs).
+ * exit left behind.  INT 2 only where the kernel exports no entry: a
+ * software interrupt is not an NMI (FRED rejects it, and it does not
+ * unblock NMIs).
  *
  * The machine check: do_machine_check(), with registers that say "user
  * mode, interrupts on": the machine check hit guest code, never kernel
@@ -421,8 +422,16 @@ static void vmx_host_nmi(void)
 {
 	if (eptmmu_fred_enabled())
 		eptmmu_fred_nmi();
-	else
+	else if (EPTMMU_HAVE_VMX_NMI_ENTRY)
 		eptmmu_vmx_call_nmi(eptmmu_vmx_nmi_entry);
+	else
+		/*
+		 * No exported entry (a kernel without kvm_intel as a
+		 * module): INT 2 runs the handler through the IDT; NMIs
+		 * then stay blocked until the next IRET, which the next
+		 * interrupt brings.
+		 */
+		asm volatile("int $2");
 }
 
 static void vmx_host_mc(void)

@@ -94,7 +94,9 @@ static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
  * kernel stack, only when kvm_intel is a module (CONFIG_KVM_INTEL=m, as
  * in Debian's kernels and our test kernels): 6.1-6.2 name it
  * asm_exc_nmi_noist, 6.3 renamed it asm_exc_nmi_kvm_vmx.  Elsewhere there
- * is none, and eptmmu_vmx_init() refuses the vmx backend.
+ * is none (make check's lockdep and kcsan kernels have no kvm_intel):
+ * vmx_host_nmi() falls back to INT 2 there, and eptmmu_vmx_init()
+ * refuses the vmx backend only where FRED would reject that.
  */
 #define EPTMMU_HAVE_VMX_NMI_ENTRY	IS_MODULE(CONFIG_KVM_INTEL)
 #if !EPTMMU_HAVE_VMX_NMI_ENTRY
@@ -120,6 +122,12 @@ static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
 #else
 #define eptmmu_fred_enabled()	false
 #define eptmmu_fred_nmi()	do { } while (0)
+#endif
+/* FRED on, but no kvm_intel to export its entry for hypervisors. */
+#if IS_ENABLED(CONFIG_X86_FRED) && !IS_ENABLED(CONFIG_KVM_INTEL)
+#define eptmmu_fred_unserved()	cpu_feature_enabled(X86_FEATURE_FRED)
+#else
+#define eptmmu_fred_unserved()	false
 #endif
 
 /*
