@@ -654,7 +654,8 @@ static void *reader_fn(void *arg)
 	char path[160], buf[32];
 	size_t i;
 
-	while (!atomic_load(&r->stop)) {
+	/* At least one pass, however soon the workload ends. */
+	do {
 		for (i = 0; i < ARRAY_SIZE(names); i++) {
 			unsigned long long v;
 
@@ -667,7 +668,7 @@ static void *reader_fn(void *arg)
 			last[i] = v;
 			r->reads++;
 		}
-	}
+	} while (!atomic_load(&r->stop));
 	return NULL;
 }
 
