@@ -1387,17 +1387,19 @@ static u64 sw_want(size_t page)
 	return pat(100, page);
 }
 
-/* How many of the fixture's pages the process has no frame for now. */
-static size_t swapped_out(struct fix *f)
+/* Pages of [first, first + n) the process has no frame for now. */
+static size_t not_present(struct fix *f, size_t first, size_t n)
 {
-	u64 pfn[SW_PAGES];
-	size_t i, n = 0;
+	u64 pfn[512];
+	size_t i, out = 0;
 
-	if (pfns_of(f->mem, SW_PAGES, pfn))
+	if (n > ARRAY_SIZE(pfn))
+		die("not_present: %zu pages", n);
+	if (pfns_of(f->mem + first * PAGE_SIZE, n, pfn))
 		return 0;
-	for (i = 0; i < SW_PAGES; i++)
-		n += !pfn[i];
-	return n;
+	for (i = 0; i < n; i++)
+		out += !pfn[i];
+	return out;
 }
 
 /*
@@ -1422,7 +1424,7 @@ static void t_swap(void)
 		*word_ptr(&f, i, word_of(i, 4)) = sw_want(i);
 	if (madvise(f.mem, f.size, MADV_PAGEOUT))
 		die("MADV_PAGEOUT");
-	out = swapped_out(&f);
+	out = not_present(&f, 0, SW_PAGES);
 	tap_ok(out == SW_PAGES, "swap: MADV_PAGEOUT swapped out the process's pages (%zu of %d)",
 	       out, SW_PAGES);
 	if (!guest_sees_process(&f, 4, sw_want, "reads that swap in") ||
@@ -1430,7 +1432,7 @@ static void t_swap(void)
 		goto out;
 	if (madvise(f.mem, f.size, MADV_PAGEOUT))
 		die("MADV_PAGEOUT");
-	out = swapped_out(&f);
+	out = not_present(&f, 0, SW_PAGES);
 	for (i = 0; i < SW_PAGES; i++) {
 		u64 v = *word_ptr(&f, i, word_of(i, 5));
 
@@ -1543,19 +1545,6 @@ static unsigned long hot_stop(struct hot_loop *h, pthread_t th)
 	atomic_store(&h->stop, true);
 	pthread_join(th, NULL);
 	return atomic_load(&h->rounds);
-}
-
-/* Pages of [first, first + n) the process has no frame for now. */
-static size_t not_present(struct fix *f, size_t first, size_t n)
-{
-	u64 pfn[AGE_PAGES];
-	size_t i, out = 0;
-
-	if (pfns_of(f->mem + first * PAGE_SIZE, n, pfn))
-		return 0;
-	for (i = 0; i < n; i++)
-		out += !pfn[i];
-	return out;
 }
 
 #define CG_ROOT		"/sys/fs/cgroup/"
