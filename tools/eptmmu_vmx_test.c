@@ -39,6 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "g64.h"
 #include "lib.h"
 
 /* Test data: below 4 GiB, and far from the guest code at its top. */
@@ -2269,6 +2270,289 @@ out:
 	fix_fini(&f);
 }
 
+/* ---- 17-21: 64-bit guest programs in C (EPTMMU_RUN_GUEST) ---- */
+
+/* Where the guest programs see their data: high, its own PML4 entry. */
+#define G64_DATA_GVA	0x7f0000000000ULL
+#define G64_PAGES	4
+
+struct g64_fix {
+	struct fix f;
+	struct g64 g;
+};
+
+/*
+ * A fix whose slot 0 (@npages at GPA_DATA) the guest sees at G64_DATA_GVA
+ * through page tables in a slot with @pt_flags; PTEs get @pte_extra.
+ * False, with the rest of the test skipped, on the soft vCPU.
+ */
+static bool g64_fix_init(struct g64_fix *x, size_t npages, u64 tag,
+			 u32 pt_flags, u64 pte_extra)
+{
+	int r;
+
+	if (!is_vmx()) {
+		skip_rest("the soft vCPU runs no guest code");
+		return false;
+	}
+	if (!fix_init(&x->f, npages, 0, tag))
+		return false;
+	r = g64_init(&x->g, x->f.vm, pt_flags);
+	if (r) {
+		tap_diag("g64_init: %s", strerror(-r));
+		fix_fini(&x->f);
+		return false;
+	}
+	x->g.pte_extra = pte_extra;
+	if (!g64_map(&x->g, G64_DATA_GVA, GPA_DATA, npages * PAGE_SIZE))
+		die("g64_map: page-table slot full");
+	return true;
+}
+
+static void g64_fix_fini(struct g64_fix *x)
+{
+	fix_fini(&x->f);
+	g64_fini(&x->g);
+}
+
+/* EPTMMU_RUN_GUEST with @rg; -errno or 0. */
+static int run_guest_raw(int vcpu, struct eptmmu_run_guest *rg)
+{
+	return ioctl(vcpu, EPTMMU_RUN_GUEST, rg) ? -errno : 0;
+}
+
+/* The first guest: one write through its page tables, then DONE. */
+static void t_g64_hello(void)
+{
+	struct eptmmu_run_guest rg, bad;
+	struct g64_exit e;
+	struct g64_fix x;
+	u64 v = pat(170, 1);
+	bool refused = true;
+	int i, r;
+
+	if (!is_vmx()) {
+		struct fix f;
+
+		/* The soft vCPU cannot run code: a documented errno. */
+		if (!fix_init(&f, 1, 0, 170))
+			return;
+		memset(&rg, 0, sizeof(rg));
+		r = run_guest_raw(f.vcpu, &rg);
+		tap_ok(r == -EOPNOTSUPP, "g64_hello: EPTMMU_RUN_GUEST on the soft vCPU: %s (want EOPNOTSUPP)",
+		       strerror(-r));
+		fix_fini(&f);
+		skip_rest("the soft vCPU runs no guest code");
+		return;
+	}
+	if (!g64_fix_init(&x, 1, 170, 0, 0))
+		return;
+	g64_start(&x.g, &rg, 0, G_PROG_HELLO, G64_DATA_GVA + 8, v, 0, 0);
+	for (i = 0; i < 3; i++) {
+		bad = rg;
+		if (i == 0)
+			bad.flags = 1;
+		else if (i == 1)
+			bad.regs.rflags |= 0x100;	/* TF */
+		else
+			bad.regs.cr3 |= 0x800;
+		r = run_guest_raw(x.f.vcpu, &bad);
+		if (r != -EINVAL) {
+			tap_diag("g64_hello: bad request %d: %s", i, strerror(-r));
+			refused = false;
+		}
+	}
+	tap_ok(refused && *word_ptr(&x.f, 0, 1) == pat(170, 1),
+	       "g64_hello: bad flags, RFLAGS.TF, CR3 low bits: EINVAL, the guest not run");
+	tap_ok(g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, G64_DATA_GVA + 8, v,
+			0, 0, &e, "g64_hello") &&
+	       e.arg[0] == v && *word_ptr(&x.f, 0, 1) == v,
+	       "g64_hello: a 64-bit guest wrote %#llx through its own page tables",
+	       v);
+	g64_fix_fini(&x);
+}
+
+/*
+ * The pattern program over G64_PAGES pages (guest/guest.c): its writes
+ * land where its page tables say, it reads the host's writes back; its
+ * first run faults in the page tables themselves, which the fault path
+ * tells apart by the qualification (pf_guest_pt / pf_guest_linear).
+ */
+static void t_g64_pattern(void)
+{
+	u64 n = G64_PAGES * WORDS, tag = 171, i, bad = 0, pt = 0, lin = 0;
+	struct eptmmu_run_guest rg;
+	struct g64_exit e;
+	struct g64_fix x;
+	bool ok;
+
+	if (!g64_fix_init(&x, G64_PAGES, 172, 0, 0))
+		return;
+	g64_start(&x.g, &rg, 0, G_PROG_PATTERN, G64_DATA_GVA, n, tag, 0);
+	ok = g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_pattern");
+	while (ok && e.ucall == G_UCALL_SYNC && e.arg[0] <= 2) {
+		u64 *w = (u64 *)x.f.mem, stage = e.arg[0];
+
+		for (i = 0; i < n; i++) {
+			if (w[i] != g_pat(tag + stage - 1, i) && bad++ < 4)
+				tap_diag("g64_pattern: stage %llu word %llu: %#llx, want %#llx",
+					 stage, i, w[i], g_pat(tag + stage - 1, i));
+			w[i] = g_pat(tag + stage, i);
+		}
+		ok = g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_pattern");
+	}
+	tap_ok(ok && e.ucall == G_UCALL_DONE && e.arg[0] == n && !bad,
+	       "g64_pattern: %llu words written and read back through 4-level guest paging (%llu wrong)",
+	       n, bad);
+	if (vm_stat(x.f.vm, "pf_guest_pt", &pt) ||
+	    vm_stat(x.f.vm, "pf_guest_linear", &lin))
+		tap_diag("g64_pattern: debugfs pf_guest_pt / pf_guest_linear not readable");
+	/* The PML4, PDPT, PD and PT of the code at least; data, stack. */
+	tap_ok(pt >= 4 && lin >= 3,
+	       "g64_pattern: EPT violations on guest paging structures (%llu) and on translations (%llu) told apart",
+	       pt, lin);
+	g64_fix_fini(&x);
+}
+
+/* A failed GUEST_ASSERT_EQ reaches the host with file, line and values. */
+static void t_g64_assert(void)
+{
+	struct g64_exit e;
+	struct g64_fix x;
+	bool got;
+
+	if (!g64_fix_init(&x, 1, 173, 0, 0))
+		return;
+	got = g64_call(&x.g, x.f.vcpu, 0, G_PROG_ASSERT, 1, 2, 0, 0, &e,
+		       "g64_assert (a failure is expected)");
+	tap_ok(!got && e.ucall == G_UCALL_ASSERT &&
+	       strstr(e.why, "guest.c:") && strstr(e.why, "a0 == a1") &&
+	       e.arg[3] == 1 && e.arg[4] == 2,
+	       "g64_assert: the guest's assertion reached the host: %s", e.why);
+	got = g64_call(&x.g, x.f.vcpu, 0, G_PROG_ASSERT, 5, 5, 0, 0, &e,
+		       "g64_assert");
+	tap_ok(got, "g64_assert: a true assertion runs to DONE");
+	g64_fix_fini(&x);
+}
+
+#define G64_SMP_VCPUS	2
+
+struct g64_smp_ctx {
+	struct g64 *g;
+	int vcpu;
+	unsigned int idx;
+	bool ok;
+	bool pinned;
+	struct g64_exit e;
+};
+
+static void *g64_smp_thread(void *arg)
+{
+	struct g64_smp_ctx *c = arg;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	c->pinned = pin_to(c->idx % ncpu);
+	c->ok = g64_call(c->g, c->vcpu, c->idx, G_PROG_SMP, G64_DATA_GVA,
+			 G64_PAGES * WORDS, G64_SMP_VCPUS,
+			 G64_DATA_GVA + G64_PAGES * PAGE_SIZE, &c->e, "g64_smp");
+	return NULL;
+}
+
+/*
+ * G64_SMP_VCPUS vCPUs of one VM, one thread each, pinned to CPUs 0 and 1
+ * (when there are two): each writes its share of the words, and a
+ * barrier in guest memory lets none go on until all have arrived, so the
+ * run ends only if they ran side by side (or, on one CPU, in turns the
+ * host's scheduler gave them at the guests' timer exits).
+ */
+static void t_g64_smp(void)
+{
+	struct g64_smp_ctx c[G64_SMP_VCPUS];
+	pthread_t th[G64_SMP_VCPUS];
+	u64 n = G64_PAGES * WORDS, i, bad = 0;
+	bool ok = true, pinned = true;
+	struct g64_fix x;
+	unsigned int k;
+
+	/* One more page: the barrier's counter. */
+	if (!g64_fix_init(&x, G64_PAGES + 1, 174, 0, 0))
+		return;
+	if (!g64_map(&x.g, G64_DATA_GVA + G64_PAGES * PAGE_SIZE,
+		     GPA_DATA + G64_PAGES * PAGE_SIZE, PAGE_SIZE))
+		die("g64_map");
+	*word_ptr(&x.f, G64_PAGES, 0) = 0;
+	for (k = 0; k < G64_SMP_VCPUS; k++) {
+		c[k] = (struct g64_smp_ctx){ .g = &x.g, .idx = k,
+			.vcpu = k ? xcreate_vcpu(x.f.vm) : x.f.vcpu };
+		if (pthread_create(&th[k], NULL, g64_smp_thread, &c[k]))
+			die("pthread_create");
+	}
+	for (k = 0; k < G64_SMP_VCPUS; k++) {
+		pthread_join(th[k], NULL);
+		ok = ok && c[k].ok && c[k].e.arg[0] == n;
+		pinned = pinned && c[k].pinned;
+		if (k)
+			close(c[k].vcpu);
+	}
+	for (i = 0; i < n; i++)
+		if (*word_ptr(&x.f, 0, i) != g_pat(G_SMP_TAG(i % G64_SMP_VCPUS), i))
+			bad++;
+	tap_ok(ok, "g64_smp: %d vCPUs of one VM ran the guest side by side%s, each checked all %llu words",
+	       G64_SMP_VCPUS, pinned ? " on their own CPUs" : "", n);
+	tap_ok(ok && !bad && *word_ptr(&x.f, G64_PAGES, 0) == 2 * G64_SMP_VCPUS,
+	       "g64_smp: the host sees every vCPU's words (%llu wrong) and the barrier count",
+	       bad);
+	pin_to(0);
+	g64_fix_fini(&x);
+}
+
+/*
+ * Guest page tables in a dirty-logging slot, their A (and leaf D) bits
+ * set beforehand so the guest's walks need not write them.  With EPT
+ * A/D the CPU treats its accesses to guest paging structures as writes
+ * (SDM "Accessed and Dirty Flags for EPT"): the D-bit log shows the
+ * tables a read-only run walked.  Without A/D, under write protection,
+ * the same walks are reads, and the log stays empty.
+ */
+static void t_g64_dirty_pt(void)
+{
+	u64 bm[1] = { 0 };
+	struct g64_exit e;
+	struct g64_fix x;
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES;
+	bool ad, ok;
+	int dirty, r;
+
+	probe();
+	ad = hw.ept_ad;
+	if (ad)
+		flags |= EPTMMU_MEM_DIRTY_LOG_DBIT;
+	if (!g64_fix_init(&x, G64_PAGES, 175, flags, PTE_A | PTE_D))
+		return;
+	ok = g64_call(&x.g, x.f.vcpu, 0, G_PROG_READ, G64_DATA_GVA,
+		      G64_PAGES * WORDS, 0, 0, &e, "g64_dirty_pt");
+	r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, G64_PT_SLOT, 0, 0,
+			    0, bm);
+	vdiag("g64_dirty_pt: first run's log %#llx", bm[0]);
+	ok = ok && !r && g64_call(&x.g, x.f.vcpu, 0, G_PROG_READ, G64_DATA_GVA,
+				  G64_PAGES * WORDS, 0, 0, &e, "g64_dirty_pt");
+	r = r ? r : dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, G64_PT_SLOT,
+				    0, 0, 0, bm);
+	dirty = bitmap_count(bm, 1);
+	tap_ok(ok && !r, "g64_dirty_pt: two read-only runs over page tables in a %s-logging slot",
+	       ad ? "D-bit" : "write-protection");
+	/* Code, stack and data walks: every one of the x.g.pt_used tables. */
+	if (ad)
+		tap_ok(ok && !r && dirty == (int)x.g.pt_used,
+		       "g64_dirty_pt: with EPT A/D the CPU's walks dirtied the %d page-table pages (log %#llx, %u tables)",
+		       dirty, bm[0], x.g.pt_used);
+	else
+		tap_ok(ok && !r && !dirty,
+		       "g64_dirty_pt: without EPT A/D the walks wrote no page-table page (log %#llx)",
+		       bm[0]);
+	g64_fix_fini(&x);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -2290,6 +2574,11 @@ static const struct tap_test tests[] = {
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
+	{ "g64_hello", t_g64_hello, 2, "a 64-bit guest in C writes through its page tables" },
+	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
+	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
+	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },
+	{ "g64_dirty_pt", t_g64_dirty_pt, 2, "guest page-table walks in the D-bit log" },
 };
 
 static void usage(FILE *f)
