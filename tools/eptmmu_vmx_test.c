@@ -2135,40 +2135,82 @@ static void t_cpu_hotplug(void)
 	fix_fini(&f);
 }
 
+/* ---- 64-bit guest programs in C (EPTMMU_RUN_GUEST, g64.c) ---- */
+
+/* Where the guest programs see their data: high, its own PML4 entry. */
+#define G64_DATA_GVA	0x7f0000000000ULL
+#define G64_PAGES	4
+
+struct g64_fix {
+	struct fix f;
+	struct g64 g;
+};
+
+/*
+ * A fix whose slot 0 (@npages at GPA_DATA, @flags) the guest sees at G64_DATA_GVA
+ * through page tables in a slot with @pt_flags; PTEs get @pte_extra.
+ * False, with the rest of the test skipped, on the soft vCPU.
+ */
+static bool g64_fix_init(struct g64_fix *x, size_t npages, u32 flags,
+			 u64 tag, u32 pt_flags, u64 pte_extra)
+{
+	int r;
+
+	if (!is_vmx()) {
+		skip_rest("the soft vCPU runs no guest code");
+		return false;
+	}
+	if (!fix_init(&x->f, npages, flags, tag))
+		return false;
+	r = g64_init(&x->g, x->f.vm, pt_flags);
+	if (r) {
+		tap_diag("g64_init: %s", strerror(-r));
+		fix_fini(&x->f);
+		return false;
+	}
+	x->g.pte_extra = pte_extra;
+	if (!g64_map(&x->g, G64_DATA_GVA, GPA_DATA, npages * PAGE_SIZE))
+		die("g64_map: page-table slot full");
+	return true;
+}
+
+static void g64_fix_fini(struct g64_fix *x)
+{
+	fix_fini(&x->f);
+	g64_fini(&x->g);
+}
+
+/* EPTMMU_RUN_GUEST with @rg; -errno or 0. */
+static int run_guest_raw(int vcpu, struct eptmmu_run_guest *rg)
+{
+	return ioctl(vcpu, EPTMMU_RUN_GUEST, rg) ? -errno : 0;
+}
+
 /* ---- 16: a flush reaches a guest that never exits (R-VMX-FLUSH) ---- */
 
-#define RF_CODE_GPA	0x30000000ULL
-#define RF_CODE_SLOT	(GUEST_CODE_SLOT - 2)
 #define RF_TRIALS	5
 #define RF_SPIN_NS	2000000000ULL
 
 /*
- * Guest code for one "access" that does not end by itself: write ECX to
- * [EBX] and count, until the dword at [EDX] is non-zero, then VMCALL.
- *   0: mov [ebx], ecx   2: inc ecx   3: mov eax, [edx]
- *   5: test eax, eax    7: jz 0      9: vmcall
+ * The guest (G_PROG_SPIN, guest/guest.c) writes a counter into the dword
+ * at GPA_DATA until the one at the next page is non-zero: a loop with no
+ * VM exit of its own.  Its page tables map slot 0 1:1.
  */
-static const u8 rf_loop[] = {
-	0x89, 0x0b, 0x41, 0x8b, 0x02, 0x85, 0xc0, 0x74, 0xf7, 0x0f, 0x01, 0xc1,
-};
-
 struct rf_ctx {
+	struct g64 *g;
 	int vcpu;
-	u64 gpa, flag_gpa;
-	int r;
-	struct eptmmu_run run;
+	bool ok;
+	struct g64_exit e;
 };
 
 static void *rf_thread(void *arg)
 {
 	struct rf_ctx *c = arg;
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, c->gpa, 4,
-					   c->flag_gpa | 1ULL << 40);
 
-	if (!pin_to(1))
-		c->r = -EINVAL;
-	else
-		c->r = run_vcpu(c->vcpu, &a, 1, &c->run);
+	c->ok = pin_to(1) &&
+		g64_call(c->g, c->vcpu, 0, G_PROG_SPIN, GPA_DATA,
+			 GPA_DATA + PAGE_SIZE, 0, 0, &c->e,
+			 "remote_flush: the looping guest");
 	return NULL;
 }
 
@@ -2199,8 +2241,7 @@ static void t_remote_flush(void)
 	unsigned int trial, lost = 0, ran = 0;
 	struct rf_ctx c;
 	pthread_t th;
-	u8 *code;
-	struct fix f;
+	struct g64_fix x;
 	int r;
 
 	if (!is_vmx()) {
@@ -2211,42 +2252,32 @@ static void t_remote_flush(void)
 		skip_rest("needs two CPUs: the guest's and the flusher's");
 		return;
 	}
-	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110))
+	if (!g64_fix_init(&x, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110, 0, 0))
 		return;
-	code = xmap(PAGE_SIZE, PAGE_SIZE);
-	memcpy(code, rf_loop, sizeof(rf_loop));
-	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
-			PAGE_SIZE, code);
-	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
-	if (r) {
-		tap_diag("remote_flush: the loop's code: %s", strerror(-r));
-		goto out;
-	}
+	if (!g64_map(&x.g, GPA_DATA, GPA_DATA, 2 * PAGE_SIZE))
+		die("g64_map");
 	pin_to(0);
 	for (trial = 0; trial < RF_TRIALS; trial++) {
-		volatile u32 *page = (volatile u32 *)f.mem;
-		volatile u32 *flag = (volatile u32 *)(f.mem + PAGE_SIZE);
+		volatile u32 *page = (volatile u32 *)x.f.mem;
+		volatile u32 *flag = (volatile u32 *)(x.f.mem + PAGE_SIZE);
 		bool moved;
 		u32 v;
 
 		*flag = 0;
 		*page = 0;
-		c = (struct rf_ctx){ .vcpu = f.vcpu, .gpa = GPA_DATA,
-				     .flag_gpa = GPA_DATA + PAGE_SIZE };
+		c = (struct rf_ctx){ .g = &x.g, .vcpu = x.f.vcpu };
 		if (pthread_create(&th, NULL, rf_thread, &c))
 			die("pthread_create");
 		moved = rf_wait_change(page, 0);
 		/* Write-protects the page and flushes; the guest runs on. */
-		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
 		v = *page;
 		moved = moved && !r && rf_wait_change(page, v);
 		*flag = 1;
 		pthread_join(th, NULL);
-		if (c.r || c.run.exit_reason != EPTMMU_EXIT_DONE) {
-			diag_run("remote_flush: the looping guest", c.r, &c.run);
+		if (!c.ok)
 			break;
-		}
-		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
 		if (!moved || r) {
 			tap_diag("remote_flush: trial %u: the guest %s", trial,
 				 r ? "harvest failed" : "stopped writing");
@@ -2265,61 +2296,10 @@ static void t_remote_flush(void)
 	tap_ok(ran == RF_TRIALS && !lost,
 	       "remote_flush: each time its writes after the harvest were logged (%u lost)",
 	       lost);
-out:
-	munmap(code, PAGE_SIZE);
-	fix_fini(&f);
+	g64_fix_fini(&x);
 }
 
-/* ---- 17-21: 64-bit guest programs in C (EPTMMU_RUN_GUEST) ---- */
-
-/* Where the guest programs see their data: high, its own PML4 entry. */
-#define G64_DATA_GVA	0x7f0000000000ULL
-#define G64_PAGES	4
-
-struct g64_fix {
-	struct fix f;
-	struct g64 g;
-};
-
-/*
- * A fix whose slot 0 (@npages at GPA_DATA) the guest sees at G64_DATA_GVA
- * through page tables in a slot with @pt_flags; PTEs get @pte_extra.
- * False, with the rest of the test skipped, on the soft vCPU.
- */
-static bool g64_fix_init(struct g64_fix *x, size_t npages, u64 tag,
-			 u32 pt_flags, u64 pte_extra)
-{
-	int r;
-
-	if (!is_vmx()) {
-		skip_rest("the soft vCPU runs no guest code");
-		return false;
-	}
-	if (!fix_init(&x->f, npages, 0, tag))
-		return false;
-	r = g64_init(&x->g, x->f.vm, pt_flags);
-	if (r) {
-		tap_diag("g64_init: %s", strerror(-r));
-		fix_fini(&x->f);
-		return false;
-	}
-	x->g.pte_extra = pte_extra;
-	if (!g64_map(&x->g, G64_DATA_GVA, GPA_DATA, npages * PAGE_SIZE))
-		die("g64_map: page-table slot full");
-	return true;
-}
-
-static void g64_fix_fini(struct g64_fix *x)
-{
-	fix_fini(&x->f);
-	g64_fini(&x->g);
-}
-
-/* EPTMMU_RUN_GUEST with @rg; -errno or 0. */
-static int run_guest_raw(int vcpu, struct eptmmu_run_guest *rg)
-{
-	return ioctl(vcpu, EPTMMU_RUN_GUEST, rg) ? -errno : 0;
-}
+/* ---- 17-21: 64-bit guest programs in C ---- */
 
 /* The first guest: one write through its page tables, then DONE. */
 static void t_g64_hello(void)
@@ -2327,7 +2307,7 @@ static void t_g64_hello(void)
 	struct eptmmu_run_guest rg, bad;
 	struct g64_exit e;
 	struct g64_fix x;
-	u64 v = pat(170, 1);
+	u64 v = pat(170, 1), got = 0;
 	bool refused = true;
 	int i, r;
 
@@ -2345,7 +2325,7 @@ static void t_g64_hello(void)
 		skip_rest("the soft vCPU runs no guest code");
 		return;
 	}
-	if (!g64_fix_init(&x, 1, 170, 0, 0))
+	if (!g64_fix_init(&x, 1, 0, 170, 0, 0))
 		return;
 	g64_start(&x.g, &rg, 0, G_PROG_HELLO, G64_DATA_GVA + 8, v, 0, 0);
 	for (i = 0; i < 3; i++) {
@@ -2369,6 +2349,13 @@ static void t_g64_hello(void)
 	       e.arg[0] == v && *word_ptr(&x.f, 0, 1) == v,
 	       "g64_hello: a 64-bit guest wrote %#llx through its own page tables",
 	       v);
+	/* The 32-bit access path and the 64-bit guest take turns. */
+	tap_ok(g_read(x.f.vcpu, GPA_DATA + 8, 8, &got) && got == v &&
+	       g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, G64_DATA_GVA + 16,
+			v + 1, 0, 0, &e, "g64_hello") &&
+	       g_write(x.f.vcpu, GPA_DATA + 24, 8, v + 2) &&
+	       *word_ptr(&x.f, 0, 2) == v + 1 && *word_ptr(&x.f, 0, 3) == v + 2,
+	       "g64_hello: EPTMMU_RUN and EPTMMU_RUN_GUEST alternate on one vCPU");
 	g64_fix_fini(&x);
 }
 
@@ -2386,7 +2373,7 @@ static void t_g64_pattern(void)
 	struct g64_fix x;
 	bool ok;
 
-	if (!g64_fix_init(&x, G64_PAGES, 172, 0, 0))
+	if (!g64_fix_init(&x, G64_PAGES, 0, 172, 0, 0))
 		return;
 	g64_start(&x.g, &rg, 0, G_PROG_PATTERN, G64_DATA_GVA, n, tag, 0);
 	ok = g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_pattern");
@@ -2421,7 +2408,7 @@ static void t_g64_assert(void)
 	struct g64_fix x;
 	bool got;
 
-	if (!g64_fix_init(&x, 1, 173, 0, 0))
+	if (!g64_fix_init(&x, 1, 0, 173, 0, 0))
 		return;
 	got = g64_call(&x.g, x.f.vcpu, 0, G_PROG_ASSERT, 1, 2, 0, 0, &e,
 		       "g64_assert (a failure is expected)");
@@ -2475,7 +2462,7 @@ static void t_g64_smp(void)
 	unsigned int k;
 
 	/* One more page: the barrier's counter. */
-	if (!g64_fix_init(&x, G64_PAGES + 1, 174, 0, 0))
+	if (!g64_fix_init(&x, G64_PAGES + 1, 0, 174, 0, 0))
 		return;
 	if (!g64_map(&x.g, G64_DATA_GVA + G64_PAGES * PAGE_SIZE,
 		     GPA_DATA + G64_PAGES * PAGE_SIZE, PAGE_SIZE))
@@ -2527,7 +2514,7 @@ static void t_g64_dirty_pt(void)
 	ad = hw.ept_ad;
 	if (ad)
 		flags |= EPTMMU_MEM_DIRTY_LOG_DBIT;
-	if (!g64_fix_init(&x, G64_PAGES, 175, flags, PTE_A | PTE_D))
+	if (!g64_fix_init(&x, G64_PAGES, 0, 175, flags, PTE_A | PTE_D))
 		return;
 	ok = g64_call(&x.g, x.f.vcpu, 0, G_PROG_READ, G64_DATA_GVA,
 		      G64_PAGES * WORDS, 0, 0, &e, "g64_dirty_pt");
@@ -2574,7 +2561,7 @@ static const struct tap_test tests[] = {
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
-	{ "g64_hello", t_g64_hello, 2, "a 64-bit guest in C writes through its page tables" },
+	{ "g64_hello", t_g64_hello, 3, "a 64-bit guest in C writes through its page tables" },
 	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
 	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
 	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },

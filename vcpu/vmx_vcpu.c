@@ -866,6 +866,7 @@ static const struct {
 	GPR(r13, R13), GPR(r14, R14), GPR(r15, R15),
 #undef GPR
 };
+
 static_assert(ARRAY_SIZE(vmx_gprs) == VMX_NR_REGS);
 
 /* How a 64-bit guest's EPT violation or misconfiguration ends. */
@@ -894,6 +895,37 @@ static int vmx_guest_fault(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
 }
 
 /*
+ * After a VM exit of a 64-bit guest: EPTMMU_EXIT_DONE to enter it again,
+ * or why the run ends.
+ */
+static int vmx_guest_exit(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
+{
+	const struct vmx_exit *e = &vv->exit;
+
+	vv->rip = e->rip;
+	vv->rsp = e->rsp;
+	vv->rflags = e->rflags;
+	trace_eptmmu_vmx_exit(vv->vcpu.id, e->reason, e->qual, e->gpa, e->rip);
+	switch (e->reason & 0xffff) {
+	case EXIT_REASON_VMCALL:
+		vv->rip += e->insn_len;
+		return EPTMMU_EXIT_UCALL;
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+	case EXIT_REASON_MCE_DURING_VMENTRY:
+		return EPTMMU_EXIT_DONE;	/* the host's, handled at the exit */
+	case EXIT_REASON_EXCEPTION_NMI:
+		if (exit_is_nmi(e) ||
+		    (exit_is_mc(e) && !eptmmu_broken(vmx_mc_guest_error)))
+			return EPTMMU_EXIT_DONE;
+		break;
+	case EXIT_REASON_EPT_VIOLATION:
+	case EXIT_REASON_EPT_MISCONFIG:
+		return vmx_guest_fault(vv, rg);
+	}
+	return guest_error(vv, e->reason, &rg->exit_errno);
+}
+
+/*
  * EPTMMU_RUN_GUEST: the guest runs from @rg->regs until it makes a
  * ucall, faults for good, or a signal comes.  Between VM exits its state
  * is in the VMCS (segments, CRs) and in vv (registers, RIP, RSP, RFLAGS),
@@ -919,46 +951,14 @@ static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
 	vv->cr3 = g->cr3;
 	for (;;) {
 		r = vmx_enter_once(vv, VMX_MODE_LONG);
-		if (r == -EAGAIN) {
-			exit = EPTMMU_EXIT_DONE;
-		} else if (r) {
+		if (r == -EIO) {
 			exit = guest_error(vv, e->reason |
 					   VMX_EXIT_REASONS_FAILED_VMENTRY,
 					   &rg->exit_errno);
 			break;
-		} else {
-			vv->rip = e->rip;
-			vv->rsp = e->rsp;
-			vv->rflags = e->rflags;
-			trace_eptmmu_vmx_exit(vcpu->id, e->reason, e->qual,
-					      e->gpa, e->rip);
-			exit = EPTMMU_EXIT_DONE;
-			switch (e->reason & 0xffff) {
-			case EXIT_REASON_VMCALL:
-				vv->rip += e->insn_len;
-				exit = EPTMMU_EXIT_UCALL;
-				break;
-			case EXIT_REASON_EXTERNAL_INTERRUPT:
-			case EXIT_REASON_MCE_DURING_VMENTRY:
-				break;	/* the host's, handled at the exit */
-			case EXIT_REASON_EXCEPTION_NMI:
-				if (exit_is_nmi(e) ||
-				    (exit_is_mc(e) &&
-				     !eptmmu_broken(vmx_mc_guest_error)))
-					break;
-				exit = guest_error(vv, e->reason,
-						   &rg->exit_errno);
-				break;
-			case EXIT_REASON_EPT_VIOLATION:
-			case EXIT_REASON_EPT_MISCONFIG:
-				exit = vmx_guest_fault(vv, rg);
-				break;
-			default:
-				exit = guest_error(vv, e->reason,
-						   &rg->exit_errno);
-				break;
-			}
 		}
+		/* -EAGAIN: this CPU was out of VMX operation; try again. */
+		exit = r ? EPTMMU_EXIT_DONE : vmx_guest_exit(vv, rg);
 		if (exit != EPTMMU_EXIT_DONE)
 			break;
 		if (signal_pending(current)) {

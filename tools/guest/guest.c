@@ -121,6 +121,38 @@ static u64 prog_smp(u64 id, volatile u64 *p, u64 n, u64 nr,
 	return n;
 }
 
+/*
+ * The demo (eptmmu_demo -g): the first word of each of @n pages at @p
+ * (pages @first.. of the demo's slot) is written with, or must hold,
+ * G_TOUCH_VALUE(page, @how & 0xff); G_TOUCH_WRITE in @how writes.
+ */
+static u64 prog_touch(volatile u64 *p, u64 n, u64 first, u64 how)
+{
+	u64 i, v;
+
+	for (i = 0; i < n; i++, p += 4096 / 8) {
+		v = G_TOUCH_VALUE(first + i, how & 0xff);
+		if (how & G_TOUCH_WRITE)
+			*p = v;
+		else
+			GUEST_ASSERT_EQ(*p, v);
+	}
+	return n;
+}
+
+/*
+ * Write a counter into the dword at @p until the dword at @flag is not
+ * 0, with no VM exit of its own: R-VMX-FLUSH's remote_flush test.
+ */
+static u64 prog_spin(volatile unsigned int *p, volatile unsigned int *flag)
+{
+	unsigned int v = 0;
+
+	while (!*flag)
+		*p = ++v;
+	return v;
+}
+
 u64 guest_main(u64 id, u64 prog, u64 a0, u64 a1, u64 a2, u64 a3)
 {
 	switch (prog) {
@@ -137,6 +169,11 @@ u64 guest_main(u64 id, u64 prog, u64 a0, u64 a1, u64 a2, u64 a3)
 	case G_PROG_SMP:
 		return prog_smp(id, (volatile u64 *)a0, a1, a2,
 				(volatile u64 *)a3);
+	case G_PROG_TOUCH:
+		return prog_touch((volatile u64 *)a0, a1, a2, a3);
+	case G_PROG_SPIN:
+		return prog_spin((volatile unsigned int *)a0,
+				 (volatile unsigned int *)a1);
 	}
 	GUEST_ASSERT(prog < G_PROG_NR);
 	return 0;

@@ -37,6 +37,8 @@ enum g_prog {
 	G_PROG_READ,	/* read a1 words at a0; done(their sum) */
 	G_PROG_ASSERT,	/* assert a0 == a1, then done(0) */
 	G_PROG_SMP,	/* vCPUs a2, words a1 at a0, barrier at a3 */
+	G_PROG_TOUCH,	/* the demo's pages: see guest.c */
+	G_PROG_SPIN,	/* the remote-flush loop: see guest.c */
 	G_PROG_NR
 };
 
@@ -56,6 +58,10 @@ static inline unsigned long long g_pat(unsigned long long tag,
 	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
 	return (x ^ (x >> 31)) | 1;
 }
+
+/* The demo's word in page @page after phase @phase wrote it. */
+#define G_TOUCH_VALUE(page, phase)	((unsigned long long)(page) << 8 | (phase))
+#define G_TOUCH_WRITE	0x100
 
 /* The value vCPU @id writes into word @i of the SMP program's area. */
 #define G_SMP_TAG(id)	(0x5e00 + (id))
