@@ -216,8 +216,10 @@ int main(int argc, char **argv)
 		struct eptmmu_vm_stats st;
 
 		xvm_stats(vm, &st);
-		if (st.backend != EPTMMU_BACKEND_VMX)
+		if (st.backend != EPTMMU_BACKEND_VMX) {
+			errno = EOPNOTSUPP;
 			die("-g: the soft vCPU runs no guest code");
+		}
 		r = g64_init(&g, vm, 0);
 		if (r) {
 			errno = -r;

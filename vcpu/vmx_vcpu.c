@@ -876,6 +876,10 @@ static int vmx_guest_fault(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
 	u64 qual = e->qual & QUAL_MASK;
 	int fr;
 
+	if (eptmmu_broken(vmx_qual_no_gla))
+		qual &= ~(u64)(EPT_VIOLATION_GVA_IS_VALID |
+			       EPT_VIOLATION_GVA_TRANSLATED);
+
 	/* An MMIO SPTE: the fault path needs only to find it again. */
 	if ((e->reason & 0xffff) == EXIT_REASON_EPT_MISCONFIG)
 		qual = EPT_VIOLATION_ACC_READ;
