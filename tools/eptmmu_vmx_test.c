@@ -2422,6 +2422,54 @@ static void t_g64_assert(void)
 	g64_fix_fini(&x);
 }
 
+/*
+ * How a 64-bit run ends when the guest cannot go on by itself: a #PF on
+ * a linear address its tables do not map (EXIT_GUEST with the vector), a
+ * gpa in no memslot (EXIT_MMIO; once a slot is there the same run goes
+ * on), and HLT after its DONE (EXIT_GUEST, exit reason HLT).
+ */
+static void t_g64_exits(void)
+{
+	u64 unmapped = G64_DATA_GVA + 64 * PAGE_SIZE, hole_gva = unmapped +
+		       PAGE_SIZE, v = pat(176, 0);
+	struct eptmmu_run_guest rg;
+	struct g64_exit e;
+	struct g64_fix x;
+	u64 *hole;
+	int r;
+
+	if (!g64_fix_init(&x, 1, 0, 176, 0, 0))
+		return;
+	g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, unmapped, v, 0, 0, &e,
+		 "g64_exits (a #PF is expected)");
+	tap_ok(!e.r && e.rg.exit_reason == EPTMMU_EXIT_GUEST &&
+	       e.rg.exit_errno == VMX_EXIT_EXCEPTION_NMI &&
+	       (e.rg.exit_intr & 0x800000ff) == (0x80000000 | 14) &&
+	       e.rg.exit_qual == unmapped,
+	       "g64_exits: a store to an unmapped address exits GUEST with #PF at %#llx (intr %#x, qual %#llx)",
+	       unmapped, e.rg.exit_intr, e.rg.exit_qual);
+
+	if (!g64_map(&x.g, hole_gva, GPA_HOLE, PAGE_SIZE))
+		die("g64_map");
+	hole = xmap(PAGE_SIZE, PAGE_SIZE);
+	g64_start(&x.g, &rg, 0, G_PROG_HELLO, hole_gva + 8, v, 0, 0);
+	g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_exits (MMIO is expected)");
+	r = e.rg.exit_reason == EPTMMU_EXIT_MMIO && e.rg.exit_gpa == GPA_HOLE + 8 ?
+	    set_memslot(x.f.vm, 1, 0, GPA_HOLE, PAGE_SIZE, hole) : -EPROTO;
+	tap_ok(!r && g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_exits") &&
+	       e.ucall == G_UCALL_DONE && hole[1] == v,
+	       "g64_exits: a store to a gpa in no memslot exits MMIO there; with a slot added the run goes on and the store lands");
+
+	/* Past its DONE the entry stub halts. */
+	r = run_guest_raw(x.f.vcpu, &rg);
+	tap_ok(!r && rg.exit_reason == EPTMMU_EXIT_GUEST &&
+	       rg.exit_errno == VMX_EXIT_HLT,
+	       "g64_exits: run again after DONE, the guest halts: exit GUEST, HLT (%s, exit %u)",
+	       exit_name(rg.exit_reason), rg.exit_errno);
+	g64_fix_fini(&x);
+	munmap(hole, PAGE_SIZE);
+}
+
 #define G64_SMP_VCPUS	2
 
 struct g64_smp_ctx {
@@ -2564,6 +2612,7 @@ static const struct tap_test tests[] = {
 	{ "g64_hello", t_g64_hello, 3, "a 64-bit guest in C writes through its page tables" },
 	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
 	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
+	{ "g64_exits", t_g64_exits, 3, "a 64-bit guest's #PF, MMIO and HLT exits" },
 	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },
 	{ "g64_dirty_pt", t_g64_dirty_pt, 2, "guest page-table walks in the D-bit log" },
 };

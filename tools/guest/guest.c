@@ -13,6 +13,13 @@
 
 typedef unsigned long long u64;
 
+/*
+ * Guest memory is shared with the host and the other vCPUs: every access
+ * of the programs below is one real load or store, in program order.
+ */
+#define READ_ONCE(x)		(*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
+
 /* The compiler may call these for struct copies and initialisers. */
 void *memset(void *s, int c, size_t n)
 {
@@ -67,31 +74,31 @@ static u64 ucall(u64 cmd, u64 a0, u64 a1, u64 a2, u64 a3, u64 a4)
  * read those back, then the same over again with the host's writes at
  * stage 2 (the host may change the mapping in between).
  */
-static u64 prog_pattern(volatile u64 *p, u64 n, u64 tag)
+static u64 prog_pattern(u64 *p, u64 n, u64 tag)
 {
 	u64 i, stage;
 
 	for (i = 0; i < n; i++)
-		p[i] = g_pat(tag, i);
+		WRITE_ONCE(p[i], g_pat(tag, i));
 	for (stage = 1; stage <= 2; stage++) {
 		GUEST_SYNC(stage, n);
 		for (i = 0; i < n; i++)
-			GUEST_ASSERT_EQ(p[i], g_pat(tag + stage, i));
+			GUEST_ASSERT_EQ(READ_ONCE(p[i]), g_pat(tag + stage, i));
 	}
 	return n;
 }
 
-static u64 prog_read(volatile u64 *p, u64 n)
+static u64 prog_read(u64 *p, u64 n)
 {
 	u64 i, sum = 0;
 
 	for (i = 0; i < n; i++)
-		sum += p[i];
+		sum += READ_ONCE(p[i]);
 	return sum;
 }
 
 /* Every vCPU arrives, then waits for all @nr (bounded: the host sees why). */
-static void barrier(volatile u64 *count, u64 nr, u64 round)
+static void barrier(u64 *count, u64 nr, u64 round)
 {
 	u64 spins = 0;
 
@@ -107,17 +114,16 @@ static void barrier(volatile u64 *count, u64 nr, u64 round)
  * once every vCPU has written, checks everybody's.  Only a guest whose
  * vCPUs run at the same time gets past the barriers.
  */
-static u64 prog_smp(u64 id, volatile u64 *p, u64 n, u64 nr,
-		    volatile u64 *count)
+static u64 prog_smp(u64 id, u64 *p, u64 n, u64 nr, u64 *count)
 {
 	u64 i;
 
 	barrier(count, nr, 1);
 	for (i = id; i < n; i += nr)
-		p[i] = g_pat(G_SMP_TAG(id), i);
+		WRITE_ONCE(p[i], g_pat(G_SMP_TAG(id), i));
 	barrier(count, nr, 2);
 	for (i = 0; i < n; i++)
-		GUEST_ASSERT_EQ(p[i], g_pat(G_SMP_TAG(i % nr), i));
+		GUEST_ASSERT_EQ(READ_ONCE(p[i]), g_pat(G_SMP_TAG(i % nr), i));
 	return n;
 }
 
@@ -126,16 +132,16 @@ static u64 prog_smp(u64 id, volatile u64 *p, u64 n, u64 nr,
  * (pages @first.. of the demo's slot) is written with, or must hold,
  * G_TOUCH_VALUE(page, @how & 0xff); G_TOUCH_WRITE in @how writes.
  */
-static u64 prog_touch(volatile u64 *p, u64 n, u64 first, u64 how)
+static u64 prog_touch(u64 *p, u64 n, u64 first, u64 how)
 {
 	u64 i, v;
 
 	for (i = 0; i < n; i++, p += 4096 / 8) {
 		v = G_TOUCH_VALUE(first + i, how & 0xff);
 		if (how & G_TOUCH_WRITE)
-			*p = v;
+			WRITE_ONCE(*p, v);
 		else
-			GUEST_ASSERT_EQ(*p, v);
+			GUEST_ASSERT_EQ(READ_ONCE(*p), v);
 	}
 	return n;
 }
@@ -144,12 +150,12 @@ static u64 prog_touch(volatile u64 *p, u64 n, u64 first, u64 how)
  * Write a counter into the dword at @p until the dword at @flag is not
  * 0, with no VM exit of its own: R-VMX-FLUSH's remote_flush test.
  */
-static u64 prog_spin(volatile unsigned int *p, volatile unsigned int *flag)
+static u64 prog_spin(unsigned int *p, unsigned int *flag)
 {
 	unsigned int v = 0;
 
-	while (!*flag)
-		*p = ++v;
+	while (!READ_ONCE(*flag))
+		WRITE_ONCE(*p, ++v);
 	return v;
 }
 
@@ -157,23 +163,21 @@ u64 guest_main(u64 id, u64 prog, u64 a0, u64 a1, u64 a2, u64 a3)
 {
 	switch (prog) {
 	case G_PROG_HELLO:
-		*(volatile u64 *)a0 = a1;
+		WRITE_ONCE(*(u64 *)a0, a1);
 		return a1;
 	case G_PROG_PATTERN:
-		return prog_pattern((volatile u64 *)a0, a1, a2);
+		return prog_pattern((u64 *)a0, a1, a2);
 	case G_PROG_READ:
-		return prog_read((volatile u64 *)a0, a1);
+		return prog_read((u64 *)a0, a1);
 	case G_PROG_ASSERT:
 		GUEST_ASSERT_EQ(a0, a1);
 		return 0;
 	case G_PROG_SMP:
-		return prog_smp(id, (volatile u64 *)a0, a1, a2,
-				(volatile u64 *)a3);
+		return prog_smp(id, (u64 *)a0, a1, a2, (u64 *)a3);
 	case G_PROG_TOUCH:
-		return prog_touch((volatile u64 *)a0, a1, a2, a3);
+		return prog_touch((u64 *)a0, a1, a2, a3);
 	case G_PROG_SPIN:
-		return prog_spin((volatile unsigned int *)a0,
-				 (volatile unsigned int *)a1);
+		return prog_spin((unsigned int *)a0, (unsigned int *)a1);
 	}
 	GUEST_ASSERT(prog < G_PROG_NR);
 	return 0;

@@ -18,7 +18,6 @@
 #ifndef _EPTMMU_GUEST_H
 #define _EPTMMU_GUEST_H
 
-
 /*
  * The image: code and data linked at G_IMG_GPA and mapped there 1:1
  * (guest-virtual = guest-physical, so the host reads the guest's strings
