@@ -331,8 +331,11 @@ done
 # eptmmu_vmx_test checks, through the CPU's own walks, that guest writes
 # land, hardware A/D bits feed dirty logging and aging (access tracking
 # and the fast path without A/D), write-protection logging loses no page
-# and an munmap makes the guest fault again.  Sandy Bridge boots with two
-# CPUs so vCPU threads migrate (VMCLEAR by IPI, INVEPT on both).  The
+# and an munmap makes the guest fault again; its g64_* cases run 64-bit
+# guest programs in C (EPTMMU_RUN_GUEST) on their own page tables, two
+# vCPUs of one VM at once among them, and the demo runs one too (-g).
+# Sandy Bridge boots with two CPUs so vCPU threads migrate (VMCLEAR by
+# IPI, INVEPT on both).  The
 # debug kernels among $kernels run the vmx test and the demo too (lockdep
 # + KASAN as a Haswell, KCSAN as a two-CPU Sandy Bridge), so the vmx
 # vCPU's paths are checked by the same detectors as the rest.  The KUnit
