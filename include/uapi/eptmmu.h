@@ -359,8 +359,23 @@ struct eptmmu_run {
 
 /**
  * struct eptmmu_regs - a 64-bit guest's registers (EPTMMU_RUN_GUEST)
- * @rax: general registers: in, the values the guest starts (or goes on)
- *	with; out, its values when it stopped
+ * @rax: the general registers (and @rbx .. @r15): in, the values the
+ *	guest starts (or goes on) with; out, its values when it stopped
+ * @rbx: as @rax
+ * @rcx: as @rax
+ * @rdx: as @rax
+ * @rsi: as @rax
+ * @rdi: as @rax
+ * @rsp: as @rax
+ * @rbp: as @rax
+ * @r8: as @rax
+ * @r9: as @rax
+ * @r10: as @rax
+ * @r11: as @rax
+ * @r12: as @rax
+ * @r13: as @rax
+ * @r14: as @rax
+ * @r15: as @rax
  * @rip: guest-linear address of the next instruction
  * @rflags: in, only CF PF AF ZF SF DF OF and the fixed bit 1 may be set
  *	(IF may be set and is set anyway: see EPTMMU_RUN_GUEST); out, the
