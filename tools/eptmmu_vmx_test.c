@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -2470,6 +2471,78 @@ static void t_g64_exits(void)
 	munmap(hole, PAGE_SIZE);
 }
 
+static void g64_on_signal(int sig)
+{
+	(void)sig;
+}
+
+struct g64_kick {
+	pthread_t target;
+	volatile u32 *page;
+};
+
+/* Once the guest has started writing, a signal for the vCPU's thread. */
+static void *g64_kicker(void *arg)
+{
+	struct g64_kick *k = arg;
+
+	rf_wait_change(k->page, 0);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+/*
+ * A guest that never makes a ucall by itself (G_PROG_SPIN) is stopped by
+ * a signal for its thread: EXIT_INTR, with its registers where it was in
+ * the loop; run again, it goes on from there and ends when told to.
+ */
+static void t_g64_intr(void)
+{
+	struct sigaction sa = { .sa_handler = g64_on_signal };
+	struct eptmmu_run_guest rg;
+	struct g64_kick k;
+	struct g64_exit e;
+	struct g64_fix x;
+	volatile u32 *page, *flag;
+	pthread_t th;
+	bool ok;
+	u32 v;
+	int r;
+
+	if (!g64_fix_init(&x, 2, 0, 177, 0, 0))
+		return;
+	if (!g64_map(&x.g, GPA_DATA, GPA_DATA, 2 * PAGE_SIZE))
+		die("g64_map");
+	page = (volatile u32 *)x.f.mem;
+	flag = (volatile u32 *)(x.f.mem + PAGE_SIZE);
+	*page = 0;
+	*flag = 0;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		die("sigaction");
+	k = (struct g64_kick){ .target = pthread_self(), .page = page };
+	if (pthread_create(&th, NULL, g64_kicker, &k))
+		die("pthread_create");
+	g64_start(&x.g, &rg, 0, G_PROG_SPIN, GPA_DATA, GPA_DATA + PAGE_SIZE,
+		  0, 0);
+	r = run_guest_raw(x.f.vcpu, &rg);
+	pthread_join(th, NULL);
+	v = *page;
+	tap_ok(!r && rg.exit_reason == EPTMMU_EXIT_INTR && v &&
+	       rg.regs.rip > G_IMG_GPA && rg.regs.rip < G_IMG_GPA + G_CODE_MAX,
+	       "g64_intr: a signal stops the looping guest: %s, exit %s, rip %#llx, %u writes",
+	       r ? strerror(-r) : "ran", exit_name(rg.exit_reason),
+	       rg.regs.rip, v);
+	*flag = 1;
+	ok = !r && g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_intr");
+	tap_ok(ok && e.ucall == G_UCALL_DONE && e.arg[0] >= v &&
+	       *page == e.arg[0],
+	       "g64_intr: run again, it goes on counting from %u and stops when told (at %llu)",
+	       v, ok ? e.arg[0] : 0);
+	signal(SIGUSR1, SIG_DFL);
+	g64_fix_fini(&x);
+}
+
 struct g64_smp_ctx {
 	struct g64 *g;
 	int vcpu;
@@ -2614,6 +2687,7 @@ static const struct tap_test tests[] = {
 	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
 	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
 	{ "g64_exits", t_g64_exits, 3, "a 64-bit guest's #PF, MMIO and HLT exits" },
+	{ "g64_intr", t_g64_intr, 2, "a signal stops a looping 64-bit guest, which goes on" },
 	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },
 	{ "g64_dirty_pt", t_g64_dirty_pt, 2, "guest page-table walks in the D-bit log" },
 };
