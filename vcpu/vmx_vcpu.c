@@ -9,6 +9,11 @@
  * cannot translate as an EPT violation, which goes to the same fault entry
  * the soft vCPU uses; an MMIO SPTE comes back as an EPT misconfiguration.
  *
+ * EPTMMU_RUN_GUEST instead runs free-running 64-bit code (IA-32e mode,
+ * paging through the guest's own 4-level tables) from registers user
+ * space gives, until the guest makes a VMCALL; the CPU's walks of the
+ * guest's tables fault in through the same fault entry (vmx_run_guest()).
+ *
  * The VMCS of a vCPU is active on at most one CPU: the one its thread last
  * entered the guest on.  It is VMCLEARed there (by IPI if need be) before
  * it is loaded elsewhere, when the run ends and when that CPU goes

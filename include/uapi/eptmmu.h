@@ -181,7 +181,10 @@ struct eptmmu_dirty_log {
 #define EPTMMU_GET_DIRTY_LOG	_IOW(EPTMMU_IO, 0x13, struct eptmmu_dirty_log)
 #define EPTMMU_CLEAR_DIRTY_LOG	_IOW(EPTMMU_IO, 0x14, struct eptmmu_dirty_log)
 
-/* The vmx vCPU's guest runs 32-bit code with paging off: it reaches 4 GiB. */
+/*
+ * EPTMMU_RUN's guest on a vmx vCPU runs 32-bit code with paging off: it
+ * reaches 4 GiB.  (EPTMMU_RUN_GUEST's 64-bit guests reach any gpa.)
+ */
 #define EPTMMU_VMX_MAX_GPA	(1ULL << 32)
 
 /**
