@@ -79,6 +79,12 @@ struct eptmmu_vcpu_ops {
 	/* One checked guest access; EPTMMU_EXIT_*.  Under run_lock. */
 	int (*access)(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		      u32 *exit_errno);
+	/*
+	 * EPTMMU_RUN_GUEST with checked @rg->regs; EPTMMU_EXIT_*.  Under
+	 * run_lock.  NULL: the backend runs no guest code.
+	 */
+	int (*run_guest)(struct eptmmu_vcpu *vcpu,
+			 struct eptmmu_run_guest *rg);
 	/* The run is over: leave nothing of the vCPU on this CPU. */
 	void (*run_end)(struct eptmmu_vcpu *vcpu);
 	/* A consistent copy of the counters (under run_lock). */
@@ -107,12 +113,18 @@ struct eptmmu_pt_cache {
  * @pf_spurious: faults that found the SPTE already allowing the access
  * @pf_fast: faults the fast path handled (fixed or spurious)
  * @pf_mmio_spte_created: MMIO SPTEs installed where there was none
+ * @pf_guest_pt: EPT violations of the CPU's accesses to the guest's own
+ *	paging structures (qualification: GLA valid, not a translation)
+ * @pf_guest_linear: EPT violations of accesses to the translation of a
+ *	guest-linear address (GLA valid and translated)
  */
 struct eptmmu_vcpu_kstats {
 	u64 pf_fixed;
 	u64 pf_spurious;
 	u64 pf_fast;
 	u64 pf_mmio_spte_created;
+	u64 pf_guest_pt;
+	u64 pf_guest_linear;
 };
 
 struct eptmmu_vcpu {
