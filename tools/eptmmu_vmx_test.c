@@ -14,11 +14,14 @@
  * below 4 GiB, where the vmx vCPU's 32-bit guest reaches.  Sizes are
  * small: the vmx runs are in Bochs, at some 100 MIPS.
  *
- *   eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l]
- *                   [test...]
+ *   eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [--pml 0|1] [-s seed]
+ *                   [-v] [-l] [test...]
  *
- * --backend and --ad say what stats.backend and stats.ept_ad must be;
+ * --backend and --ad say what stats.backend and stats.ept_ad must be,
+ * --pml whether the module logs by PML (its ept_pml parameter reads "on");
  * without them either is accepted and a diagnostic says which it is.
+ * With PML the write-protection dirty-log cases log by PML instead and
+ * check what PML promises (no fault, D bits), under the name dirty_pml.
  * Output is TAP; exit 0 iff no test failed.
  */
 #define _GNU_SOURCE
@@ -60,11 +63,13 @@
 static struct {
 	int backend;		/* EPTMMU_BACKEND_*, or -1: either */
 	int ad;			/* expected stats.ept_ad, or -1: not checked */
+	int pml;		/* expected ept_pml (1: on), or -1: not checked */
 	u64 seed;
 	bool verbose;
 } opt = {
 	.backend = -1,
 	.ad = -1,
+	.pml = -1,
 	.seed = 1,
 };
 
@@ -148,11 +153,16 @@ static struct {
 	bool probed;
 	u64 backend;
 	u64 ept_ad;
+	bool pml;	/* logging slots without DBIT log by PML */
 } hw;
+
+#define EPT_PML_PARAM	"/sys/module/eptmmu/parameters/ept_pml"
+
 
 static void probe(void)
 {
 	struct eptmmu_vm_stats st;
+	char buf[16];
 	int vm;
 
 	if (hw.probed)
@@ -162,6 +172,9 @@ static void probe(void)
 	close_vm(vm);
 	hw.backend = st.backend;
 	hw.ept_ad = st.ept_ad;
+	/* Reads back what the module chose; a module without it has none. */
+	hw.pml = !read_file(EPT_PML_PARAM, buf, sizeof(buf)) &&
+		 !strcmp(buf, "on") && st.backend == EPTMMU_BACKEND_VMX;
 	hw.probed = true;
 }
 
@@ -279,6 +292,13 @@ static void t_backend(void)
 		tap_ok(hw.ept_ad == (u64)opt.ad,
 		       "backend: stats.ept_ad is %d as --ad says (got %llu)",
 		       opt.ad, hw.ept_ad);
+	if (opt.pml < 0)
+		tap_ok(true, "backend: dirty logging by PML is %s (no --pml, not compared)",
+		       hw.pml ? "on" : "off");
+	else
+		tap_ok(hw.pml == opt.pml,
+		       "backend: dirty logging by PML is %s as --pml says (ept_pml reads %s)",
+		       opt.pml ? "on" : "off", hw.pml ? "on" : "off");
 
 	/*
 	 * The counters tell the backends apart too: the CPU walks and
@@ -855,21 +875,27 @@ static bool sptes_match(struct fix *f, size_t npages, u64 bit,
 
 static void dirty_rounds(bool dbit)
 {
-	const char *name = dbit ? "dirty_dbit" : "dirty_wp";
 	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES |
 		    (dbit ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0);
 	static struct eptmmu_access a[DL_PAGES];
 	u64 want[DL_WORDS], got[DL_WORDS + 1], seed = seed_for(dbit ? 7 : 8);
 	struct eptmmu_run run, prev, first;
 	bool exact = true, clean = true, stats_ok = true, sptes = true;
-	const u64 bit = dbit ? EPT_D : EPT_W;
+	const char *name;
 	char what[64];
 	unsigned int round;
+	bool pml, dlike;
 	size_t i, n, p;
 	struct fix f;
+	u64 bit;
 	int r;
 
 	probe();
+	/* PML keeps the leaves writable and logs what sets D. */
+	pml = !dbit && hw.pml;
+	dlike = dbit || pml;
+	name = dbit ? "dirty_dbit" : pml ? "dirty_pml" : "dirty_wp";
+	bit = dlike ? EPT_D : EPT_W;
 	if (dbit && !hw.ept_ad) {
 		skip_rest("the VM has no EPT A/D bits (stats.ept_ad 0): D-bit logging needs them");
 		return;
@@ -966,11 +992,11 @@ static void dirty_rounds(bool dbit)
 		if (!sptes_match(&f, DL_PAGES, bit, want, "after the harvest"))
 			sptes = false;
 
-		if (dbit && (run.stats.faults != prev.stats.faults ||
-			     run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
+		if (dlike && (run.stats.faults != prev.stats.faults ||
+			      run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
 			diag_vcpu_delta(what, &prev.stats, &run.stats);
 			stats_ok = false;
-		} else if (!dbit &&
+		} else if (!dlike &&
 			   (run.stats.fast_fixed_wp == prev.stats.fast_fixed_wp ||
 			    run.stats.fast_fixed_wp - prev.stats.fast_fixed_wp +
 			    run.stats.slow_faults - prev.stats.slow_faults < n)) {
@@ -987,15 +1013,16 @@ static void dirty_rounds(bool dbit)
 	       name, DL_ROUNDS);
 	tap_ok(exact && clean, "%s: a harvest right after a harvest is empty (each round starts clean)",
 	       name);
-	if (dbit)
-		tap_ok(exact && stats_ok, "%s: the guest's writes took no fault (faults +%llu): the %s D bits are what the log is built from",
+	if (dlike)
+		tap_ok(exact && stats_ok, "%s: the guest's writes took no fault (faults +%llu): the %s %s what the log is built from",
 		       name, prev.stats.faults - first.stats.faults,
-		       is_vmx() ? "CPU's" : "walker's");
+		       is_vmx() ? "CPU's" : "walker's",
+		       pml ? "PML entries are" : "D bits are");
 	else
 		tap_ok(exact && stats_ok, "%s: every page written after a harvest took a write-protection fault, fixed by the fast path (fast_fixed_wp +%llu)",
 		       name, prev.stats.fast_fixed_wp - first.stats.fast_fixed_wp);
 	tap_ok(sptes, "%s: GET_SPTE shows %s set on exactly the pages written before each harvest and on none after it",
-	       name, dbit ? "the D bit" : "W");
+	       name, dlike ? "the D bit" : "W");
 out:
 	fix_fini(&f);
 }
@@ -2269,10 +2296,201 @@ out:
 	fix_fini(&f);
 }
 
+/* ---- 17: PML: a harvest drains a running guest's log (R-PML-DRAIN) ---- */
+
+#define PD_TRIALS	5
+
+/*
+ * A guest on CPU 1 writes a page whose D is clear and loops without
+ * exiting: the CPU logs the write in the vCPU's PML buffer, where only
+ * the vCPU itself drains it, at its next VM exit.  A harvest from CPU 0
+ * while it runs must report the page: it kicks the vCPU out and waits for
+ * the drain before it reads the bitmap.  A harvest that does not
+ * (broken=pml_no_drain) reads a bitmap without the page, and the entry
+ * reaches the bitmap only after the harvest returned.  Between trials the
+ * guest is stopped and a harvest clears D again.
+ */
+static void t_pml_drain(void)
+{
+	struct eptmmu_access w;
+	struct eptmmu_run run;
+	unsigned int trial, lost = 0, ran = 0;
+	u64 got[1];
+	struct rf_ctx c;
+	pthread_t th;
+	u8 *code;
+	struct fix f;
+	int r;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return;
+	}
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip_rest("needs two CPUs: the guest's and the harvester's");
+		return;
+	}
+	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 120))
+		return;
+	code = xmap(PAGE_SIZE, PAGE_SIZE);
+	memcpy(code, rf_loop, sizeof(rf_loop));
+	pin_to(0);
+	/* The page's leaf present and writable before the loop runs. */
+	w = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4, 0);
+	if (!run_all(f.vcpu, &w, 1, &run, "pml_drain: first write"))
+		goto out;
+	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
+			PAGE_SIZE, code);
+	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
+	if (r) {
+		tap_diag("pml_drain: the loop's code: %s", strerror(-r));
+		goto out;
+	}
+	for (trial = 0; trial < PD_TRIALS; trial++) {
+		volatile u32 *page = (volatile u32 *)f.mem;
+		volatile u32 *flag = (volatile u32 *)(f.mem + PAGE_SIZE);
+		bool moved;
+
+		*flag = 0;
+		*page = 0;
+		/* The guest is stopped: this clears the page's D. */
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (r) {
+			tap_diag("pml_drain: trial %u: harvest: %s", trial,
+				 strerror(-r));
+			break;
+		}
+		c = (struct rf_ctx){ .vcpu = f.vcpu, .gpa = GPA_DATA,
+				     .flag_gpa = GPA_DATA + PAGE_SIZE };
+		if (pthread_create(&th, NULL, rf_thread, &c))
+			die("pthread_create");
+		/* It wrote: D set, the gpa in its PML buffer, no exit. */
+		moved = rf_wait_change(page, 0);
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		*flag = 1;
+		pthread_join(th, NULL);
+		if (c.r || c.run.exit_reason != EPTMMU_EXIT_DONE) {
+			diag_run("pml_drain: the looping guest", c.r, &c.run);
+			break;
+		}
+		if (!moved || r) {
+			tap_diag("pml_drain: trial %u: %s", trial,
+				 r ? "harvest failed" : "the guest did not write");
+			break;
+		}
+		ran++;
+		if (!(got[0] & 1)) {
+			lost++;
+			tap_diag("pml_drain: trial %u: the guest had written the page, yet the harvest made while it ran did not report it",
+				 trial);
+		}
+	}
+	tap_ok(ran == PD_TRIALS,
+	       "pml_drain: %u times a guest looping on CPU 1 wrote a page whose D was clear",
+	       ran);
+	tap_ok(ran == PD_TRIALS && !lost,
+	       "pml_drain: each time the harvest made while it ran reported the page (%u lost)",
+	       lost);
+out:
+	munmap(code, PAGE_SIZE);
+	fix_fini(&f);
+}
+
+/* ---- 18: PML: a full log exits, drains and goes on ---- */
+
+#define PF_PAGES	640	/* more than the 512 entries of a PML buffer */
+
+/*
+ * Guest code for one "access" that writes EAX to the first dword of ECX
+ * pages from EBX on, in one VM entry, then VMCALLs:
+ *   0: mov [ebx], eax   2: add ebx, 0x1000   8: dec ecx   9: jnz 0
+ *   b: vmcall
+ */
+static const u8 pf_loop[] = {
+	0x89, 0x03, 0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, 0x49, 0x75, 0xf5,
+	0x0f, 0x01, 0xc1,
+};
+
+/* A per-VM counter from debugfs (mmu/stats.c), or -1. */
+static long long vm_stat(int vmfd, const char *name)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/eptmmu/%d-%d/%s",
+		 getpid(), vmfd, name);
+	return read_file(path, buf, sizeof(buf)) ? -1 : atoll(buf);
+}
+
+/*
+ * With D clear on PF_PAGES writable pages, one guest run writes them all:
+ * the 513th write finds the buffer full and exits (reason 62), the vCPU
+ * drains and enters again, and the access starts over (its first pages
+ * have D set now and are not logged again).  The harvest must report
+ * every page, and the debugfs counters show the log-full exit.
+ */
+static void t_pml_full(void)
+{
+	static struct eptmmu_access a[PF_PAGES];
+	u32 want = EPTMMU_ACCESS_WRITE << 8 | 4;
+	u64 got[PF_PAGES / 64];
+	struct eptmmu_run run;
+	long long full, logged;
+	size_t p, landed = 0;
+	bool ok;
+	u8 *code;
+	struct fix f;
+	int r;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return;
+	}
+	if (!fix_init(&f, PF_PAGES, 0, 130))
+		return;
+	code = xmap(PAGE_SIZE, PAGE_SIZE);
+	memcpy(code, pf_loop, sizeof(pf_loop));
+	for (p = 0; p < PF_PAGES; p++)
+		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 0), 4, 0);
+	ok = run_all(f.vcpu, a, PF_PAGES, &run, "pml_full: writes before logging");
+	r = set_memslot(f.vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_DATA,
+			PF_PAGES * PAGE_SIZE, f.mem);
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+	r = r ? r : set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY,
+				RF_CODE_GPA, PAGE_SIZE, code);
+	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
+	if (!ok || r) {
+		tap_diag("pml_full: setting up: %s", r ? strerror(-r) : "writes failed");
+		goto out;
+	}
+	full = vm_stat(f.vm, "pml_full_exits");
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4,
+			 (u64)PF_PAGES << 32);
+	ok = run_all(f.vcpu, a, 1, &run, "pml_full: the loop");
+	for (p = 0; ok && p < PF_PAGES; p++)
+		landed += *(u32 *)word_ptr(&f, p, 0) == want;
+	tap_ok(ok && landed == PF_PAGES,
+	       "pml_full: one guest run wrote %d pages, more than a PML buffer holds (%zu landed)",
+	       PF_PAGES, landed);
+	r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+	full = full < 0 ? -1 : vm_stat(f.vm, "pml_full_exits") - full;
+	logged = vm_stat(f.vm, "pml_logged");
+	tap_diag("pml_full: log-full exits %lld, PML entries drained %lld, pages reported %zu",
+		 full, logged, r ? 0 : bitmap_count(got, PF_PAGES / 64));
+	tap_ok(ok && !r && full > 0 &&
+	       bitmap_count(got, PF_PAGES / 64) == PF_PAGES,
+	       "pml_full: the guest exited on a full log, drained, went on, and the harvest reports all %d pages",
+	       PF_PAGES);
+out:
+	munmap(code, PAGE_SIZE);
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
-	{ "backend", t_backend, 4, "API version, stats.backend and stats.ept_ad" },
+	{ "backend", t_backend, 5, "API version, stats.backend, stats.ept_ad, ept_pml" },
 	{ "guest_code_errnos", t_guest_code_errnos, 3, "SET_GUEST_CODE errors, no code, gpa >= 4 GiB" },
 	{ "writes_land", t_writes_land, 2, "guest accesses of every size, byte-exact" },
 	{ "fetch", t_fetch, 2, "FETCH returns what READ returns" },
@@ -2290,14 +2508,17 @@ static const struct tap_test tests[] = {
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
+	{ "pml_drain", t_pml_drain, 2, "a harvest drains the PML log of a guest looping on another CPU" },
+	{ "pml_full", t_pml_full, 2, "a full PML log exits, drains and resumes" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l] [test...]\n"
+		"usage: eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [--pml 0|1] [-s seed] [-v] [-l] [test...]\n"
 		"  --backend B  stats.backend must be B (default: either, reported)\n"
 		"  --ad 0|1     stats.ept_ad must be this (default: not checked)\n"
+		"  --pml 0|1    the module must (not) log by PML (default: not checked)\n"
 		"  -s SEED      random seed (default %llu)\n"
 		"  -v           more diagnostics\n"
 		"  -l           list the tests and exit\n"
@@ -2310,6 +2531,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "backend", required_argument, NULL, 'B' },
 		{ "ad", required_argument, NULL, 'A' },
+		{ "pml", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2330,6 +2552,9 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			opt.ad = parse_num(optarg, 0, 1);
+			break;
+		case 'P':
+			opt.pml = parse_num(optarg, 0, 1);
 			break;
 		case 's':
 			opt.seed = parse_num(optarg, 0, ~0UL);
