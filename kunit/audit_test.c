@@ -189,6 +189,34 @@ static void audit_catches_forgery(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
 }
 
+/*
+ * R-PML-DRAIN: in a PML VM a logging slot's leaves stay writable, so an
+ * unmarked W leaf with D clear is legal (unlike with write protection),
+ * and one with D set is a lost log entry: the auditor runs with every
+ * vCPU stopped, when every PML buffer has been drained.
+ */
+static void audit_pml_logging(struct kunit *test)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	u64 gfn = env->gpa >> PAGE_SHIFT, leaf;
+
+	/* The soft vCPU has no PML buffer: nothing to drain. */
+	env->vm->pml = true;
+	guest_read(test, env, 0);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_NE(test, leaf, 0ULL);
+	KUNIT_ASSERT_EQ(test, leaf & VMX_EPT_DIRTY_BIT, 0ULL);
+	KUNIT_ASSERT_EQ(test, eptmmu_audit(env->vm), 0L);
+	poke(env, gfn, PG_LEVEL_4K, leaf | VMX_EPT_WRITABLE_MASK);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
+	poke(env, gfn, PG_LEVEL_4K,
+	     leaf | VMX_EPT_WRITABLE_MASK | VMX_EPT_DIRTY_BIT);
+	KUNIT_EXPECT_GT(test, eptmmu_audit(env->vm), 0L);
+	poke(env, gfn, PG_LEVEL_4K, leaf);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
+}
+
 /* The same for what is not one leaf: the table and leaf counts, a table's place. */
 static void audit_catches_structure(struct kunit *test)
 {
@@ -307,6 +335,7 @@ static struct kunit_case audit_cases[] = {
 	KUNIT_CASE_PARAM(audit_real_trees, ad_mode_gen_params),
 	KUNIT_CASE_PARAM(audit_catches_forgery, forgery_gen_params),
 	KUNIT_CASE(audit_catches_structure),
+	KUNIT_CASE(audit_pml_logging),
 	KUNIT_CASE_PARAM(audit_catches_fast_plain_store, broken_run_gen_params),
 	KUNIT_CASE(audit_cost),
 	{}

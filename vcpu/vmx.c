@@ -662,33 +662,51 @@ MODULE_PARM_DESC(ept_pml,
 		 "Dirty logging by page-modification logging: auto (when the CPU has PML and EPT A/D is on), on, off; reads back on or off");
 
 /**
+ * eptmmu_vmx_pml_refusal() - why PML cannot log dirty pages here, or NULL
+ * @caps: what VT-x offers
+ * @use_vmx: the vmx backend runs
+ * @ad: EPT A/D bits are on
+ *
+ * Pure, for the tests.  PML logs a page when the CPU sets its D bit, so
+ * it needs EPT A/D, and only the vmx vCPU has it.
+ *
+ * Return: NULL, or the reason ept_pml=on is refused.
+ */
+const char *eptmmu_vmx_pml_refusal(const struct eptmmu_vmx_caps *caps,
+				   bool use_vmx, bool ad)
+{
+	if (!use_vmx)
+		return "the soft vCPU has no PML";
+	if (!caps->pml)
+		return "the CPU has no PML";
+	if (!ad)
+		return "EPT A/D bits are off (PML logs the CPU's D bit updates)";
+	return NULL;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vmx_pml_refusal);
+
+/**
  * eptmmu_vmx_pml_init() - decide ept_pml= once the SPTE mode is known
  * @caps: what VT-x offers (eptmmu_vmx_init())
  * @use_vmx: the vmx backend runs
  * @ad: EPT A/D bits are on (eptmmu_spte_init())
  *
- * PML logs a page when the CPU sets its D bit, so it needs EPT A/D, and
- * only the vmx vCPU has it.  With it on, every vmx vCPU enables PML and
- * the MMU logs write-protection slots by PML instead (R-PML-DRAIN).
+ * With it on, every vmx vCPU gets a PML buffer and the MMU logs
+ * write-protection slots by PML instead (R-PML-DRAIN).
  *
  * Return: 0, or -EINVAL for a bad value or ept_pml=on where PML cannot run.
  */
 int eptmmu_vmx_pml_init(const struct eptmmu_vmx_caps *caps, bool use_vmx,
 			bool ad)
 {
-	const char *why = NULL;
 	bool want = !strcmp(ept_pml, "on");
+	const char *why;
 
 	if (!want && strcmp(ept_pml, "auto") && strcmp(ept_pml, "off")) {
 		pr_err("ept_pml=%s: expected auto, on or off\n", ept_pml);
 		return -EINVAL;
 	}
-	if (!use_vmx)
-		why = "the soft vCPU has no PML";
-	else if (!caps->pml)
-		why = "the CPU has no PML";
-	else if (!ad)
-		why = "EPT A/D bits are off (PML logs the CPU's D bit updates)";
+	why = eptmmu_vmx_pml_refusal(caps, use_vmx, ad);
 	if (want && why) {
 		pr_err("ept_pml=on refused: %s\n", why);
 		return -EINVAL;

@@ -64,6 +64,8 @@ const char *eptmmu_vmx_controls(struct eptmmu_vmx_config *cfg,
 				const struct eptmmu_vmx_msrs *m);
 int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 		    bool *use_vmx);
+const char *eptmmu_vmx_pml_refusal(const struct eptmmu_vmx_caps *caps,
+				   bool use_vmx, bool ad);
 int eptmmu_vmx_pml_init(const struct eptmmu_vmx_caps *caps, bool use_vmx,
 			bool ad);
 void eptmmu_vmx_exit(void);
