@@ -2210,6 +2210,28 @@ static bool rf_wait_change(volatile u32 *p, u32 v)
 }
 
 /*
+ * Guest code of a test's own in place of the access code: @len bytes at
+ * RF_CODE_GPA, in a read-only slot.  Return the page (unmapped by the
+ * caller after fix_fini()), or NULL after a diagnostic.
+ */
+static u8 *own_code(struct fix *f, const u8 *insns, size_t len,
+		    const char *who)
+{
+	u8 *code = xmap(PAGE_SIZE, PAGE_SIZE);
+	int r;
+
+	memcpy(code, insns, len);
+	r = set_memslot(f->vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
+			PAGE_SIZE, code);
+	r = r ? r : set_code(f->vm, RF_CODE_GPA, 0);
+	if (!r)
+		return code;
+	tap_diag("%s: the guest code: %s", who, strerror(-r));
+	munmap(code, PAGE_SIZE);
+	return NULL;
+}
+
+/*
  * A guest on CPU 1 writes one page in a loop that never exits on its own;
  * from CPU 0 a harvest write-protects the page.  Once the harvest has
  * returned, every write the guest makes must fault and be logged: the
@@ -2239,14 +2261,10 @@ static void t_remote_flush(void)
 	}
 	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110))
 		return;
-	code = xmap(PAGE_SIZE, PAGE_SIZE);
-	memcpy(code, rf_loop, sizeof(rf_loop));
-	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
-			PAGE_SIZE, code);
-	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
-	if (r) {
-		tap_diag("remote_flush: the loop's code: %s", strerror(-r));
-		goto out;
+	code = own_code(&f, rf_loop, sizeof(rf_loop), "remote_flush");
+	if (!code) {
+		fix_fini(&f);
+		return;
 	}
 	pin_to(0);
 	for (trial = 0; trial < RF_TRIALS; trial++) {
@@ -2291,7 +2309,6 @@ static void t_remote_flush(void)
 	tap_ok(ran == RF_TRIALS && !lost,
 	       "remote_flush: each time its writes after the harvest were logged (%u lost)",
 	       lost);
-out:
 	munmap(code, PAGE_SIZE);
 	fix_fini(&f);
 }
@@ -2333,19 +2350,14 @@ static void t_pml_drain(void)
 	}
 	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 120))
 		return;
-	code = xmap(PAGE_SIZE, PAGE_SIZE);
-	memcpy(code, rf_loop, sizeof(rf_loop));
 	pin_to(0);
 	/* The page's leaf present and writable before the loop runs. */
 	w = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4, 0);
-	if (!run_all(f.vcpu, &w, 1, &run, "pml_drain: first write"))
-		goto out;
-	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
-			PAGE_SIZE, code);
-	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
-	if (r) {
-		tap_diag("pml_drain: the loop's code: %s", strerror(-r));
-		goto out;
+	code = run_all(f.vcpu, &w, 1, &run, "pml_drain: first write") ?
+	       own_code(&f, rf_loop, sizeof(rf_loop), "pml_drain") : NULL;
+	if (!code) {
+		fix_fini(&f);
+		return;
 	}
 	for (trial = 0; trial < PD_TRIALS; trial++) {
 		volatile u32 *page = (volatile u32 *)f.mem;
@@ -2392,7 +2404,6 @@ static void t_pml_drain(void)
 	tap_ok(ran == PD_TRIALS && !lost,
 	       "pml_drain: each time the harvest made while it ran reported the page (%u lost)",
 	       lost);
-out:
 	munmap(code, PAGE_SIZE);
 	fix_fini(&f);
 }
@@ -2454,8 +2465,6 @@ static void t_pml_full(void)
 	}
 	if (!fix_init(&f, PF_PAGES, 0, 130))
 		return;
-	code = xmap(PAGE_SIZE, PAGE_SIZE);
-	memcpy(code, pf_loop, sizeof(pf_loop));
 	for (p = 0; p < PF_PAGES; p++)
 		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 0), 4, 0);
 	ok = run_all(f.vcpu, a, PF_PAGES, &run, "pml_full: writes before logging");
@@ -2463,14 +2472,17 @@ static void t_pml_full(void)
 	r = set_memslot(f.vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_DATA,
 			PF_PAGES * PAGE_SIZE, f.mem);
 	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
-	r = r ? r : set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY,
-				RF_CODE_GPA, PAGE_SIZE, code);
-	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
 	start = vm_stat(f.vm, "pml_full_exits");
 	if (!ok || r || start < 0) {
 		tap_diag("pml_full: setting up: %s", r ? strerror(-r) :
 			 ok ? "no debugfs pml_full_exits" : "writes failed");
-		goto out;
+		fix_fini(&f);
+		return;
+	}
+	code = own_code(&f, pf_loop, sizeof(pf_loop), "pml_full");
+	if (!code) {
+		fix_fini(&f);
+		return;
 	}
 	for (tries = 0; ok && !full && tries < PF_TRIES; tries++) {
 		for (p = 0; p < PF_PAGES; p++)
@@ -2500,7 +2512,6 @@ static void t_pml_full(void)
 	tap_ok(ok && full > 0 && reported == PF_PAGES,
 	       "pml_full: a log-full exit drained and the guest went on; every harvest reported all %d pages (fewest %zu)",
 	       PF_PAGES, reported);
-out:
 	munmap(code, PAGE_SIZE);
 	fix_fini(&f);
 }
