@@ -203,17 +203,25 @@ static void audit_pml_logging(struct kunit *test)
 
 	/* The soft vCPU has no PML buffer: nothing to drain. */
 	env->vm->pml = true;
-	guest_read(test, env, 0);
+	/* A write fault: a writable leaf with D, its page marked. */
+	guest_write(test, env, 0, 1);
 	leaf = leaf_of(env->vm, gfn, NULL);
-	KUNIT_ASSERT_NE(test, leaf, 0ULL);
-	KUNIT_ASSERT_EQ(test, leaf & VMX_EPT_DIRTY_BIT, 0ULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_NE(test, leaf & VMX_EPT_DIRTY_BIT, 0ULL);
 	KUNIT_ASSERT_EQ(test, eptmmu_audit(env->vm), 0L);
-	poke(env, gfn, PG_LEVEL_4K, leaf | VMX_EPT_WRITABLE_MASK);
+	/* A PML harvest takes the mark and D, and leaves W. */
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_EXPECT_EQ(test, leaf_of(env->vm, gfn, NULL),
+			leaf & ~(u64)VMX_EPT_DIRTY_BIT);
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
-	poke(env, gfn, PG_LEVEL_4K,
-	     leaf | VMX_EPT_WRITABLE_MASK | VMX_EPT_DIRTY_BIT);
-	KUNIT_EXPECT_GT(test, eptmmu_audit(env->vm), 0L);
+	/* A D the CPU set whose PML entry never reached the bitmap. */
 	poke(env, gfn, PG_LEVEL_4K, leaf);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 1L);
+	/* The same leaf under write protection: W unmarked is wrong too. */
+	env->vm->pml = false;
+	poke(env, gfn, PG_LEVEL_4K, leaf & ~(u64)VMX_EPT_DIRTY_BIT);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 1L);
+	poke(env, gfn, PG_LEVEL_4K, leaf & ~(u64)VMX_EPT_WRITABLE_MASK);
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
 }
 

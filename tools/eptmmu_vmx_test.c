@@ -2329,7 +2329,7 @@ static void t_remote_flush(void)
  */
 static void t_pml_drain(void)
 {
-	struct eptmmu_access w;
+	struct eptmmu_access w[2];
 	struct eptmmu_run run;
 	unsigned int trial, lost = 0, ran = 0;
 	u64 got[1];
@@ -2351,9 +2351,13 @@ static void t_pml_drain(void)
 	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 120))
 		return;
 	pin_to(0);
-	/* The page's leaf present and writable before the loop runs. */
-	w = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4, 0);
-	code = run_all(f.vcpu, &w, 1, &run, "pml_drain: first write") ?
+	/*
+	 * The page's leaf present and writable, and the flag's mapped,
+	 * before the loop runs: its only exits are then the kicks.
+	 */
+	w[0] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4, 0);
+	w[1] = access_of(EPTMMU_ACCESS_READ, GPA_DATA + PAGE_SIZE, 4, 0);
+	code = run_all(f.vcpu, w, 2, &run, "pml_drain: first accesses") ?
 	       own_code(&f, rf_loop, sizeof(rf_loop), "pml_drain") : NULL;
 	if (!code) {
 		fix_fini(&f);
