@@ -694,7 +694,7 @@ static const char *const stat_names[] = {
 	"fast_fallbacks", "slow_faults", "slow_retries", "mmio_exits",
 	"pf_taken", "pf_fast", "pf_fixed", "pf_spurious",
 	"pf_mmio_spte_created", "pages_4k", "pages_2m", "pages_1g",
-	"remote_tlb_flush", "vcpus",
+	"remote_tlb_flush", "vcpus", "pml", "pml_logged", "pml_full_exits",
 };
 
 /*

@@ -158,7 +158,6 @@ static struct {
 
 #define EPT_PML_PARAM	"/sys/module/eptmmu/parameters/ept_pml"
 
-
 static void probe(void)
 {
 	struct eptmmu_vm_stats st;
