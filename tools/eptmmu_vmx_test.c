@@ -2314,7 +2314,7 @@ static void t_remote_flush(void)
 
 /* ---- 17: PML: a harvest drains a running guest's log (R-PML-DRAIN) ---- */
 
-#define PD_TRIALS	5
+#define PD_TRIALS	3
 
 /*
  * A guest on CPU 1 writes a page whose D is clear and loops without
