@@ -481,7 +481,7 @@ EOF
 bochs_pml_plan() {
 	local plan=$1 want=$2 vt="--backend vmx --ad 1"
 	cat >"$plan" <<EOF
-step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full'
+step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full pml_manual'
 step migrate-pml sh -c '/eptmmu_migrate -M wp -m 1 -r 0 -t 4 -R 4 -w 2 -p 2; r=\$?; rmmod eptmmu; exit \$r'
 step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race; r=\$?; rmmod eptmmu; exit \$r'
 step pml-drain-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=pml_no_drain || exit 2; /eptmmu_vmx_test --backend vmx pml_drain >/tmp/o; r=\$?; cat /tmp/o; test \$r -ne 0 && grep -q "^not ok .*harvest made while it ran reported" /tmp/o'

@@ -2519,6 +2519,80 @@ static void t_pml_full(void)
 	fix_fini(&f);
 }
 
+/* ---- 19: PML with manual protect and a log that starts all set ---- */
+
+/*
+ * Manual protect over PML (what eptmmu_migrate does), with logging turned
+ * on initially set over pages the guest wrote before (R-PML-DRAIN,
+ * R-DIRTY-INITIALLY-SET): every page is in the first log and keeps its D;
+ * a CLEAR of the first 64 pages clears their D and leaves them writable;
+ * a guest write to one of them then takes no fault, sets D again, and the
+ * next GET reports it (through the PML buffer) beside the 64 pages never
+ * cleared.
+ */
+static void t_pml_manual(void)
+{
+	static struct eptmmu_access a[DL_PAGES];
+	u64 got[DL_WORDS], want[DL_WORDS], all[DL_WORDS];
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES |
+		    EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET;
+	struct eptmmu_run run, before;
+	bool ok, first = false, cleared = false;
+	size_t p, bad = 0;
+	struct fix f;
+	int r;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return;
+	}
+	if (!fix_init(&f, DL_PAGES, 0, 140))
+		return;
+	for (p = 0; p < DL_PAGES; p++)
+		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 1), 8, pat(141, p));
+	ok = run_all(f.vcpu, a, DL_PAGES, &run, "pml_manual: writes before logging");
+	r = ok ? set_memslot(f.vm, 0, flags, GPA_DATA, DL_PAGES * PAGE_SIZE,
+			     f.mem) : -EIO;
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0,
+				    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, got);
+	memset(all, 0xff, sizeof(all));
+	first = !r && !memcmp(got, all, sizeof(got));
+	tap_ok(first, "pml_manual: logging on, initially set: the first GET reports all %d pages (%zu)",
+	       DL_PAGES, r ? 0 : bitmap_count(got, DL_WORDS));
+	memset(want, 0, sizeof(want));
+	want[0] = ~0ULL;
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 0, 64,
+				    want);
+	for (p = 0; !r && p < DL_PAGES; p++) {
+		struct eptmmu_spte sp;
+		bool d_want = p >= 64;
+
+		if (get_spte(f.vm, word_gpa(p, 0), &sp) != 1 ||
+		    !(sp.spte & EPT_W) || !!(sp.spte & EPT_D) != d_want) {
+			if (bad++ < 3)
+				tap_diag("pml_manual: page %zu after the CLEAR: spte %#llx, want W and D %s",
+					 p, sp.spte, d_want ? "set" : "clear");
+		}
+	}
+	cleared = !r && !bad;
+	tap_ok(cleared, "pml_manual: CLEAR of pages 0-63 clears their D and leaves them writable; pages 64-%d keep D",
+	       DL_PAGES - 1);
+	before = run;
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(5, 2), 8, pat(142, 5));
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(70, 2), 8, pat(142, 70));
+	ok = !r && run_all(f.vcpu, a, 2, &run, "pml_manual: writes after the CLEAR");
+	r = ok ? dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0,
+				 EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, got) : -EIO;
+	memcpy(want, all, sizeof(want));
+	want[0] = 1ULL << 5;
+	ok = ok && !r && same_pages("pml_manual: GET after the writes", got, want);
+	tap_ok(ok && run.stats.faults == before.stats.faults,
+	       "pml_manual: a write to a cleared page took no fault (faults +%llu) and is reported again, beside the pages never cleared",
+	       run.stats.faults - before.stats.faults);
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
@@ -2542,6 +2616,7 @@ static const struct tap_test tests[] = {
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
 	{ "pml_drain", t_pml_drain, 2, "a harvest drains the PML log of a guest looping on another CPU" },
 	{ "pml_full", t_pml_full, 2, "a full PML log exits, drains and resumes" },
+	{ "pml_manual", t_pml_manual, 3, "PML with manual protect over a log initially set" },
 };
 
 static void usage(FILE *f)
