@@ -2413,6 +2413,33 @@ static void t_pml_drain(void)
 
 /* ---- 18: PML: a full log exits, drains and goes on ---- */
 
+/*
+ * The start of a PML test that needs no second CPU: without PML, skip;
+ * else slot 0 over @npages pages, not logging yet, each written once by
+ * the guest (word 1), so that every page has a writable leaf with D set.
+ * False if the test cannot go on.
+ */
+static bool pml_fix_init(struct fix *f, size_t npages, u64 tag,
+			 struct eptmmu_access *a, struct eptmmu_run *run)
+{
+	size_t p;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return false;
+	}
+	if (!fix_init(f, npages, 0, tag))
+		return false;
+	for (p = 0; p < npages; p++)
+		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 1), 8,
+				 pat(tag, p));
+	if (run_all(f->vcpu, a, npages, run, "writes before logging"))
+		return true;
+	fix_fini(f);
+	return false;
+}
+
 #define PF_PAGES	1024	/* two PML buffers' worth (512 entries each) */
 #define PF_TRIES	3
 
@@ -2461,16 +2488,9 @@ static void t_pml_full(void)
 	struct fix f;
 	int r;
 
-	probe();
-	if (!is_vmx() || !hw.pml) {
-		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+	if (!pml_fix_init(&f, PF_PAGES, 130, a, &run))
 		return;
-	}
-	if (!fix_init(&f, PF_PAGES, 0, 130))
-		return;
-	for (p = 0; p < PF_PAGES; p++)
-		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 0), 4, 0);
-	ok = run_all(f.vcpu, a, PF_PAGES, &run, "pml_full: writes before logging");
+	ok = true;
 	/* Logging starts with every D clear; the first GET reports nothing. */
 	r = set_memslot(f.vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_DATA,
 			PF_PAGES * PAGE_SIZE, f.mem);
@@ -2542,18 +2562,9 @@ static void t_pml_manual(void)
 	struct fix f;
 	int r;
 
-	probe();
-	if (!is_vmx() || !hw.pml) {
-		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+	if (!pml_fix_init(&f, DL_PAGES, 140, a, &run))
 		return;
-	}
-	if (!fix_init(&f, DL_PAGES, 0, 140))
-		return;
-	for (p = 0; p < DL_PAGES; p++)
-		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 1), 8, pat(141, p));
-	ok = run_all(f.vcpu, a, DL_PAGES, &run, "pml_manual: writes before logging");
-	r = ok ? set_memslot(f.vm, 0, flags, GPA_DATA, DL_PAGES * PAGE_SIZE,
-			     f.mem) : -EIO;
+	r = set_memslot(f.vm, 0, flags, GPA_DATA, DL_PAGES * PAGE_SIZE, f.mem);
 	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0,
 				    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, got);
 	memset(all, 0xff, sizeof(all));
