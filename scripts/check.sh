@@ -576,8 +576,7 @@ if [ "${EPTMMU_BOCHS:-1}" != 0 ]; then
 	bochs_run plain corei7_sandy_bridge_2600k 2
 	bochs_run plain corei7_haswell_4770 1
 	# Expedited RCU: a VM's teardown and a module unload wait for
-	# (S)RCU grace periods, most of this run's guest time otherwise
-	# (58 s instead of 107 s of wall time for the whole run).
+	# (S)RCU grace periods, most of this run's guest time otherwise.
 	bochs_run plain corei7_skylake_x 2 rcupdate.rcu_expedited=1
 	[ "${EPTMMU_BOCHS_PM:-0}" = 1 ] && bochs_pm_run
 fi
