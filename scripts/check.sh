@@ -368,7 +368,8 @@ bochs_run() {
 		bochs_pml_plan "$plan" "$want"
 		make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" \
 			"$MODDIR"/src/eptmmu.ko "$TOOLSDIR"/eptmmu_vmx_test \
-			"$TOOLSDIR"/eptmmu_migrate
+			"$TOOLSDIR"/eptmmu_migrate \
+			"$TOOLSDIR"/eptmmu_dirty_log_test
 		log=$EPTMMU_OUT/console-$id.log
 		rm -f "$EPTMMU_OUT/result-$id.json"
 		job "$id" bochs_exec "$id" "$k" "$model" "$cpus" "$bappend" \
@@ -469,25 +470,29 @@ EOF
 # Dirty logging by PML (R-PML-DRAIN), on a model that has it (Skylake-X:
 # EPT A/D, 1G, PML) with two CPUs, so a harvest on one CPU has a guest
 # running on the other to kick.  Its own small plan: the vmx dirty-log
-# cases and a migration with PML on (ept_pml=auto turns it on), the
-# dirty-log cases with ept_pml=off (write protection) beside them, and a
-# harvest that does not drain a running guest's PML log must miss its
-# page.  Unloading the module costs more guest time than most of these
-# tests (RCU grace periods, expedited here): each load serves two steps
-# where it can, and the last one stays loaded.  The Haswell
-# and Sandy Bridge runs cover the rest of the vmx vCPU; QEMU's plain run
-# checks that ept_pml=on is refused where PML cannot run.
+# cases, eptmmu_dirty_log_test (every logging mode against two writing
+# vCPUs, 0 lost pages) and a migration with PML on (ept_pml=auto turns it
+# on), the same tests but the migration with ept_pml=off (write
+# protection) beside them, and a harvest that does not drain a running
+# guest's PML log must miss its page.  Unloading the module costs more
+# guest time than most of these tests (RCU grace periods, expedited
+# here): each load serves several steps, and the last one stays loaded.
+# The Haswell and Sandy Bridge runs cover the rest of the vmx vCPU;
+# QEMU's plain run checks that ept_pml=on is refused where PML cannot
+# run.
 # bochs_pml_plan PLAN WANT -> PML_EXPECT
 bochs_pml_plan() {
-	local plan=$1 want=$2 vt="--backend vmx --ad 1"
+	local plan=$1 want=$2 vt="--backend vmx --ad 1" dl="-m 1 -i 4 -w 1000"
 	cat >"$plan" <<EOF
 step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full pml_manual'
+step dirtylog-pml /eptmmu_dirty_log_test $dl
 step migrate-pml sh -c '/eptmmu_migrate -M wp -m 1 -r 0 -t 4 -R 4 -w 2 -p 2; r=\$?; rmmod eptmmu; exit \$r'
-step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race; r=\$?; rmmod eptmmu; exit \$r'
+step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race'
+step dirtylog-nopml sh -c '/eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step pml-drain-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=pml_no_drain || exit 2; /eptmmu_vmx_test --backend vmx pml_drain >/tmp/o; r=\$?; cat /tmp/o; test \$r -ne 0 && grep -q "^not ok .*harvest made while it ran reported" /tmp/o'
 EOF
-	PML_EXPECT=(vmxtest-pml:tap migrate-pml:tap vmxtest-nopml:tap
-		    pml-drain-broken:rc)
+	PML_EXPECT=(vmxtest-pml:tap dirtylog-pml:tap migrate-pml:tap
+		    vmxtest-nopml:tap dirtylog-nopml:tap pml-drain-broken:rc)
 }
 
 # bochs_exec ID KERNEL MODEL CPUS APPEND LOG BZIMAGE KSRC EXPECT...
