@@ -482,7 +482,7 @@ EOF
 # run.
 # bochs_pml_plan PLAN WANT -> PML_EXPECT
 bochs_pml_plan() {
-	local plan=$1 want=$2 vt="--backend vmx --ad 1" dl="-m 1 -i 4 -w 1000"
+	local plan=$1 want=$2 vt="--backend vmx --ad 1" dl="-m 1 -i 5 -w 2000"
 	cat >"$plan" <<EOF
 step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full pml_manual'
 step dirtylog-pml /eptmmu_dirty_log_test $dl
