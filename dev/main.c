@@ -44,6 +44,8 @@ static int __init eptmmu_init(void)
 				    caps.ept_2m ? PG_LEVEL_2M : PG_LEVEL_4K;
 	}
 	r = eptmmu_spte_init(&hw);
+	if (!r)
+		r = eptmmu_vmx_pml_init(&caps, use_vmx, eptmmu_ad_enabled);
 	if (r)
 		goto vmx_exit;
 	eptmmu_audit_init();

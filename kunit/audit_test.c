@@ -189,6 +189,42 @@ static void audit_catches_forgery(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
 }
 
+/*
+ * R-PML-DRAIN: in a PML VM a logging slot's leaves stay writable, so an
+ * unmarked W leaf with D clear is legal (unlike with write protection),
+ * and one with D set is a lost log entry: the auditor runs with every
+ * vCPU stopped, when every PML buffer has been drained.
+ */
+static void audit_pml_logging(struct kunit *test)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	u64 gfn = env->gpa >> PAGE_SHIFT, leaf;
+
+	/* The soft vCPU has no PML buffer: nothing to drain. */
+	env->vm->pml = true;
+	/* A write fault: a writable leaf with D, its page marked. */
+	guest_write(test, env, 0, 1);
+	leaf = leaf_of(env->vm, gfn, NULL);
+	KUNIT_ASSERT_TRUE(test, spte_is_writable(leaf));
+	KUNIT_ASSERT_NE(test, leaf & VMX_EPT_DIRTY_BIT, 0ULL);
+	KUNIT_ASSERT_EQ(test, eptmmu_audit(env->vm), 0L);
+	/* A PML harvest takes the mark and D, and leaves W. */
+	KUNIT_ASSERT_EQ(test, harvest(test, env, 0), 1ULL);
+	KUNIT_EXPECT_EQ(test, leaf_of(env->vm, gfn, NULL),
+			leaf & ~(u64)VMX_EPT_DIRTY_BIT);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
+	/* A D the CPU set whose PML entry never reached the bitmap. */
+	poke(env, gfn, PG_LEVEL_4K, leaf);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 1L);
+	/* The same leaf under write protection: W unmarked is wrong too. */
+	env->vm->pml = false;
+	poke(env, gfn, PG_LEVEL_4K, leaf & ~(u64)VMX_EPT_DIRTY_BIT);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 1L);
+	poke(env, gfn, PG_LEVEL_4K, leaf & ~(u64)VMX_EPT_WRITABLE_MASK);
+	KUNIT_EXPECT_EQ(test, eptmmu_audit(env->vm), 0L);
+}
+
 /* The same for what is not one leaf: the table and leaf counts, a table's place. */
 static void audit_catches_structure(struct kunit *test)
 {
@@ -307,6 +343,7 @@ static struct kunit_case audit_cases[] = {
 	KUNIT_CASE_PARAM(audit_real_trees, ad_mode_gen_params),
 	KUNIT_CASE_PARAM(audit_catches_forgery, forgery_gen_params),
 	KUNIT_CASE(audit_catches_structure),
+	KUNIT_CASE(audit_pml_logging),
 	KUNIT_CASE_PARAM(audit_catches_fast_plain_store, broken_run_gen_params),
 	KUNIT_CASE(audit_cost),
 	{}

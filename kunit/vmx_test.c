@@ -107,6 +107,46 @@ static void vmx_invept_types(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, c.invept_all);
 }
 
+/*
+ * PML is a secondary control (Skylake-X and later in Bochs): pml=1 in
+ * vmx_caps only where it can be enabled, and only with EPT.
+ */
+static void vmx_pml(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = model(EPT_CAP_HASWELL);
+	struct eptmmu_vmx_caps c;
+
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.pml);
+	m.procbased2 |= (u64)SECONDARY_EXEC_ENABLE_PML << 32;
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_TRUE(test, c.pml);
+	/* Allowed-0 only: the control cannot be set. */
+	m.procbased2 = (m.procbased2 & ~((u64)SECONDARY_EXEC_ENABLE_PML << 32)) |
+		       SECONDARY_EXEC_ENABLE_PML;
+	KUNIT_EXPECT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.pml);
+	m = model(EPT_CAP_HASWELL);
+	m.procbased2 = (u64)SECONDARY_EXEC_ENABLE_PML << 32;
+	KUNIT_EXPECT_FALSE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_EXPECT_FALSE(test, c.pml);
+}
+
+/* ept_pml=on is refused, with the reason, wherever PML cannot log. */
+static void vmx_pml_refusal(struct kunit *test)
+{
+	struct eptmmu_vmx_caps c = { .pml = true };
+
+	KUNIT_EXPECT_NULL(test, eptmmu_vmx_pml_refusal(&c, true, true));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_pml_refusal(&c, true, false),
+					   "A/D"));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_pml_refusal(&c, false, true),
+					   "soft vCPU"));
+	c.pml = false;
+	KUNIT_EXPECT_NOT_NULL(test, strstr(eptmmu_vmx_pml_refusal(&c, true, true),
+					   "no PML"));
+}
+
 /* Without the TRUE MSRs the plain control MSR decides. */
 static void vmx_true_ctls(struct kunit *test)
 {
@@ -227,6 +267,8 @@ static struct kunit_case vmx_cases[] = {
 	KUNIT_CASE(vmx_sandy_bridge),
 	KUNIT_CASE(vmx_refusals),
 	KUNIT_CASE(vmx_invept_types),
+	KUNIT_CASE(vmx_pml),
+	KUNIT_CASE(vmx_pml_refusal),
 	KUNIT_CASE(vmx_true_ctls),
 	KUNIT_CASE(vmx_controls),
 	KUNIT_CASE(vmx_controls_refused),

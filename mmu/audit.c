@@ -185,6 +185,17 @@ static void audit_logging(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 	marked = test_bit(gfn - s->base_gfn, s->dirty_bitmap);
 	if (marked || !spte_is_writable(spte))
 		return;
+	/*
+	 * PML: with every vCPU stopped every buffer is drained, so a D
+	 * set since the last harvest is marked (R-PML-DRAIN).
+	 */
+	if (eptmmu_slot_logs_pml(a->vm, s)) {
+		if (!spte_ad_enabled(spte) || (spte & VMX_EPT_DIRTY_BIT))
+			violation(a, gfn, level, spte,
+				  "writable leaf with D, PML logging, no mark",
+				  "D clear on an A/D leaf, or the gfn marked");
+		return;
+	}
 	if (!eptmmu_slot_logs_dbit(s))
 		violation(a, gfn, level, spte,
 			  "writable leaf, write-protection logging, no mark",

@@ -7,6 +7,12 @@
  * sets W and marks the page.  D bits (A/D VMs only): pages stay writable;
  * the CPU's D is the log and a harvest moves it into the bitmap.
  *
+ * In a PML VM (vm->pml) write protection is replaced by the CPU's
+ * page-modification log: leaves stay writable with D clear, the CPU logs
+ * the gpa of each write that sets a D, the vmx vCPU drains its log into
+ * the bitmap at every VM exit, and a harvest first makes every vCPU
+ * drain (R-PML-DRAIN), then clears D on the pages it collected.
+ *
  * The invariant every function here keeps: a page is either marked in the
  * bitmap and not yet harvested, or write-protected (D clear) in its SPTE
  * and in every vCPU's TLB.  Harvests run with slots_lock, then mmu_lock
@@ -165,7 +171,9 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 {
 	struct eptmmu_pt_cache cache = { 0 };
 	u64 start = slot->base_gfn, end = start + slot->npages;
-	bool dbit = eptmmu_slot_logs_dbit(slot);
+	/* PML, like D-bit logging, starts from D clear on writable leaves. */
+	bool dbit = eptmmu_slot_logs_dbit(slot) ||
+		    eptmmu_slot_logs_pml(vm, slot);
 
 	lockdep_assert_held(&vm->slots_lock);
 	while (start < end) {
@@ -263,7 +271,7 @@ struct wrprot_cursor {
  * the invariant forbids.
  */
 static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
-			u64 gfn, bool *flush)
+			u64 gfn, bool dbit, bool *flush)
 {
 	struct eptmmu_iter it;
 
@@ -274,9 +282,9 @@ static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 		if (!spte_is_present(it.old_spte))
 			continue;
 		if (spte_is_last(it.old_spte, it.level)) {
-			if (needs_protect(it.old_spte, it.level, false))
+			if (needs_protect(it.old_spte, it.level, dbit))
 				wrprot_leaf(vm, it.sptep, it.gfn, it.level,
-					    it.old_spte, false, flush);
+					    it.old_spte, dbit, flush);
 			continue;
 		}
 		if (it.level == PG_LEVEL_2M)
@@ -284,9 +292,13 @@ static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 	}
 }
 
-/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
+/*
+ * Re-protect the pages of @mask at @gfn (64 pages); write lock held.
+ * @dbit (PML): clear D instead of W, on the leaves whose D is set; a D
+ * the CPU sets after the read is a write PML logs again.
+ */
 static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
-			   u64 gfn, u64 mask, bool *flush)
+			   u64 gfn, u64 mask, bool dbit, bool *flush)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
 	while (mask) {
@@ -294,7 +306,7 @@ static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 
 		if (!c->valid || first < c->base ||
 		    first >= c->base + SPTE_ENT_PER_PAGE)
-			cursor_find(vm, c, first, flush);
+			cursor_find(vm, c, first, dbit, flush);
 		/* The bits of @mask in this table: from @first to its end. */
 		top = c->base + SPTE_ENT_PER_PAGE - gfn;
 		in = top >= 64 ? mask : mask & (BIT_ULL(top) - 1);
@@ -307,9 +319,11 @@ static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 			u64 old = READ_ONCE(*sptep);
 
 			in &= in - 1;
-			if (needs_protect(old, PG_LEVEL_4K, false))
+			if (dbit && !(old & VMX_EPT_DIRTY_BIT))
+				continue;
+			if (needs_protect(old, PG_LEVEL_4K, dbit))
 				wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old,
-					    false, flush);
+					    dbit, flush);
 		}
 	}
 }
@@ -389,6 +403,38 @@ static void peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 		buf[w] = atomic_long_read((atomic_long_t *)&slot->dirty_bitmap[w]);
 }
 
+/**
+ * eptmmu_dirty_log_sync() - get every vCPU's PML log into the bitmaps
+ * @vm: the VM (PML on)
+ *
+ * R-PML-DRAIN: the CPU logs a write in the PML buffer of the vCPU that
+ * made it, and that vCPU drains the buffer into the bitmaps (through
+ * eptmmu_mark_dirty(), on its own thread) at every VM exit, before
+ * interrupts come back on.  A vCPU still in the guest may hold entries
+ * for writes made before this harvest: each backend kicks its running
+ * vCPUs out and returns once they have drained.  A write the CPU logs
+ * after that is newer than the harvest; its D stays set (or is cleared
+ * by this harvest, and the entry reports the page again later), so the
+ * next harvest reports it.  Sleeps; no mmu_lock held.
+ */
+/* R-PML-DRAIN */
+void eptmmu_dirty_log_sync(struct eptmmu_vm *vm)
+{
+	int i, n;
+
+	might_sleep();
+	if (eptmmu_broken(pml_no_drain))
+		return;
+	/* Pairs with the release in eptmmu_vm_add_vcpu(). */
+	n = atomic_read_acquire(&vm->nr_vcpus);
+	for (i = 0; i < n; i++) {
+		struct eptmmu_vcpu *vcpu = READ_ONCE(vm->vcpus[i]);
+
+		if (vcpu->ops->sync_dirty_log)
+			vcpu->ops->sync_dirty_log(vcpu);
+	}
+}
+
 static struct eptmmu_slot *logging_slot(struct eptmmu_vm *vm, u32 id, int *r)
 {
 	struct eptmmu_slot *s;
@@ -420,7 +466,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	void __user *ubuf = u64_to_user_ptr(log->bitmap);
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	struct wrprot_cursor cursor = { .valid = false };
-	bool flush = false, dbit;
+	bool flush = false, dbit, pml;
 	struct eptmmu_slot *slot;
 	u64 *buf = NULL;
 	size_t words, w;
@@ -443,6 +489,10 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	if (!buf)
 		goto out;
 	dbit = eptmmu_slot_logs_dbit(slot);
+	pml = eptmmu_slot_logs_pml(vm, slot);
+	/* R-PML-DRAIN: what the CPU logged is in the bitmap from here on. */
+	if (pml)
+		eptmmu_dirty_log_sync(vm);
 	if (keep && !dbit) {
 		peek_bitmap(vm, slot, buf, words);
 		goto copy;
@@ -470,7 +520,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		flush = true;
 		if (!dbit)
 			reprotect_mask(vm, &cursor, slot->base_gfn + w * 64,
-				       mask, &flush);
+				       mask, pml, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
@@ -550,10 +600,14 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 			continue;
 		atomic_long_andnot(mask, word);
 		flush = true;
-		/* With D bits, the next harvest collects whatever D is set. */
+		/*
+		 * With D bits, the next harvest collects whatever D is set.
+		 * With PML, D goes: the next write sets it and is logged.
+		 */
 		if (!dbit)
 			reprotect_mask(vm, &cursor, slot->base_gfn + first,
-				       mask, &flush);
+				       mask, eptmmu_slot_logs_pml(vm, slot),
+				       &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);

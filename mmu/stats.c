@@ -56,6 +56,7 @@ struct snapshot {
 	struct eptmmu_vcpu_kstats k;		/* summed over the vCPUs */
 	u64 pages[PG_LEVEL_1G + 1];
 	u64 vcpus;
+	u64 pml;
 };
 
 #define STAT(name, field)	{ #name, offsetof(struct snapshot, field) }
@@ -103,6 +104,10 @@ static const struct {
 	STAT(pages_1g, pages[PG_LEVEL_1G]),
 	STAT(remote_tlb_flush, vm.tlb_flushes),
 	STAT(vcpus, vcpus),
+	/* Page-modification logging (R-PML-DRAIN). */
+	STAT(pml, pml),
+	STAT(pml_logged, k.pml_logged),
+	STAT(pml_full_exits, k.pml_full_exits),
 };
 
 /* Add the u64 counters of @from to those of @to, each read once. */
@@ -133,6 +138,7 @@ static void take_snapshot(struct eptmmu_vm *vm, struct snapshot *s)
 			 sizeof(vcpu->kstats));
 	}
 	s->vcpus = n;
+	s->pml = vm->pml;
 }
 
 static_assert(sizeof(struct eptmmu_vcpu_stats) % sizeof(u64) == 0);

@@ -22,6 +22,8 @@
 #include <eptmmu/mmu.h>
 #include <eptmmu/trace.h>
 
+bool eptmmu_pml_enabled __read_mostly;
+
 struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 {
 	struct eptmmu_slots *slots;
@@ -38,6 +40,8 @@ struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm)
 	rwlock_init(&vm->mmu_lock);
 	vm->ad = eptmmu_ad_enabled;
 	vm->backend = eptmmu_backend;
+	vm->pml = eptmmu_pml_enabled && vm->ad &&
+		  vm->backend == EPTMMU_BACKEND_VMX;
 	vm->guest_code_gpa = EPTMMU_NO_GUEST_CODE;
 	if (init_srcu_struct(&vm->srcu))
 		goto free_vm;

@@ -138,6 +138,11 @@ step prod-no-broken sh -c 'insmod /eptmmu-prod.ko broken=skip_flush && test ! -e
 step broken-unknown sh -c 'if insmod /eptmmu.ko broken=skip_flush,no_such_knob; then rmmod eptmmu; exit 1; fi; dmesg | grep "no knob .no_such_knob."'
 EOF
 			EXPECT+=(prod-no-broken:rc broken-unknown:rc)
+			# R-PML-DRAIN: the soft vCPU has no PML.
+			cat >>"$PLAN" <<'EOF'
+step pml-refused sh -c 'if insmod /eptmmu.ko ept_pml=on; then rmmod eptmmu; exit 1; fi; dmesg | grep "ept_pml=on refused: the soft vCPU has no PML"'
+EOF
+			EXPECT+=(pml-refused:rc)
 			# The torture must catch the broken variants it caught
 			# on every seed (Documentation/torture.rst): the run
 			# has to end in a failed oracle (exit 1 and a FAIL
@@ -323,13 +328,30 @@ bochs_run() {
 	fi
 	case $model in
 	*haswell*)
-		want="ept=1 walk4=1 wb=1 2m=1 1g=1 invept=single+all ad=1 exec_only=1 unrestricted=1 vmxon=ok"
+		want="ept=1 walk4=1 wb=1 2m=1 1g=1 invept=single+all ad=1 pml=0 exec_only=1 unrestricted=1 vmxon=ok"
+		ad=1 ;;
+	*skylake*)
+		want="ept=1 walk4=1 wb=1 2m=1 1g=1 invept=single+all ad=1 pml=1 exec_only=1 unrestricted=1 vmxon=ok"
 		ad=1 ;;
 	*)
-		want="ept=1 walk4=1 wb=1 2m=1 1g=0 invept=single+all ad=0 exec_only=1 unrestricted=1 vmxon=ok"
+		want="ept=1 walk4=1 wb=1 2m=1 1g=0 invept=single+all ad=0 pml=0 exec_only=1 unrestricted=1 vmxon=ok"
 		ad=0 ;;
 	esac
 	plan=$EPTMMU_OUT/plan-bochs-$k-$model.sh
+	case $model in *skylake*)
+		bochs_pml_plan "$plan" "$want"
+		make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" \
+			"$MODDIR"/src/eptmmu.ko "$TOOLSDIR"/eptmmu_vmx_test \
+			"$TOOLSDIR"/eptmmu_migrate \
+			"$TOOLSDIR"/eptmmu_dirty_log_test
+		log=$EPTMMU_OUT/console-$id.log
+		rm -f "$EPTMMU_OUT/result-$id.json"
+		job "$id" bochs_exec "$id" "$k" "$model" "$cpus" "$bappend" \
+			"$log" "$KBUILD/arch/x86/boot/bzImage" "$KSRC" \
+			"${PML_EXPECT[@]}"
+		results+=("$EPTMMU_OUT/result-$id.json")
+		return ;;
+	esac
 	cat >"$plan" <<EOF
 step vmxtest sh -c 'insmod /eptmmu.ko backend=vmx && dmesg | grep -E "backend=vmx|SPTE mode" | tail -n 2 && /eptmmu_vmx_test --backend vmx --ad $ad; r=\$?; rmmod eptmmu; exit \$r'
 step demo sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_demo -v 2 -m 4 && /eptmmu_demo -v 2 -m 4 -g; r=\$?; rmmod eptmmu; exit \$r'
@@ -422,6 +444,34 @@ EOF
 	rm -f "$EPTMMU_OUT/result-$id.json"
 	job "$id" bochs_exec "$id" "$k" "$model" "$cpus" "$bappend" "$log" \
 		"$KBUILD/arch/x86/boot/bzImage" "$KSRC" "${bexpect[@]}"
+}
+
+# Dirty logging by PML (R-PML-DRAIN), on a model that has it (Skylake-X:
+# EPT A/D, 1G, PML) with two CPUs, so a harvest on one CPU has a guest
+# running on the other to kick.  Its own small plan: the vmx dirty-log
+# cases, eptmmu_dirty_log_test (every logging mode against two writing
+# vCPUs, 0 lost pages) and a migration with PML on (ept_pml=auto turns it
+# on), the same tests but the migration with ept_pml=off (write
+# protection) beside them, and a harvest that does not drain a running
+# guest's PML log must miss its page.  Unloading the module costs more
+# guest time than most of these tests (RCU grace periods, expedited
+# here): each load serves several steps, and the last one stays loaded.
+# The Haswell and Sandy Bridge runs cover the rest of the vmx vCPU;
+# QEMU's plain run checks that ept_pml=on is refused where PML cannot
+# run.
+# bochs_pml_plan PLAN WANT -> PML_EXPECT
+bochs_pml_plan() {
+	local plan=$1 want=$2 vt="--backend vmx --ad 1" dl="-m 1 -i 5 -w 2000"
+	cat >"$plan" <<EOF
+step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full pml_manual'
+step dirtylog-pml /eptmmu_dirty_log_test $dl
+step migrate-pml sh -c '/eptmmu_migrate -M wp -m 1 -r 0 -t 4 -R 4 -w 2 -p 2; r=\$?; rmmod eptmmu; exit \$r'
+step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race'
+step dirtylog-nopml sh -c '/eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step pml-drain-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=pml_no_drain || exit 2; /eptmmu_vmx_test --backend vmx pml_drain >/tmp/o; r=\$?; cat /tmp/o; test \$r -ne 0 && grep -q "^not ok .*harvest made while it ran reported" /tmp/o'
+EOF
+	PML_EXPECT=(vmxtest-pml:tap dirtylog-pml:tap migrate-pml:tap
+		    vmxtest-nopml:tap dirtylog-nopml:tap pml-drain-broken:rc)
 }
 
 # bochs_exec ID KERNEL MODEL CPUS APPEND LOG BZIMAGE KSRC EXPECT...
@@ -523,6 +573,10 @@ lanes() {
 	[ "${EPTMMU_BOCHS:-1}" != 0 ] || { wait; return 0; }
 	built plain && bochs_run plain corei7_sandy_bridge_2600k 2
 	built plain && bochs_run plain corei7_haswell_4770 1
+	# Expedited RCU: a VM's teardown and a module unload wait for
+	# (S)RCU grace periods, most of this run's guest time otherwise.
+	built plain &&
+		bochs_run plain corei7_skylake_x 2 rcupdate.rcu_expedited=1
 	# DEBUG_PAGEALLOC guards the soft vCPU's direct-map accesses; the vmx
 	# vCPU's guest goes through EPT only, so Bochs runs without it.
 	case " $kernels " in *" lockdep "*)

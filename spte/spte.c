@@ -62,6 +62,7 @@ static const struct {
 	EPTMMU_KNOB(zap_whole_subtrees),
 	EPTMMU_KNOB(soft_ad_ignores_change),
 	EPTMMU_KNOB(vmx_flush_no_kick),
+	EPTMMU_KNOB(pml_no_drain),
 	EPTMMU_KNOB(vmx_migrate_no_vmclear),
 	EPTMMU_KNOB(vmx_mc_guest_error),
 	EPTMMU_KNOB(vmx_host_seg_clobber),

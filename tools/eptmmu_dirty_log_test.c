@@ -23,6 +23,11 @@
  * A run harvests at least -i times, and goes on until its vCPUs have made
  * their share of -w guest writes: -w divided by the runs not skipped, so
  * the whole test makes at least -w writes with or without EPT A/D.
+ *
+ * On the vmx vCPU (a VT-x host, or Bochs) the slots lie below 4 GiB and
+ * every VM gets the guest code; there write protection becomes logging
+ * by PML when the module has it on (ept_pml, R-PML-DRAIN).  -L is the
+ * soft vCPU's.
  */
 #define _GNU_SOURCE
 /* R-DIRTY-INVARIANT: no page lost, against concurrent harvests. */
@@ -40,8 +45,14 @@
 
 #include "lib.h"
 
-/* Well above 32-bit space, so a truncated gpa cannot hit a slot. */
-#define GPA_BASE	0x100000000ULL
+/*
+ * Well above 32-bit space, so a truncated gpa cannot hit a slot; the vmx
+ * vCPU's guest reaches only the first 4 GiB, so there the slots start at
+ * 1 GiB, below its guest code (GUEST_CODE_GPA).
+ */
+#define GPA_SOFT	0x100000000ULL
+#define GPA_VMX		0x40000000ULL
+#define GPA_BASE	gpa_base
 /* Accesses per EPTMMU_RUN of a vCPU thread. */
 #define BATCH		256
 /* A vCPU that finishes no batch for this long is stuck. */
@@ -64,6 +75,18 @@ static struct {
 };
 
 static int devfd;
+static u64 gpa_base = GPA_SOFT;
+static bool vmx;	/* the vCPUs are vmx ones: each VM needs guest code */
+
+/* A VM whose vCPUs can make accesses, whichever backend runs them. */
+static int new_vm(void)
+{
+	int vm = xcreate_vm(devfd);
+
+	if (vmx && setup_guest_code(vm, GUEST_CODE_SLOT, GUEST_CODE_GPA))
+		die("setup_guest_code");
+	return vm;
+}
 
 /* splitmix64: turns (seed, run, vCPU) into unrelated xorshift states. */
 static u64 mix64(u64 x)
@@ -450,7 +473,7 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 	unsigned long iters = opt.iters;
 	int r, n;
 
-	d.vm = xcreate_vm(devfd);
+	d.vm = new_vm();
 	d.mem = xmap(size, SZ_2M);
 	d.npages = npages;
 	/* Backed before the guest runs: no zero page, no COW under the test. */
@@ -703,7 +726,7 @@ static void t_invalid(bool ept_ad)
 	int vm, vcpu, r, r2;
 	bool ok;
 
-	vm = xcreate_vm(devfd);
+	vm = new_vm();
 	vcpu = xcreate_vcpu(vm);
 	mem = xmap(INV_PAGES * PAGE_SIZE, PAGE_SIZE);
 	mem1 = xmap(64 * PAGE_SIZE, PAGE_SIZE);
@@ -988,6 +1011,8 @@ static int big_main(unsigned int gib)
 	vm = xcreate_vm(devfd);
 	xvm_stats(vm, &st);
 	close(vm);
+	if (st.backend == EPTMMU_BACKEND_VMX)
+		die("-L: the vmx vCPU's guest reaches only 4 GiB");
 	for (i = 0; i < NR_BIG_MODES; i += 2) {
 		int c;
 
@@ -1083,12 +1108,17 @@ int main(int argc, char **argv)
 	xvm_stats(vm, &st);
 	close(vm);
 	ept_ad = st.ept_ad == 1;
+	vmx = st.backend == EPTMMU_BACKEND_VMX;
+	if (vmx)
+		gpa_base = GPA_VMX;
+	if (vmx && opt.mib > 1024)
+		die("-m %u: the vmx vCPU's slots lie between 1 and 4 GiB", opt.mib);
 	for (i = 0; i < ARRAY_SIZE(modes); i++)
 		runs += ept_ad || !(modes[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
 	target = (opt.writes + runs - 1) / runs;
-	tap_diag("EPT A/D %s; %u MiB, %u vCPUs, >= %lu iterations, >= %llu writes per run, seed %llu",
-		 ept_ad ? "on" : "off", opt.mib, opt.vcpus, opt.iters, target,
-		 opt.seed);
+	tap_diag("%s vCPU, EPT A/D %s; %u MiB, %u vCPUs, >= %lu iterations, >= %llu writes per run, seed %llu",
+		 vmx ? "vmx" : "soft", ept_ad ? "on" : "off", opt.mib,
+		 opt.vcpus, opt.iters, target, opt.seed);
 
 	start = tap_count();
 	t_invalid(ept_ad);

@@ -695,7 +695,7 @@ static const char *const stat_names[] = {
 	"pf_taken", "pf_fast", "pf_fixed", "pf_spurious",
 	"pf_mmio_spte_created", "pf_guest_pt", "pf_guest_linear", "pages_4k",
 	"pages_2m", "pages_1g",
-	"remote_tlb_flush", "vcpus",
+	"remote_tlb_flush", "vcpus", "pml", "pml_logged", "pml_full_exits",
 };
 
 /*

@@ -14,11 +14,14 @@
  * below 4 GiB, where the vmx vCPU's 32-bit guest reaches.  Sizes are
  * small: the vmx runs are in Bochs, at some 100 MIPS.
  *
- *   eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l]
- *                   [test...]
+ *   eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [--pml 0|1] [-s seed]
+ *                   [-v] [-l] [test...]
  *
- * --backend and --ad say what stats.backend and stats.ept_ad must be;
+ * --backend and --ad say what stats.backend and stats.ept_ad must be,
+ * --pml whether the module logs by PML (its ept_pml parameter reads "on");
  * without them either is accepted and a diagnostic says which it is.
+ * With PML the write-protection dirty-log cases log by PML instead and
+ * check what PML promises (no fault, D bits), under the name dirty_pml.
  * Output is TAP; exit 0 iff no test failed.
  */
 #define _GNU_SOURCE
@@ -62,11 +65,13 @@
 static struct {
 	int backend;		/* EPTMMU_BACKEND_*, or -1: either */
 	int ad;			/* expected stats.ept_ad, or -1: not checked */
+	int pml;		/* expected ept_pml (1: on), or -1: not checked */
 	u64 seed;
 	bool verbose;
 } opt = {
 	.backend = -1,
 	.ad = -1,
+	.pml = -1,
 	.seed = 1,
 };
 
@@ -150,11 +155,15 @@ static struct {
 	bool probed;
 	u64 backend;
 	u64 ept_ad;
+	bool pml;	/* logging slots without DBIT log by PML */
 } hw;
+
+#define EPT_PML_PARAM	"/sys/module/eptmmu/parameters/ept_pml"
 
 static void probe(void)
 {
 	struct eptmmu_vm_stats st;
+	char buf[16];
 	int vm;
 
 	if (hw.probed)
@@ -164,6 +173,9 @@ static void probe(void)
 	close_vm(vm);
 	hw.backend = st.backend;
 	hw.ept_ad = st.ept_ad;
+	/* Reads back what the module chose; a module without it has none. */
+	hw.pml = !read_file(EPT_PML_PARAM, buf, sizeof(buf)) &&
+		 !strcmp(buf, "on") && st.backend == EPTMMU_BACKEND_VMX;
 	hw.probed = true;
 }
 
@@ -281,6 +293,13 @@ static void t_backend(void)
 		tap_ok(hw.ept_ad == (u64)opt.ad,
 		       "backend: stats.ept_ad is %d as --ad says (got %llu)",
 		       opt.ad, hw.ept_ad);
+	if (opt.pml < 0)
+		tap_ok(true, "backend: dirty logging by PML is %s (no --pml, not compared)",
+		       hw.pml ? "on" : "off");
+	else
+		tap_ok(hw.pml == opt.pml,
+		       "backend: dirty logging by PML is %s as --pml says (ept_pml reads %s)",
+		       opt.pml ? "on" : "off", hw.pml ? "on" : "off");
 
 	/*
 	 * The counters tell the backends apart too: the CPU walks and
@@ -857,21 +876,27 @@ static bool sptes_match(struct fix *f, size_t npages, u64 bit,
 
 static void dirty_rounds(bool dbit)
 {
-	const char *name = dbit ? "dirty_dbit" : "dirty_wp";
 	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES |
 		    (dbit ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0);
 	static struct eptmmu_access a[DL_PAGES];
 	u64 want[DL_WORDS], got[DL_WORDS + 1], seed = seed_for(dbit ? 7 : 8);
 	struct eptmmu_run run, prev, first;
 	bool exact = true, clean = true, stats_ok = true, sptes = true;
-	const u64 bit = dbit ? EPT_D : EPT_W;
+	const char *name;
 	char what[64];
 	unsigned int round;
+	bool pml, dlike;
 	size_t i, n, p;
 	struct fix f;
+	u64 bit;
 	int r;
 
 	probe();
+	/* PML keeps the leaves writable and logs what sets D. */
+	pml = !dbit && hw.pml;
+	dlike = dbit || pml;
+	name = dbit ? "dirty_dbit" : pml ? "dirty_pml" : "dirty_wp";
+	bit = dlike ? EPT_D : EPT_W;
 	if (dbit && !hw.ept_ad) {
 		skip_rest("the VM has no EPT A/D bits (stats.ept_ad 0): D-bit logging needs them");
 		return;
@@ -968,11 +993,11 @@ static void dirty_rounds(bool dbit)
 		if (!sptes_match(&f, DL_PAGES, bit, want, "after the harvest"))
 			sptes = false;
 
-		if (dbit && (run.stats.faults != prev.stats.faults ||
-			     run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
+		if (dlike && (run.stats.faults != prev.stats.faults ||
+			      run.stats.fast_fixed_wp != prev.stats.fast_fixed_wp)) {
 			diag_vcpu_delta(what, &prev.stats, &run.stats);
 			stats_ok = false;
-		} else if (!dbit &&
+		} else if (!dlike &&
 			   (run.stats.fast_fixed_wp == prev.stats.fast_fixed_wp ||
 			    run.stats.fast_fixed_wp - prev.stats.fast_fixed_wp +
 			    run.stats.slow_faults - prev.stats.slow_faults < n)) {
@@ -989,15 +1014,16 @@ static void dirty_rounds(bool dbit)
 	       name, DL_ROUNDS);
 	tap_ok(exact && clean, "%s: a harvest right after a harvest is empty (each round starts clean)",
 	       name);
-	if (dbit)
-		tap_ok(exact && stats_ok, "%s: the guest's writes took no fault (faults +%llu): the %s D bits are what the log is built from",
+	if (dlike)
+		tap_ok(exact && stats_ok, "%s: the guest's writes took no fault (faults +%llu): the %s %s what the log is built from",
 		       name, prev.stats.faults - first.stats.faults,
-		       is_vmx() ? "CPU's" : "walker's");
+		       is_vmx() ? "CPU's" : "walker's",
+		       pml ? "PML entries are" : "D bits are");
 	else
 		tap_ok(exact && stats_ok, "%s: every page written after a harvest took a write-protection fault, fixed by the fast path (fast_fixed_wp +%llu)",
 		       name, prev.stats.fast_fixed_wp - first.stats.fast_fixed_wp);
 	tap_ok(sptes, "%s: GET_SPTE shows %s set on exactly the pages written before each harvest and on none after it",
-	       name, dbit ? "the D bit" : "W");
+	       name, dlike ? "the D bit" : "W");
 out:
 	fix_fini(&f);
 }
@@ -2226,6 +2252,32 @@ static bool rf_wait_change(volatile u32 *p, u32 v)
 	return true;
 }
 
+/* Where a test's own guest code goes (own_code()), in a slot of its own. */
+#define OWN_CODE_GPA	0x30000000ULL
+#define OWN_CODE_SLOT	(GUEST_CODE_SLOT - 2)
+
+/*
+ * Guest code of a test's own in place of the access code: @len bytes at
+ * OWN_CODE_GPA, in a read-only slot.  Return the page (unmapped by the
+ * caller after fix_fini()), or NULL after a diagnostic.
+ */
+static u8 *own_code(struct fix *f, const u8 *insns, size_t len,
+		    const char *who)
+{
+	u8 *code = xmap(PAGE_SIZE, PAGE_SIZE);
+	int r;
+
+	memcpy(code, insns, len);
+	r = set_memslot(f->vm, OWN_CODE_SLOT, EPTMMU_MEM_READONLY, OWN_CODE_GPA,
+			PAGE_SIZE, code);
+	r = r ? r : set_code(f->vm, OWN_CODE_GPA, 0);
+	if (!r)
+		return code;
+	tap_diag("%s: the guest code: %s", who, strerror(-r));
+	munmap(code, PAGE_SIZE);
+	return NULL;
+}
+
 /*
  * A guest on CPU 1 writes one page in a loop that never exits on its own;
  * from CPU 0 a harvest write-protects the page.  Once the harvest has
@@ -2662,10 +2714,295 @@ static void t_g64_dirty_pt(void)
 	g64_fix_fini(&x);
 }
 
+/* ---- 17: PML: a harvest drains a running guest's log (R-PML-DRAIN) ---- */
+
+#define PD_TRIALS	3
+
+/*
+ * A guest on CPU 1 writes a page whose D is clear and loops without
+ * exiting: the CPU logs the write in the vCPU's PML buffer, where only
+ * the vCPU itself drains it, at its next VM exit.  A harvest from CPU 0
+ * while it runs must report the page: it kicks the vCPU out and waits for
+ * the drain before it reads the bitmap.  A harvest that does not
+ * (broken=pml_no_drain) reads a bitmap without the page, and the entry
+ * reaches the bitmap only after the harvest returned.  Between trials the
+ * guest is stopped and a harvest clears D again.
+ */
+static void t_pml_drain(void)
+{
+	struct eptmmu_access w[2];
+	struct eptmmu_run run;
+	unsigned int trial, lost = 0, ran = 0;
+	u64 got[1];
+	struct rf_ctx c;
+	pthread_t th;
+	struct g64_fix x;
+	int r;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return;
+	}
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip_rest("needs two CPUs: the guest's and the harvester's");
+		return;
+	}
+	if (!g64_fix_init(&x, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 120, 0, 0))
+		return;
+	if (!g64_map(&x.g, GPA_DATA, GPA_DATA, 2 * PAGE_SIZE))
+		die("g64_map");
+	pin_to(0);
+	/*
+	 * The page's leaf present and writable, and the flag's mapped,
+	 * before the loop runs: its only exits are then the kicks.
+	 */
+	w[0] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4, 0);
+	w[1] = access_of(EPTMMU_ACCESS_READ, GPA_DATA + PAGE_SIZE, 4, 0);
+	if (!run_all(x.f.vcpu, w, 2, &run, "pml_drain: first accesses")) {
+		g64_fix_fini(&x);
+		return;
+	}
+	for (trial = 0; trial < PD_TRIALS; trial++) {
+		volatile u32 *page = (volatile u32 *)x.f.mem;
+		volatile u32 *flag = (volatile u32 *)(x.f.mem + PAGE_SIZE);
+		bool moved;
+
+		*flag = 0;
+		*page = 0;
+		/* The guest is stopped: this clears the page's D. */
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (r) {
+			tap_diag("pml_drain: trial %u: harvest: %s", trial,
+				 strerror(-r));
+			break;
+		}
+		c = (struct rf_ctx){ .g = &x.g, .vcpu = x.f.vcpu };
+		if (pthread_create(&th, NULL, rf_thread, &c))
+			die("pthread_create");
+		/* It wrote: D set, the gpa in its PML buffer, no exit. */
+		moved = rf_wait_change(page, 0);
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		*flag = 1;
+		pthread_join(th, NULL);
+		if (!c.ok)
+			break;
+		if (!moved || r) {
+			tap_diag("pml_drain: trial %u: %s", trial,
+				 r ? "harvest failed" : "the guest did not write");
+			break;
+		}
+		ran++;
+		if (!(got[0] & 1)) {
+			lost++;
+			tap_diag("pml_drain: trial %u: the guest had written the page, yet the harvest made while it ran did not report it",
+				 trial);
+		}
+	}
+	tap_ok(ran == PD_TRIALS,
+	       "pml_drain: %u times a guest looping on CPU 1 wrote a page whose D was clear",
+	       ran);
+	tap_ok(ran == PD_TRIALS && !lost,
+	       "pml_drain: each time the harvest made while it ran reported the page (%u lost)",
+	       lost);
+	g64_fix_fini(&x);
+}
+
+/* ---- 18: PML: a full log exits, drains and goes on ---- */
+
+/*
+ * The start of a PML test that needs no second CPU: without PML, skip;
+ * else slot 0 over @npages pages, not logging yet, each written once by
+ * the guest (word 1), so that every page has a writable leaf with D set.
+ * False if the test cannot go on.
+ */
+static bool pml_fix_init(struct fix *f, size_t npages, u64 tag,
+			 struct eptmmu_access *a, struct eptmmu_run *run)
+{
+	size_t p;
+
+	probe();
+	if (!is_vmx() || !hw.pml) {
+		skip_rest("needs the vmx vCPU logging by PML (ept_pml on)");
+		return false;
+	}
+	if (!fix_init(f, npages, 0, tag))
+		return false;
+	for (p = 0; p < npages; p++)
+		a[p] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(p, 1), 8,
+				 pat(tag, p));
+	if (run_all(f->vcpu, a, npages, run, "writes before logging"))
+		return true;
+	fix_fini(f);
+	return false;
+}
+
+#define PF_PAGES	1024	/* two PML buffers' worth (512 entries each) */
+#define PF_TRIES	3
+
+/*
+ * Guest code for one "access" that writes EAX to the first dword of ECX
+ * pages from EBX on, in one VM entry, then VMCALLs:
+ *   0: mov [ebx], eax   2: add ebx, 0x1000   8: dec ecx   9: jnz 0
+ *   b: vmcall
+ */
+static const u8 pf_loop[] = {
+	0x89, 0x03, 0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, 0x49, 0x75, 0xf5,
+	0x0f, 0x01, 0xc1,
+};
+
+/* A per-VM counter from debugfs (mmu/stats.c), or -1. */
+static long long vm_counter(int vmfd, const char *name)
+{
+	u64 v;
+
+	return vm_stat(vmfd, name, &v) ? -1 : (long long)v;
+}
+
+/*
+ * With D clear on PF_PAGES writable pages, one guest run writes them all:
+ * the 513th write that sets a D finds the buffer full and exits (reason
+ * 62), the vCPU drains and enters again, and the access starts over (the
+ * pages it wrote have D set now and are not logged again).  Any other exit
+ * (a timer interrupt) drains early and may leave fewer than 512 new D
+ * bits for the rest of the run, so the run is made again, after a
+ * harvest cleared every D, until one has taken a log-full exit.  Each
+ * harvest must report every page; the debugfs counter shows the exit.
+ */
+static void t_pml_full(void)
+{
+	static struct eptmmu_access a[PF_PAGES];
+	u32 want = EPTMMU_ACCESS_WRITE << 8 | 4;
+	u64 got[PF_PAGES / 64];
+	struct eptmmu_run run;
+	long long full = 0, start;
+	size_t p, landed = 0, reported = PF_PAGES;
+	unsigned int tries;
+	bool ok;
+	u8 *code;
+	struct fix f;
+	int r;
+
+	if (!pml_fix_init(&f, PF_PAGES, 130, a, &run))
+		return;
+	ok = true;
+	/* Logging starts with every D clear; the first GET reports nothing. */
+	r = set_memslot(f.vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_DATA,
+			PF_PAGES * PAGE_SIZE, f.mem);
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+	start = vm_counter(f.vm, "pml_full_exits");
+	if (!ok || r || start < 0) {
+		tap_diag("pml_full: setting up: %s", r ? strerror(-r) :
+			 ok ? "no debugfs pml_full_exits" : "writes failed");
+		fix_fini(&f);
+		return;
+	}
+	code = own_code(&f, pf_loop, sizeof(pf_loop), "pml_full");
+	if (!code) {
+		fix_fini(&f);
+		return;
+	}
+	for (tries = 0; ok && !full && tries < PF_TRIES; tries++) {
+		for (p = 0; p < PF_PAGES; p++)
+			*(u32 *)word_ptr(&f, p, 0) = 0;
+		a[0] = access_of(EPTMMU_ACCESS_WRITE, GPA_DATA, 4,
+				 (u64)PF_PAGES << 32);
+		ok = run_all(f.vcpu, a, 1, &run, "pml_full: the loop");
+		for (landed = 0, p = 0; ok && p < PF_PAGES; p++)
+			landed += *(u32 *)word_ptr(&f, p, 0) == want;
+		ok = ok && landed == PF_PAGES;
+		/* Clears every D again for the next try. */
+		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		if (r) {
+			tap_diag("pml_full: GET_DIRTY_LOG: %s", strerror(-r));
+			ok = false;
+			break;
+		}
+		if (bitmap_count(got, PF_PAGES / 64) < reported)
+			reported = bitmap_count(got, PF_PAGES / 64);
+		full = vm_counter(f.vm, "pml_full_exits") - start;
+		tap_diag("pml_full: run %u: %zu pages landed, %zu reported; log-full exits so far %lld, PML entries drained %lld",
+			 tries + 1, landed, bitmap_count(got, PF_PAGES / 64),
+			 full, vm_counter(f.vm, "pml_logged"));
+	}
+	tap_ok(ok, "pml_full: each guest run wrote all %d pages in one access, more than a PML buffer holds",
+	       PF_PAGES);
+	tap_ok(ok && full > 0 && reported == PF_PAGES,
+	       "pml_full: a log-full exit drained and the guest went on; every harvest reported all %d pages (fewest %zu)",
+	       PF_PAGES, reported);
+	munmap(code, PAGE_SIZE);
+	fix_fini(&f);
+}
+
+/* ---- 19: PML with manual protect and a log that starts all set ---- */
+
+/*
+ * Manual protect over PML (what eptmmu_migrate does), with logging turned
+ * on initially set over pages the guest wrote before (R-PML-DRAIN,
+ * R-DIRTY-INITIALLY-SET): every page is in the first log and keeps its D;
+ * a CLEAR of the first 64 pages clears their D and leaves them writable;
+ * a guest write to one of them then takes no fault, sets D again, and the
+ * next GET reports it (through the PML buffer) beside the 64 pages never
+ * cleared.
+ */
+static void t_pml_manual(void)
+{
+	static struct eptmmu_access a[DL_PAGES];
+	u64 got[DL_WORDS], want[DL_WORDS], all[DL_WORDS];
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES |
+		    EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET;
+	struct eptmmu_run run, before;
+	bool ok, first = false, cleared = false;
+	size_t p, bad = 0;
+	struct fix f;
+	int r;
+
+	if (!pml_fix_init(&f, DL_PAGES, 140, a, &run))
+		return;
+	r = set_memslot(f.vm, 0, flags, GPA_DATA, DL_PAGES * PAGE_SIZE, f.mem);
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0,
+				    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, got);
+	memset(all, 0xff, sizeof(all));
+	first = !r && !memcmp(got, all, sizeof(got));
+	tap_ok(first, "pml_manual: logging on, initially set: the first GET reports all %d pages (%zu)",
+	       DL_PAGES, r ? 0 : bitmap_count(got, DL_WORDS));
+	memset(want, 0, sizeof(want));
+	want[0] = ~0ULL;
+	r = r ? r : dirty_log_ioctl(f.vm, EPTMMU_CLEAR_DIRTY_LOG, 0, 0, 0, 64,
+				    want);
+	for (p = 0; !r && p < DL_PAGES; p++) {
+		struct eptmmu_spte sp;
+		bool d_want = p >= 64;
+
+		if (get_spte(f.vm, word_gpa(p, 0), &sp) != 1 ||
+		    !(sp.spte & EPT_W) || !!(sp.spte & EPT_D) != d_want) {
+			if (bad++ < 3)
+				tap_diag("pml_manual: page %zu after the CLEAR: spte %#llx, want W and D %s",
+					 p, sp.spte, d_want ? "set" : "clear");
+		}
+	}
+	cleared = !r && !bad;
+	tap_ok(cleared, "pml_manual: CLEAR of pages 0-63 clears their D and leaves them writable; pages 64-%d keep D",
+	       DL_PAGES - 1);
+	before = run;
+	a[0] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(5, 2), 8, pat(142, 5));
+	a[1] = access_of(EPTMMU_ACCESS_WRITE, word_gpa(70, 2), 8, pat(142, 70));
+	ok = !r && run_all(f.vcpu, a, 2, &run, "pml_manual: writes after the CLEAR");
+	r = ok ? dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0,
+				 EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, got) : -EIO;
+	memcpy(want, all, sizeof(want));
+	want[0] = 1ULL << 5;
+	ok = ok && !r && same_pages("pml_manual: GET after the writes", got, want);
+	tap_ok(ok && run.stats.faults == before.stats.faults,
+	       "pml_manual: a write to a cleared page took no fault (faults +%llu) and is reported again, beside the pages never cleared",
+	       run.stats.faults - before.stats.faults);
+	fix_fini(&f);
+}
+
 /* ---- runner ---- */
 
 static const struct tap_test tests[] = {
-	{ "backend", t_backend, 4, "API version, stats.backend and stats.ept_ad" },
+	{ "backend", t_backend, 5, "API version, stats.backend, stats.ept_ad, ept_pml" },
 	{ "guest_code_errnos", t_guest_code_errnos, 3, "SET_GUEST_CODE errors, no code, gpa >= 4 GiB" },
 	{ "writes_land", t_writes_land, 2, "guest accesses of every size, byte-exact" },
 	{ "fetch", t_fetch, 2, "FETCH returns what READ returns" },
@@ -2690,14 +3027,18 @@ static const struct tap_test tests[] = {
 	{ "g64_intr", t_g64_intr, 2, "a signal stops a looping 64-bit guest, which goes on" },
 	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },
 	{ "g64_dirty_pt", t_g64_dirty_pt, 2, "guest page-table walks in the D-bit log" },
+	{ "pml_drain", t_pml_drain, 2, "a harvest drains the PML log of a guest looping on another CPU" },
+	{ "pml_full", t_pml_full, 2, "a full PML log exits, drains and resumes" },
+	{ "pml_manual", t_pml_manual, 3, "PML with manual protect over a log initially set" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [-s seed] [-v] [-l] [test...]\n"
+		"usage: eptmmu_vmx_test [--backend soft|vmx] [--ad 0|1] [--pml 0|1] [-s seed] [-v] [-l] [test...]\n"
 		"  --backend B  stats.backend must be B (default: either, reported)\n"
 		"  --ad 0|1     stats.ept_ad must be this (default: not checked)\n"
+		"  --pml 0|1    the module must (not) log by PML (default: not checked)\n"
 		"  -s SEED      random seed (default %llu)\n"
 		"  -v           more diagnostics\n"
 		"  -l           list the tests and exit\n"
@@ -2710,6 +3051,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "backend", required_argument, NULL, 'B' },
 		{ "ad", required_argument, NULL, 'A' },
+		{ "pml", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2730,6 +3072,9 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			opt.ad = parse_num(optarg, 0, 1);
+			break;
+		case 'P':
+			opt.pml = parse_num(optarg, 0, 1);
 			break;
 		case 's':
 			opt.seed = parse_num(optarg, 0, ~0UL);

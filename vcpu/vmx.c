@@ -50,6 +50,7 @@
 #include <eptmmu/compat.h>
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
+#include <eptmmu/mmu.h>
 #include <eptmmu/vmx.h>
 
 static char vmx_caps[256] = "not probed";
@@ -127,6 +128,7 @@ bool eptmmu_vmx_decode(struct eptmmu_vmx_caps *c,
 			  (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST);
 	if (c->ept)
 		decode_ept(c, m->ept_vpid_cap);
+	c->pml = c->ept && (proc2 & SECONDARY_EXEC_ENABLE_PML);
 
 	if (!c->enabled)
 		c->why = "VMX is disabled by the firmware (IA32_FEATURE_CONTROL)";
@@ -624,12 +626,13 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 		why = caps->why;
 
 	snprintf(vmx_caps, sizeof(vmx_caps),
-		 "vmx=%d enabled=%d ept=%d walk4=%d wb=%d 2m=%d 1g=%d invept=%s%s ad=%d exec_only=%d unrestricted=%d vmxon=%s",
+		 "vmx=%d enabled=%d ept=%d walk4=%d wb=%d 2m=%d 1g=%d invept=%s%s ad=%d pml=%d exec_only=%d unrestricted=%d vmxon=%s",
 		 caps->vmx, caps->enabled, caps->ept, caps->ept_4level,
 		 caps->ept_wb, caps->ept_2m, caps->ept_1g,
 		 caps->invept_single ? "single" : "",
 		 caps->invept_all ? (caps->invept_single ? "+all" : "all") : "",
-		 caps->ept_ad, caps->ept_exec_only, caps->unrestricted,
+		 caps->ept_ad, caps->pml, caps->ept_exec_only,
+		 caps->unrestricted,
 		 caps->vmxon_ok ? "ok" : "no");
 	pr_info("VT-x: %s%s%s\n", vmx_caps, usable ? "" : "; not usable: ",
 		usable ? "" : why);
@@ -651,5 +654,75 @@ int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 	}
 	pr_info("backend=%s: vmx vCPU (the CPU walks our EPT)\n", backend);
 	*use_vmx = true;
+	return 0;
+}
+
+/*
+ * ept_pml=auto|on|off, read back as what was chosen ("on" or "off"): the
+ * buffer is ours, so the answer can be written over the request.
+ */
+static char ept_pml[8] = "auto";
+module_param_string(ept_pml, ept_pml, sizeof(ept_pml), 0444);
+MODULE_PARM_DESC(ept_pml,
+		 "Dirty logging by page-modification logging: auto (when the CPU has PML and EPT A/D is on), on, off; reads back on or off");
+
+/**
+ * eptmmu_vmx_pml_refusal() - why PML cannot log dirty pages here, or NULL
+ * @caps: what VT-x offers
+ * @use_vmx: the vmx backend runs
+ * @ad: EPT A/D bits are on
+ *
+ * Pure, for the tests.  PML logs a page when the CPU sets its D bit, so
+ * it needs EPT A/D, and only the vmx vCPU has it.
+ *
+ * Return: NULL, or the reason ept_pml=on is refused.
+ */
+const char *eptmmu_vmx_pml_refusal(const struct eptmmu_vmx_caps *caps,
+				   bool use_vmx, bool ad)
+{
+	if (!use_vmx)
+		return "the soft vCPU has no PML";
+	if (!caps->pml)
+		return "the CPU has no PML";
+	if (!ad)
+		return "EPT A/D bits are off (PML logs the CPU's D bit updates)";
+	return NULL;
+}
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_vmx_pml_refusal);
+
+/**
+ * eptmmu_vmx_pml_init() - decide ept_pml= once the SPTE mode is known
+ * @caps: what VT-x offers (eptmmu_vmx_init())
+ * @use_vmx: the vmx backend runs
+ * @ad: EPT A/D bits are on (eptmmu_spte_init())
+ *
+ * With it on, every vmx vCPU gets a PML buffer and the MMU logs
+ * write-protection slots by PML instead (R-PML-DRAIN).
+ *
+ * Return: 0, or -EINVAL for a bad value or ept_pml=on where PML cannot run.
+ */
+int eptmmu_vmx_pml_init(const struct eptmmu_vmx_caps *caps, bool use_vmx,
+			bool ad)
+{
+	bool want = !strcmp(ept_pml, "on");
+	const char *why;
+
+	if (!want && strcmp(ept_pml, "auto") && strcmp(ept_pml, "off")) {
+		pr_err("ept_pml=%s: expected auto, on or off\n", ept_pml);
+		return -EINVAL;
+	}
+	why = eptmmu_vmx_pml_refusal(caps, use_vmx, ad);
+	if (want && why) {
+		pr_err("ept_pml=on refused: %s\n", why);
+		return -EINVAL;
+	}
+	eptmmu_vmx.pml = !why && strcmp(ept_pml, "off");
+	/* Each vmx vCPU of a PML VM gets a buffer and the control. */
+	eptmmu_pml_enabled = eptmmu_vmx.pml;
+	if (use_vmx)
+		pr_info("PML: %s (%s)\n", eptmmu_vmx.pml ? "on" : "off",
+			eptmmu_vmx.pml ? "write-protection logging slots log by PML" :
+			why ? why : "ept_pml=off");
+	strscpy(ept_pml, eptmmu_vmx.pml ? "on" : "off", sizeof(ept_pml));
 	return 0;
 }

@@ -23,6 +23,12 @@
  * with the EPTP) survives VM exits and VMCLEAR; only INVEPT removes it.
  * A vCPU remembers every CPU it ever entered the guest on, and a flush
  * request runs INVEPT on all of them.
+ *
+ * With PML (ept_pml=) the CPU writes the gpa of every write that sets a
+ * leaf's D into the vCPU's PML buffer; the vCPU drains it into the dirty
+ * bitmaps after every VM exit, before interrupts come back on, and a
+ * harvest waits for that with an IPI to every CPU in ran_on
+ * (R-PML-DRAIN).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -46,6 +52,7 @@
 #include <eptmmu/compat.h>
 #include <eptmmu/export.h>
 #include <eptmmu/inject.h>
+#include <eptmmu/mmu.h>
 #include <eptmmu/trace.h>
 #include <eptmmu/vcpu.h>
 #include <eptmmu/vmx.h>
@@ -115,6 +122,7 @@ struct vmx_vcpu {
 	bool skip_vmclear;	/* broken=vmx_migrate_no_vmclear, next clear */
 	struct list_head loaded_link;	/* on eptmmu_vmx_cpu.loaded */
 	cpumask_var_t ran_on;	/* CPUs that may cache our translations */
+	u64 *pml;		/* the PML buffer (ept_pml on), or NULL */
 	atomic64_t flushes;
 	u64 regs[VMX_NR_REGS];
 	/* Guest state the next entry starts from (the VMCS has the rest). */
@@ -302,7 +310,9 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vv)
 
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, c->pin);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, c->proc);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, c->proc2);
+	/* PML exactly when there is a buffer to log into. */
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL,
+		   vv->pml ? c->proc2 | SECONDARY_EXEC_ENABLE_PML : c->proc2);
 	vmcs_write(VM_EXIT_CONTROLS, c->exit);
 	vmcs_write(EXCEPTION_BITMAP, ~0u);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
@@ -317,6 +327,10 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vv)
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
 	vmcs_write(EPT_POINTER, vv->eptp);
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
+	if (vv->pml) {
+		vmcs_write(PML_ADDRESS, virt_to_phys(vv->pml));
+		vmcs_write(GUEST_PML_INDEX, EPTMMU_PML_ENTRIES - 1);
+	}
 
 	vmcs_write(GUEST_DR7, DR7_FIXED_1);
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
@@ -615,6 +629,52 @@ static int vmx_exit_events(struct vmx_vcpu *vv)
 }
 
 /*
+ * R-PML-DRAIN: after a VM exit, interrupts still off, our VMCS current:
+ * move what the CPU logged into the dirty bitmaps and empty the buffer.
+ * The CPU fills it from the last entry down and leaves the index at the
+ * next free one, 0xffff once the first entry is used (the next write then
+ * exits with reason 62 first).  Only interrupts coming back on after this
+ * let a harvest's kick IPI complete, so the harvest that sent it reads
+ * these marks.  A gpa in no slot, or in one that no longer logs (stopped,
+ * being deleted), has nowhere to go and is dropped; one in a slot that
+ * logs by D bits is marked twice, once here and once by the harvest's
+ * scan of its D.
+ */
+static void vmx_pml_drain(struct vmx_vcpu *vv)
+{
+	struct eptmmu_vcpu *vcpu = &vv->vcpu;
+	struct eptmmu_vm *vm = vcpu->vm;
+	struct eptmmu_slot *slot = NULL;
+	struct eptmmu_slots *slots;
+	unsigned int i, index;
+	int idx;
+
+	lockdep_assert_irqs_disabled();
+	index = (u16)vmcs_read(GUEST_PML_INDEX);
+	if (index == EPTMMU_PML_ENTRIES - 1)
+		return;
+	i = index >= EPTMMU_PML_ENTRIES ? 0 : index + 1;
+	WRITE_ONCE(vcpu->kstats.pml_logged,
+		   vcpu->kstats.pml_logged + EPTMMU_PML_ENTRIES - i);
+	idx = srcu_read_lock(&vm->srcu);
+	slots = srcu_dereference(vm->slots, &vm->srcu);
+	for (; i < EPTMMU_PML_ENTRIES; i++) {
+		/*
+		 * The CPU logs a page-aligned gpa; Bochs 2.7 keeps the
+		 * access's page offset in it, which the shift drops.
+		 */
+		u64 gfn = READ_ONCE(vv->pml[i]) >> PAGE_SHIFT;
+
+		if (!slot || gfn - slot->base_gfn >= slot->npages)
+			slot = eptmmu_gfn_to_slot(slots, gfn);
+		if (slot)
+			eptmmu_mark_dirty(slot, gfn);
+	}
+	srcu_read_unlock(&vm->srcu, idx);
+	vmcs_write(GUEST_PML_INDEX, EPTMMU_PML_ENTRIES - 1);
+}
+
+/*
  * One VM entry in @mode at vv->rip, with vv->rsp, vv->rflags (and, for a
  * 64-bit guest, vv->cr3).  Fills vv->exit.  Return 0 after a VM exit,
  * -EIO if the entry failed (vv->exit says how), -EAGAIN to try again.
@@ -688,6 +748,9 @@ static int vmx_enter_once(struct vmx_vcpu *vv, enum vmx_mode mode)
 		vv->exit.insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 		vmx_fake_exit(&vv->exit);
 		r = vmx_exit_events(vv);
+		/* Not after a machine check during entry: it VMCLEARed. */
+		if (vv->pml && vv->cpu == smp_processor_id())
+			vmx_pml_drain(vv);
 	} else if (r == 1) {
 		vv->exit.insn_error = vmcs_read(VM_INSTRUCTION_ERROR);
 	}
@@ -787,6 +850,10 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			return EPTMMU_EXIT_DONE;
 		case EXIT_REASON_EXTERNAL_INTERRUPT:
 			break;	/* handled when interrupts came back on */
+		case EXIT_REASON_PML_FULL:
+			/* Drained at the exit: the write goes on. */
+			eptmmu_vcpu_stat_inc(&vcpu->kstats.pml_full_exits);
+			break;
 		case EXIT_REASON_MCE_DURING_VMENTRY:
 			break;	/* the host's, handled at the exit */
 		case EXIT_REASON_EXCEPTION_NMI:
@@ -922,6 +989,10 @@ static int vmx_guest_exit(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 	case EXIT_REASON_MCE_DURING_VMENTRY:
 		return EPTMMU_EXIT_DONE;	/* the host's, handled at the exit */
+	case EXIT_REASON_PML_FULL:
+		/* Drained at the exit (R-PML-DRAIN): the guest goes on. */
+		eptmmu_vcpu_stat_inc(&vv->vcpu.kstats.pml_full_exits);
+		return EPTMMU_EXIT_DONE;
 	case EXIT_REASON_EXCEPTION_NMI:
 		if (exit_is_nmi(e) ||
 		    (exit_is_mc(e) && !eptmmu_broken(vmx_mc_guest_error)))
@@ -1032,6 +1103,27 @@ static void vmx_flush_tlb(struct eptmmu_vcpu *vcpu)
 	atomic64_inc(&vv->flushes);
 }
 
+static void vmx_pml_kick_ipi(void *info)
+{
+}
+
+/*
+ * R-PML-DRAIN: once this CPU's IPI handler has run on every CPU in
+ * ran_on, the vCPU is in the guest on none of them with entries it has
+ * not drained: it drains at the exit the IPI caused, or at its last exit,
+ * before that CPU's interrupts came on.  ran_on is read as the flush
+ * reads it (R-VMX-FLUSH): a CPU missing from it has not entered the guest
+ * for this vCPU since before the call.
+ */
+static void vmx_sync_dirty_log(struct eptmmu_vcpu *vcpu)
+{
+	struct vmx_vcpu *vv = to_vmx(vcpu);
+
+	/* Pairs with the smp_mb__after_atomic() in vmx_load(). */
+	smp_mb();
+	on_each_cpu_mask(vv->ran_on, vmx_pml_kick_ipi, NULL, true);
+}
+
 static void vmx_destroy(struct eptmmu_vcpu *vcpu)
 {
 	struct vmx_vcpu *vv = to_vmx(vcpu);
@@ -1040,6 +1132,8 @@ static void vmx_destroy(struct eptmmu_vcpu *vcpu)
 	/* The root may be reused as another VM's: no stale tag may stay. */
 	on_each_cpu_mask(vv->ran_on, vmx_invept_ipi, vv, true);
 	free_cpumask_var(vv->ran_on);
+	/* Drained at the last exit; no CPU holds the VMCS that names it. */
+	free_page((unsigned long)vv->pml);
 	free_page((unsigned long)vv->vmcs);
 	eptmmu_pt_cache_free(vcpu->vm, &vcpu->cache);
 	kfree(vv);
@@ -1053,6 +1147,7 @@ static const struct eptmmu_vcpu_ops vmx_ops = {
 	.run_end = vmx_run_end,
 	.read_stats = vmx_read_stats,
 	.flush_tlb = vmx_flush_tlb,
+	.sync_dirty_log = vmx_sync_dirty_log,
 	.destroy = vmx_destroy,
 };
 
@@ -1075,6 +1170,11 @@ struct eptmmu_vcpu *eptmmu_vmx_vcpu_create(struct eptmmu_vm *vm)
 	vv->vmcs = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	if (!vv->vmcs)
 		goto free_vv;
+	if (vm->pml) {
+		vv->pml = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!vv->pml)
+			goto free_vmcs;
+	}
 	if (!zalloc_cpumask_var(&vv->ran_on, GFP_KERNEL_ACCOUNT))
 		goto free_vmcs;
 	*(u32 *)vv->vmcs = eptmmu_vmx.revision;
@@ -1094,6 +1194,7 @@ struct eptmmu_vcpu *eptmmu_vmx_vcpu_create(struct eptmmu_vm *vm)
 free_mask:
 	free_cpumask_var(vv->ran_on);
 free_vmcs:
+	free_page((unsigned long)vv->pml);
 	free_page((unsigned long)vv->vmcs);
 free_vv:
 	kfree(vv);

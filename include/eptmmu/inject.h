@@ -103,6 +103,11 @@ struct eptmmu_inject {
 	 */
 	bool vmx_flush_no_kick;
 	/*
+	 * A PML harvest reads the bitmap without kicking the running vCPUs
+	 * to drain their PML buffers first (R-PML-DRAIN).
+	 */
+	bool pml_no_drain;
+	/*
 	 * A vmx vCPU moving to another CPU has its VMCS dropped from the old
 	 * CPU's bookkeeping without a VMCLEAR there (R-VMX-VMCS).
 	 */

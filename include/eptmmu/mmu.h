@@ -92,6 +92,11 @@ struct eptmmu_vcpu_ops {
 			   struct eptmmu_vcpu_stats *stats);
 	/* Drop every cached translation; return when none can be used. */
 	void (*flush_tlb)(struct eptmmu_vcpu *vcpu);
+	/*
+	 * PML: return when every page the vCPU logged before the call is
+	 * in the dirty bitmaps (R-PML-DRAIN).  NULL without PML.
+	 */
+	void (*sync_dirty_log)(struct eptmmu_vcpu *vcpu);
 	void (*destroy)(struct eptmmu_vcpu *vcpu);
 };
 
@@ -117,6 +122,8 @@ struct eptmmu_pt_cache {
  *	paging structures (qualification: GLA valid, not a translation)
  * @pf_guest_linear: EPT violations of accesses to the translation of a
  *	guest-linear address (GLA valid and translated)
+ * @pml_logged: PML entries drained into the dirty bitmaps (vmx, PML on)
+ * @pml_full_exits: VM exits because the PML buffer was full
  */
 struct eptmmu_vcpu_kstats {
 	u64 pf_fixed;
@@ -125,6 +132,8 @@ struct eptmmu_vcpu_kstats {
 	u64 pf_mmio_spte_created;
 	u64 pf_guest_pt;
 	u64 pf_guest_linear;
+	u64 pml_logged;
+	u64 pml_full_exits;
 };
 
 struct eptmmu_vcpu {
@@ -145,6 +154,12 @@ struct eptmmu_vm {
 	refcount_t refs;		/* the VM fd and every vCPU */
 	struct mm_struct *mm;		/* mmgrab'd creator's mm */
 	bool ad;			/* SPTE A/D mode, fixed at creation */
+	/*
+	 * vmx vCPUs log by PML: a write-protection logging slot keeps its
+	 * leaves writable and logs D updates instead (R-PML-DRAIN).  Fixed
+	 * at creation.
+	 */
+	bool pml;
 	u8 backend;			/* EPTMMU_BACKEND_*, fixed at creation */
 	/* Page of the vmx guest's code, or EPTMMU_NO_GUEST_CODE; any time. */
 	u64 guest_code_gpa;
@@ -287,6 +302,18 @@ static inline bool eptmmu_slot_logs_dbit(const struct eptmmu_slot *slot)
 	       (slot->flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
 }
 
+/*
+ * Does @slot log by PML?  A logging slot that has not asked for D-bit
+ * logging, in a PML VM: its leaves stay writable, a harvest collects
+ * what the vCPUs' PML buffers logged and clears D (R-PML-DRAIN).
+ */
+static inline bool eptmmu_slot_logs_pml(const struct eptmmu_vm *vm,
+					const struct eptmmu_slot *slot)
+{
+	return vm->pml && (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES) &&
+	       !(slot->flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
+}
+
 static inline void eptmmu_mark_dirty(struct eptmmu_slot *slot, u64 gfn)
 {
 	if (slot->dirty_bitmap && gfn - slot->base_gfn < slot->npages)
@@ -294,6 +321,8 @@ static inline void eptmmu_mark_dirty(struct eptmmu_slot *slot, u64 gfn)
 }
 
 /* mmu/vm.c */
+/* ept_pml= chose PML (vcpu/vmx.c); VMs created from then on use it. */
+extern bool eptmmu_pml_enabled;
 struct eptmmu_vm *eptmmu_vm_create(struct mm_struct *mm);
 void eptmmu_vm_get(struct eptmmu_vm *vm);
 void eptmmu_vm_put(struct eptmmu_vm *vm);
@@ -429,6 +458,7 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
 void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
 int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
+void eptmmu_dirty_log_sync(struct eptmmu_vm *vm);
 
 /* acctrack/notifier.c */
 int eptmmu_notifier_register(struct eptmmu_vm *vm);

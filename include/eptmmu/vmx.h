@@ -8,6 +8,7 @@
 #include <linux/list.h>
 #include <linux/percpu.h>
 #include <linux/types.h>
+#include <asm/page.h>
 
 /* Raw inputs of the decision, as read on one CPU. */
 struct eptmmu_vmx_msrs {
@@ -26,6 +27,7 @@ struct eptmmu_vmx_caps {
 	bool vmx, enabled, true_ctls, secondary, ept, unrestricted;
 	bool ept_exec_only, ept_4level, ept_wb, ept_2m, ept_1g, ept_ad;
 	bool invept, invept_single, invept_all;
+	bool pml;		/* page-modification logging (secondary control) */
 	bool vmxon_ok;
 	u32 revision;
 	const char *why;	/* why the vmx backend cannot run, or NULL */
@@ -40,7 +42,11 @@ struct eptmmu_vmx_config {
 	bool invept_all;
 	/* The CPU can enter a 64-bit guest (IA-32e mode, CR0.PG, CR4.PAE). */
 	bool long_mode;
+	bool pml;		/* PML logs dirty pages (ept_pml=, R-PML-DRAIN) */
 };
+
+/* A PML buffer is one page of GPAs, filled from the last entry down. */
+#define EPTMMU_PML_ENTRIES	(PAGE_SIZE / sizeof(u64))
 
 /* Per CPU; changed only on that CPU with interrupts off. */
 struct eptmmu_vmx_cpu {
@@ -60,6 +66,10 @@ const char *eptmmu_vmx_controls(struct eptmmu_vmx_config *cfg,
 				const struct eptmmu_vmx_msrs *m);
 int eptmmu_vmx_init(const char *backend, struct eptmmu_vmx_caps *caps,
 		    bool *use_vmx);
+const char *eptmmu_vmx_pml_refusal(const struct eptmmu_vmx_caps *caps,
+				   bool use_vmx, bool ad);
+int eptmmu_vmx_pml_init(const struct eptmmu_vmx_caps *caps, bool use_vmx,
+			bool ad);
 void eptmmu_vmx_exit(void);
 
 /* vcpu/vmx_enter.S: 0 after a VM exit, 1 VMfail, 2 fault (no VMX). */
