@@ -566,3 +566,51 @@ out:
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_clear_dirty_log);
+
+/**
+ * eptmmu_dirty_log_clear_pages() - take pages out of the log, re-protect them
+ * @vm: the VM, slots_lock held
+ * @pages: the pages, by memslot id and offset (a dirty-ring reset's copy)
+ * @n: how many
+ *
+ * As EPTMMU_CLEAR_DIRTY_LOG for each page: its bitmap bit is cleared and,
+ * with write-protection logging, W is withdrawn (with D bits the next
+ * harvest collects whatever D says).  Entries that name no logging slot
+ * or a page past its end are skipped: the slot was deleted or stopped
+ * logging since the entry was made, or user space wrote it.  Returns when
+ * every vCPU's TLB has the pages protected.
+ */
+void eptmmu_dirty_log_clear_pages(struct eptmmu_vm *vm,
+				  const struct eptmmu_dirty_gfn *pages,
+				  size_t n)
+{
+	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
+	bool flush = false;
+	size_t i;
+
+	lockdep_assert_held(&vm->slots_lock);
+	write_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	for (i = 0; i < n; i++) {
+		struct eptmmu_slot *slot =
+			eptmmu_slot_by_id(eptmmu_slots(vm), pages[i].slot);
+		u64 off = pages[i].offset, mask = BIT_ULL(off % 64);
+
+		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
+		if (!slot || !slot->dirty_bitmap || off >= slot->npages)
+			continue;
+		atomic_long_andnot(mask,
+				   (atomic_long_t *)&slot->dirty_bitmap[off / 64]);
+		/* Unconditionally, as in a CLEAR: aging may have dropped W. */
+		flush = true;
+		if (!eptmmu_slot_logs_dbit(slot))
+			reprotect_mask(vm, &cursor,
+				       slot->base_gfn + off - off % 64, mask,
+				       &flush);
+	}
+	if (flush)
+		eptmmu_flush_remote_tlbs(vm);
+	rcu_read_unlock();
+	write_unlock(&vm->mmu_lock);
+}

@@ -56,6 +56,7 @@ struct snapshot {
 	struct eptmmu_vcpu_kstats k;		/* summed over the vCPUs */
 	u64 pages[PG_LEVEL_1G + 1];
 	u64 vcpus;
+	u64 ring_pushed, ring_reset, ring_full_exits, ring_overflow;
 };
 
 #define STAT(name, field)	{ #name, offsetof(struct snapshot, field) }
@@ -101,6 +102,11 @@ static const struct {
 	STAT(pages_1g, pages[PG_LEVEL_1G]),
 	STAT(remote_tlb_flush, vm.tlb_flushes),
 	STAT(vcpus, vcpus),
+	/* The dirty rings (all 0 in a VM without). */
+	STAT(dirty_ring_pushed, ring_pushed),
+	STAT(dirty_ring_reset, ring_reset),
+	STAT(dirty_ring_full_exits, ring_full_exits),
+	STAT(dirty_ring_overflow, ring_overflow),
 };
 
 /* Add the u64 counters of @from to those of @to, each read once. */
@@ -131,6 +137,10 @@ static void take_snapshot(struct eptmmu_vm *vm, struct snapshot *s)
 			 sizeof(vcpu->kstats));
 	}
 	s->vcpus = n;
+	s->ring_pushed = atomic64_read(&vm->stats.ring_pushed);
+	s->ring_reset = atomic64_read(&vm->stats.ring_reset);
+	s->ring_full_exits = atomic64_read(&vm->stats.ring_full_exits);
+	s->ring_overflow = atomic64_read(&vm->stats.ring_overflow);
 }
 
 static_assert(sizeof(struct eptmmu_vcpu_stats) % sizeof(u64) == 0);

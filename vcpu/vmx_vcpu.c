@@ -758,6 +758,8 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			if (fetch && !ours)
 				return EPTMMU_EXIT_DONE;
 			fr = eptmmu_page_fault(vcpu, e->gpa, qual);
+			if (fr == EPTMMU_FAULT_RING_FULL)
+				return EPTMMU_EXIT_RING_FULL;
 			if (fr == EPTMMU_FAULT_MMIO) {
 				if (!ours)
 					return guest_error(vv, e->reason,
