@@ -85,6 +85,7 @@ int eptmmu_dirty_ring_alloc(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu)
 	vcpu->ring.reset_index = 0;
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_dirty_ring_alloc);
 
 void eptmmu_dirty_ring_free(struct eptmmu_vcpu *vcpu)
 {
