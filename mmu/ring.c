@@ -23,15 +23,18 @@
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
 
-/*
- * Entries pushed and not yet reset.  The acquire pairs with the
- * store-release of @reset_index in reset_ring(): the entries it frees
- * were read, and their flags cleared, before the producer may reuse them.
- */
+/* Entries pushed and not yet reset. */
 static u32 ring_used(const struct eptmmu_dirty_ring *ring)
 {
-	return READ_ONCE(ring->dirty_index) -
-	       smp_load_acquire(&ring->reset_index);
+	u32 reset;
+
+	/*
+	 * Pairs with the store-release of @reset_index in reset_ring(): the
+	 * entries it frees were read, and their flags cleared, before the
+	 * producer may reuse them.
+	 */
+	reset = smp_load_acquire(&ring->reset_index);
+	return READ_ONCE(ring->dirty_index) - reset;
 }
 
 /**

@@ -148,6 +148,7 @@ static void ring_mark(u32 slot, u64 off, void *arg)
 	b->bm[off / 64] |= 1ULL << (off % 64);
 }
 
+/* R-RING-NOVCPU: with D bits, the GET collects what no vCPU logged. */
 /*
  * Collect every ring into @bm and reset: the pages are re-protected when
  * the reset returns, as a migration needs before it copies them.  With
@@ -1255,6 +1256,7 @@ static bool ring_write(int vcpu, u64 page, u64 v)
  * a full ring; the entries must be the pages in the order written; the
  * memory must hold every write.
  */
+/* R-RING-SOFT-FULL */
 static bool ring_full_exact(int vm, int vcpu, struct dring *ring, u8 *mem)
 {
 	struct eptmmu_access rd = access_of(EPTMMU_ACCESS_READ, GPA_BASE, 8, 0);
@@ -1353,6 +1355,7 @@ static bool ring_holds(int vcpu, struct dring *ring, const u64 *pages,
 	return true;
 }
 
+/* R-RING-RESET */
 /*
  * A reset frees collected entries in order and stops at the first one not
  * collected; it re-protects only the pages of the entries it frees; it
