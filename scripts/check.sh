@@ -49,8 +49,8 @@ EOF
 		# Every selftest in both SPTE modes: EPT A/D bits, and access
 		# tracking without them.  The debug kernels run 5-10x slower:
 		# they get smaller workloads, never fewer checks.
-		local st="" dl=""
-		[ "$kv" = plain ] || { st="-m 16 -n 10000"; dl="-w 100000 -i 50"; }
+		local st="" dl="" dlr="-w 200000 -i 50"
+		[ "$kv" = plain ] || { st="-m 16 -n 10000"; dl="-w 100000 -i 50"; dlr="-w 40000 -i 20"; }
 		# Swap on zram, so reclaim really writes anonymous pages out
 		# (eptmmu_mm_test swap).
 		cat >>"$PLAN" <<'EOF'
@@ -62,11 +62,14 @@ step selftest sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_selftest $st; r=\$?;
 step selftest-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test -r 1024 $dlr; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog-ring-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test -r 1024 $dlr; r=\$?; rmmod eptmmu; exit \$r'
 step mm sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 step mm-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 step vmxtest-soft sh -c 'insmod /eptmmu.ko && /eptmmu_vmx_test --backend soft; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
+			 dirtylog-ring:tap dirtylog-ring-noad:tap
 			 mm:tap mm-noad:tap vmxtest-soft:tap)
 		# Live migration to a second process over the dirty log
 		# (tools/eptmmu_migrate.c): write protection and D bits with
