@@ -73,7 +73,8 @@ EOF
 			 mm:tap mm-noad:tap vmxtest-soft:tap)
 		# Live migration to a second process over the dirty log
 		# (tools/eptmmu_migrate.c): write protection and D bits with
-		# A/D, write protection without.  The test kernels have no
+		# A/D, write protection without; each over the bitmap and
+		# over the dirty rings (small ones: ring-full exits happen).  The test kernels have no
 		# sockets (no CONFIG_NET): the destination is reached through
 		# pipes there; make compat runs it over a UNIX socket.
 		local mg="-m 8 -p 200"
@@ -81,8 +82,10 @@ EOF
 		cat >>"$PLAN" <<EOF
 step migrate sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
 step migrate-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
+step migrate-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_migrate $mg -d ring -G 1024; r=\$?; rmmod eptmmu; exit \$r'
+step migrate-ring-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_migrate $mg -d ring -G 1024; r=\$?; rmmod eptmmu; exit \$r'
 EOF
-		EXPECT+=(migrate:tap migrate-noad:tap)
+		EXPECT+=(migrate:tap migrate-noad:tap migrate-ring:tap migrate-ring-noad:tap)
 		# Tracepoints, debugfs stats and eptmmu_stat: on a kernel with
 		# event tracing (-r) a missing tracefs or event fails; without
 		# it the trace cases skip and say so.
@@ -422,8 +425,9 @@ EOF
 		# translation), so there would be nothing to catch.
 		cat >>"$plan" <<'EOF'
 step migrate sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 2 -t 32 -w 200 -p 200; r=$?; rmmod eptmmu; exit $r'
+step migrate-ring sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 2 -t 32 -w 200 -p 200 -d ring -G 1024; r=$?; rmmod eptmmu; exit $r'
 EOF
-		bexpect+=(migrate:tap)
+		bexpect+=(migrate:tap migrate-ring:tap)
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
 		bexpect+=(kvm-owns-vmx:tap)
