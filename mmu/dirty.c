@@ -586,28 +586,50 @@ void eptmmu_dirty_log_clear_pages(struct eptmmu_vm *vm,
 {
 	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
 	struct wrprot_cursor cursor = { .valid = false };
+	struct eptmmu_slot *slot = NULL;
+	u64 word = 0, mask = 0;
 	bool flush = false;
 	size_t i;
 
 	lockdep_assert_held(&vm->slots_lock);
 	write_lock(&vm->mmu_lock);
 	rcu_read_lock();
-	for (i = 0; i < n; i++) {
-		struct eptmmu_slot *slot =
-			eptmmu_slot_by_id(eptmmu_slots(vm), pages[i].slot);
-		u64 off = pages[i].offset, mask = BIT_ULL(off % 64);
+	/*
+	 * Pages of one bitmap word in a row (a ring holds a guest's writes in
+	 * the order it made them) are cleared and re-protected together, as a
+	 * CLEAR's word is.
+	 */
+	for (i = 0; i <= n; i++) {
+		u64 off = i < n ? pages[i].offset : 0;
 
-		dirty_log_cond_resched(vm, &flush, &budget, &cursor);
-		if (!slot || !slot->dirty_bitmap || off >= slot->npages)
+		if (i < n && slot && slot->id == pages[i].slot &&
+		    off < slot->npages && off / 64 == word) {
+			mask |= BIT_ULL(off % 64);
 			continue;
-		atomic_long_andnot(mask,
-				   (atomic_long_t *)&slot->dirty_bitmap[off / 64]);
-		/* Unconditionally, as in a CLEAR: aging may have dropped W. */
-		flush = true;
-		if (!eptmmu_slot_logs_dbit(slot))
-			reprotect_mask(vm, &cursor,
-				       slot->base_gfn + off - off % 64, mask,
-				       &flush);
+		}
+		if (mask) {
+			dirty_log_cond_resched(vm, &flush, &budget, &cursor);
+			atomic_long_andnot(mask, (atomic_long_t *)
+					   &slot->dirty_bitmap[word]);
+			/* Always, as in a CLEAR: aging may have dropped W. */
+			flush = true;
+			if (!eptmmu_slot_logs_dbit(slot))
+				reprotect_mask(vm, &cursor,
+					       slot->base_gfn + word * 64, mask,
+					       &flush);
+		}
+		mask = 0;
+		if (i == n)
+			break;
+		if (!slot || slot->id != pages[i].slot)
+			slot = eptmmu_slot_by_id(eptmmu_slots(vm),
+						 pages[i].slot);
+		if (slot && !slot->dirty_bitmap)
+			slot = NULL;
+		if (!slot || off >= slot->npages)
+			continue;
+		word = off / 64;
+		mask = BIT_ULL(off % 64);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);

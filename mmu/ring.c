@@ -23,6 +23,12 @@
 #include <eptmmu/inject.h>
 #include <eptmmu/mmu.h>
 
+/*
+ * Entries a reset copies, protects and frees at a time: a small buffer,
+ * one flush per batch.
+ */
+#define EPTMMU_RING_RESET_BATCH	1024
+
 /* Entries pushed and not yet reset. */
 static u32 ring_used(const struct eptmmu_dirty_ring *ring)
 {
@@ -171,7 +177,7 @@ static u32 reset_ring(struct eptmmu_vm *vm, struct eptmmu_dirty_ring *ring,
 	u32 mask = ring->entries - 1, n, i;
 
 	lockdep_assert_held(&vm->slots_lock);
-	for (n = 0; start + n != end; n++) {
+	for (n = 0; start + n != end && n < EPTMMU_RING_RESET_BATCH; n++) {
 		struct eptmmu_dirty_gfn *e = &ring->gfns[(start + n) & mask];
 
 		/* Pairs with the collector's store-release of F_RESET. */
@@ -200,6 +206,7 @@ static u32 reset_ring(struct eptmmu_vm *vm, struct eptmmu_dirty_ring *ring,
  * entries reset here.
  *
  * Return: the number of entries reset, -EINVAL (no rings), -ENOMEM.
+ * (At most EPTMMU_MAX_VCPUS * EPTMMU_DIRTY_RING_MAX_ENTRIES: an int.)
  */
 int eptmmu_reset_dirty_rings(struct eptmmu_vm *vm)
 {
@@ -209,16 +216,24 @@ int eptmmu_reset_dirty_rings(struct eptmmu_vm *vm)
 
 	if (!entries)
 		return -EINVAL;
-	buf = kvmalloc_array(entries, sizeof(*buf), GFP_KERNEL_ACCOUNT);
+	buf = kmalloc_array(min(entries, EPTMMU_RING_RESET_BATCH), sizeof(*buf),
+			    GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return -ENOMEM;
 	mutex_lock(&vm->slots_lock);
 	/* Pairs with eptmmu_vm_add_vcpu(): a counted vCPU has its ring. */
 	n = atomic_read_acquire(&vm->nr_vcpus);
-	for (i = 0; i < n; i++)
-		total += reset_ring(vm, &READ_ONCE(vm->vcpus[i])->ring, buf);
+	for (i = 0; i < n; i++) {
+		struct eptmmu_dirty_ring *ring = &READ_ONCE(vm->vcpus[i])->ring;
+		u32 done;
+
+		do {
+			done = reset_ring(vm, ring, buf);
+			total += done;
+		} while (done == EPTMMU_RING_RESET_BATCH);
+	}
 	mutex_unlock(&vm->slots_lock);
-	kvfree(buf);
+	kfree(buf);
 	return total;
 }
 

@@ -25,7 +25,8 @@
 #   latency.csv  medians per configuration, phase and fault kind
 #   kvm_compare.csv  eptmmu/KVM per size, phase and vCPUs, like for like or not
 #   sweep.csv    seconds and seconds per GiB per size, eptmmu and KVM
-#   harvest.csv  eptmmu_perf -R: one harvest of a 1% and a 50% dirty set,
+#   harvest.csv  eptmmu_perf -R: one harvest of a 64-page (dirty_pct 0), a
+#                1% and a 50% dirty set,
 #                the bitmap (GET + CLEAR) beside the dirty ring (collect +
 #                reset), per size and SPTE mode
 #   bench.png    fault-latency histograms per kind, the phase times and
@@ -164,8 +165,9 @@ for rep in \$(seq 1 $REPS); do
 						-M -I -m \$mode -v \$v -b \$b -i $ITERS
 				done
 			done
-			# One harvest of a 1% and a 50% dirty set: the
-			# bitmap's GET + CLEAR beside the ring's collect + reset.
+			# One harvest of a 64-page, a 1% and a 50% dirty set:
+			# the bitmap's GET + CLEAR beside the ring's collect +
+			# reset.
 			step harvest-\$ad-b\$b-r\$rep /eptmmu_perf -R --csv -b \$b -i $ITERS
 			rmmod eptmmu
 		done
@@ -676,8 +678,9 @@ print('%8s %6s %6s %9s %14s %14s %12s %12s' % ('size', 'ept_ad', 'dirty', 'pages
 for (size, ad, pct) in sorted({k[:3] for k in cell}, key=lambda k: (k[0], k[1] != 'on', k[2])):
     b, r = cell.get((size, ad, pct, 'bitmap'), []), cell.get((size, ad, pct, 'ring'), [])
     med = lambda xs, i: statistics.median(x[i] for x in xs) if xs else float('nan')
-    print('%7dM %6s %5d%% %9d %14.3f %14.3f %12.1f %12.1f' % (
-        size >> 20, ad, pct, (b or r)[0][2], med(b, 0) * 1e3, med(r, 0) * 1e3,
+    print('%7dM %6s %6s %9d %14.3f %14.3f %12.1f %12.1f' % (
+        size >> 20, ad, '%d%%' % pct if pct else '64 pg', (b or r)[0][2],
+        med(b, 0) * 1e3, med(r, 0) * 1e3,
         med(b, 1), med(r, 1)))
 PY
 

@@ -201,9 +201,10 @@ static void usage(FILE *f)
 		"  -I        with -M: the log starts all set, the first CLEAR protects\n"
 		"  -s SRC    backing: anon (4K pages, default), thp (MADV_HUGEPAGE),\n"
 		"            hugetlb (MAP_HUGETLB, needs reserved 2M pages)\n"
-		"  -R        only this: the cost of one harvest of a 1%% and a 50%% dirty\n"
-		"            set of -b bytes (one vCPU, write protection), the bitmap's\n"
-		"            GET + CLEAR beside the dirty ring's collect + reset\n"
+		"  -R        only this: the cost of one harvest of a dirty set of 64 pages\n"
+		"            (shown as 0%%), 1%% and 50%% of -b bytes (one vCPU, write\n"
+		"            protection), the bitmap's GET + CLEAR beside the dirty\n"
+		"            ring's collect + reset\n"
 		"  --csv     machine-readable lines only (progress still on stderr)\n"
 		"  -q        no progress lines\n");
 }
@@ -1158,8 +1159,12 @@ static bool check_memory(u64 tag)
 
 /* ---- -R: the cost of a harvest, the bitmap beside the dirty ring ---- */
 
+/* Pages of the "pct 0" set, whatever the size: the bitmap's fixed cost. */
+#define HC_FEW		64
+
 /*
- * A set of @pct % of the pages, spread evenly: every (100 / @pct)-th.
+ * A set of @pct % of the pages, spread evenly: every (100 / @pct)-th;
+ * for @pct 0, HC_FEW pages spread over the slot.
  * Each pass writes each page of the set once, after the harvest before
  * re-protected it: every write faults, and the log holds the set exactly.
  */
@@ -1170,7 +1175,7 @@ struct hc_set {
 
 static void hc_set_make(struct hc_set *s, unsigned int pct, u64 tag)
 {
-	u64 stride = 100 / pct, i;
+	u64 stride = pct ? 100 / pct : npages / HC_FEW, i;
 
 	s->n = npages / stride;
 	s->acc = calloc(s->n ? s->n : 1, sizeof(*s->acc));
@@ -1332,13 +1337,14 @@ static bool hc_run(int devfd, bool ring, unsigned int pct, bool ept_ad)
 
 /*
  * -R: what one harvest costs for a sparse (1 %) and a dense (50 %) dirty
- * set, the bitmap's GET + CLEAR beside the ring's collect + reset, so that
+ * set, and for HC_FEW pages whatever the size (shown as 0 %), the
+ * bitmap's GET + CLEAR beside the ring's collect + reset, so that
  * "the ring's cost follows the pages dirtied, the bitmap's the memslot's
  * size" is a measured figure.
  */
 static int harvest_cost_main(void)
 {
-	static const unsigned int pcts[] = { 1, 50 };
+	static const unsigned int pcts[] = { 0, 1, 50 };
 	struct eptmmu_vm_stats st;
 	int devfd = xopen_dev(), probe;
 	bool ok = true;
