@@ -124,7 +124,7 @@ EOF
 		done
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$kv" = plain ]; then
-			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q && /eptmmu_perf -v 2 -b 4M -i 2 -q -M -I; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q && /eptmmu_perf -v 2 -b 4M -i 2 -q -M -I && /eptmmu_perf -R -b 4M -i 1 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(perf-smoke:rc)
 			# What users load: the build without EPTMMU_TEST (no
 			# injection sites, no KUnit) runs the user-space tests
