@@ -423,11 +423,12 @@ EOF
 		# variant here: with broken=skip_flush a trial run under Bochs
 		# lost no write (its CPU did not reuse the stale writable
 		# translation), so there would be nothing to catch.  The ring
-		# run writes flat out (-r 0) into 1024-entry rings: the vmx
-		# vCPU takes ring-full exits (16-29 per run in trials).
+		# run's one vCPU writes flat out (-r 0) all over its 1024 pages
+		# (-P 0) into a 1024-entry ring: the vmx vCPU takes ring-full
+		# exits (27 in the write-protection run of a trial).
 		cat >>"$plan" <<'EOF'
 step migrate sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 2 -t 32 -w 200 -p 200; r=$?; rmmod eptmmu; exit $r'
-step migrate-ring sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 4 -r 0 -t 32 -w 100 -p 100 -d ring -G 1024; r=$?; rmmod eptmmu; exit $r'
+step migrate-ring sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -v 1 -m 4 -P 0 -r 0 -t 32 -R 8 -w 100 -p 100 -d ring -G 1024; r=$?; rmmod eptmmu; exit $r'
 EOF
 		bexpect+=(migrate:tap migrate-ring:tap)
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
