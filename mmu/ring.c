@@ -85,8 +85,9 @@ int eptmmu_dirty_ring_alloc(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu)
 	lockdep_assert_held(&vm->vcpus_lock);
 	if (!n)
 		return 0;
-	/* Zeroed, and page-backed so that user space can map it. */
-	vcpu->ring.gfns = vmalloc_user(array_size(n, sizeof(*vcpu->ring.gfns)));
+	/* Charged to the VM creator's cgroup, as its page tables are. */
+	vcpu->ring.gfns = __vmalloc(array_size(n, sizeof(*vcpu->ring.gfns)),
+				    GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!vcpu->ring.gfns)
 		return -ENOMEM;
 	vcpu->ring.entries = n;
@@ -237,6 +238,35 @@ int eptmmu_reset_dirty_rings(struct eptmmu_vm *vm)
 	return total;
 }
 
+static unsigned long ring_pages(const struct eptmmu_dirty_ring *ring)
+{
+	return (unsigned long)ring->entries * sizeof(*ring->gfns) >> PAGE_SHIFT;
+}
+
+/*
+ * A page of the ring, on the first touch of the mapping.  The mapping
+ * holds the vCPU file, and the vCPU (and its ring) lives until the VM's
+ * last file is released: the pages outlive every mapping.
+ */
+static vm_fault_t ring_fault(struct vm_fault *vmf)
+{
+	struct eptmmu_vcpu *vcpu = vmf->vma->vm_file->private_data;
+	struct page *page;
+
+	/* Only an mremap() that grew the mapping gets here past the end. */
+	if (vmf->pgoff >= ring_pages(&vcpu->ring))
+		return VM_FAULT_SIGBUS;
+	page = vmalloc_to_page((u8 *)vcpu->ring.gfns +
+			       (vmf->pgoff << PAGE_SHIFT));
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct ring_vm_ops = {
+	.fault = ring_fault,
+};
+
 /**
  * eptmmu_dirty_ring_mmap() - map @vcpu's ring into user space
  * @vcpu: the vCPU
@@ -250,9 +280,11 @@ int eptmmu_dirty_ring_mmap(struct eptmmu_vcpu *vcpu, struct vm_area_struct *vma)
 		return -ENODEV;
 	/* A private copy would hide the kernel's entries and the F_RESETs. */
 	if (vma->vm_pgoff || !(vma->vm_flags & VM_SHARED) ||
-	    (vma->vm_flags & VM_EXEC))
+	    (vma->vm_flags & VM_EXEC) ||
+	    vma_pages(vma) > ring_pages(&vcpu->ring))
 		return -EINVAL;
-	return remap_vmalloc_range(vma, vcpu->ring.gfns, 0);
+	vma->vm_ops = &ring_vm_ops;
+	return 0;
 }
 
 /**
