@@ -190,7 +190,8 @@ static u32 reset_ring(struct eptmmu_vm *vm, struct eptmmu_dirty_ring *ring,
 	if (!n)
 		return 0;
 	/* Returns once every vCPU's TLB has the pages protected. */
-	eptmmu_dirty_log_clear_pages(vm, buf, n);
+	if (!eptmmu_broken(ring_reset_no_protect))
+		eptmmu_dirty_log_clear_pages(vm, buf, n);
 	for (i = 0; i < n; i++)
 		WRITE_ONCE(ring->gfns[(start + i) & mask].flags, 0);
 	/* Pairs with ring_used(): the producer reuses them after this. */

@@ -122,6 +122,12 @@ EOF
 			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=("torture-ad$mode:tap")
 		done
+		# The same agents over dirty rings (small: ring-full exits
+		# happen), with A/D: write-protection and D-bit sessions.
+		local tr="-d 5"
+		[ "$kv" = plain ] || tr="-d 4 -l"
+		echo "step torture-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_torture -s 1 $tr -R 1024 -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+		EXPECT+=(torture-ring:tap)
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$kv" = plain ]; then
 			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q && /eptmmu_perf -v 2 -b 4M -i 2 -q -M -I && /eptmmu_perf -R -b 4M -i 1 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
@@ -159,6 +165,12 @@ EOF
 step migrate-catches-skip_flush sh -c 'insmod /eptmmu.ko ept_ad=on broken=skip_flush || exit 2; /eptmmu_migrate -m 8 -P 100 -p 100 >/tmp/migrate.out; r=$?; cat /tmp/migrate.out; rmmod eptmmu; test $r -eq 1 && grep -q "^not ok .* wp: destination byte-identical" /tmp/migrate.out && grep -q "^not ok .* dbit: destination byte-identical" /tmp/migrate.out'
 EOF
 			EXPECT+=(migrate-catches-skip_flush:rc)
+			# R-RING-RESET: a reset that frees entries without
+			# re-protecting their pages must lose writes.
+			cat >>"$PLAN" <<'EOF'
+step dirtylog-ring-catches-no-protect sh -c 'insmod /eptmmu.ko ept_ad=on broken=ring_reset_no_protect || exit 2; /eptmmu_dirty_log_test -r 1024 -w 100000 -i 20 >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*ring/wp: 0 lost pages" /tmp/o'
+EOF
+			EXPECT+=(dirtylog-ring-catches-no-protect:rc)
 			local knob
 			for knob in $TORTURE_CATCHES; do
 				echo "step torture-catches-$knob sh -c 'insmod /eptmmu.ko ept_ad=on broken=$knob || exit 2; /eptmmu_torture -s 1 -d 10 -x -K $k >/tmp/torture.out; r=\$?; cat /tmp/torture.out; rmmod eptmmu; test \$r -eq 1 && grep -q \"verdict: FAIL\" /tmp/torture.out'" >>"$PLAN"

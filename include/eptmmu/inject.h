@@ -131,6 +131,8 @@ struct eptmmu_inject {
 	 * offset, as an unordered store may become visible (R-RING-ORDER).
 	 */
 	bool ring_no_release;
+	/* A dirty-ring reset frees entries without re-protecting their pages. */
+	bool ring_reset_no_protect;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.
