@@ -318,7 +318,7 @@ static const char *const run_checks[] = {
 	"final harvest empty",
 	"single write reported exactly",
 	/* Ring runs only. */
-	"ring-full exits happened, each recovered from, no entry overflowed",
+	"every ring-full exit recovered from, no entry overflowed",
 };
 
 #define RUN_TAP		((int)ARRAY_SIZE(run_checks) - 1)
@@ -812,7 +812,8 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 			tap_diag("%s: debugfs: %s", m->name, strerror(-r));
 		tap_diag("%s: %llu ring-full exits (debugfs %llu), %llu harvests asked for by full vCPUs, %llu entries overflowed",
 			 m->name, full, exits, d.extra, overflow);
-		tap_ok(!r && full && full == exits && !overflow && vcpus_ok,
+		/* Whether they happen depends on the pace: ring_full_exact() makes them. */
+		tap_ok(!r && full == exits && !overflow && vcpus_ok,
 		       "%s: %s", m->name, run_checks[5]);
 		for (v = 0; v < opt.vcpus; v++)
 			dring_unmap(&rc.rings[v]);
