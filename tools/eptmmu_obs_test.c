@@ -694,7 +694,8 @@ static const char *const stat_names[] = {
 	"fast_fallbacks", "slow_faults", "slow_retries", "mmio_exits",
 	"pf_taken", "pf_fast", "pf_fixed", "pf_spurious",
 	"pf_mmio_spte_created", "pages_4k", "pages_2m", "pages_1g",
-	"remote_tlb_flush", "vcpus",
+	"remote_tlb_flush", "vcpus", "dirty_ring_pushed", "dirty_ring_reset",
+	"dirty_ring_full_exits", "dirty_ring_overflow",
 };
 
 /*
