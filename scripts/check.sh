@@ -139,8 +139,9 @@ EOF
 step prod-selftest sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_selftest; r=$?; rmmod eptmmu; exit $r'
 step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log_test; r=$?; rmmod eptmmu; exit $r'
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
+step prod-dirtylog-ring sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_dirty_log_test -r 1024 -w 100000 -i 20; r=$?; rmmod eptmmu; exit $r'
 EOF
-			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap prod-dirtylog-ring:tap)
 			echo "step prod-obs sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(prod-obs:tap)
 			# broken= exists in test builds only, and takes known
