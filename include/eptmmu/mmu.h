@@ -312,7 +312,11 @@ void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
  * @gfn: the page written
  *
  * Into @vcpu's dirty ring when the VM has rings, else the bitmap.  Any
- * context: takes no lock and does not sleep.
+ * context: takes no lock and does not sleep.  A page-modification-log
+ * drain calls it for each gpa logged, from the vCPU's thread, and may log
+ * at most 512 between two checks of eptmmu_dirty_ring_soft_full() (before
+ * each access, at each fault): EPTMMU_DIRTY_RING_RSVD_ENTRIES keeps that
+ * much room (R-RING-SOFT-FULL).
  */
 static inline void eptmmu_vcpu_mark_dirty(struct eptmmu_vcpu *vcpu,
 					  struct eptmmu_slot *slot, u64 gfn)
