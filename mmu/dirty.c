@@ -283,9 +283,12 @@ static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 	}
 }
 
-/* Re-protect the pages of @mask at @gfn (64 pages); write lock held. */
+/*
+ * Re-protect the pages of @mask at @gfn (64 pages): W withdrawn, or with
+ * @dbit D cleared (and recorded: eptmmu_leaf_changed()); write lock held.
+ */
 static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
-			   u64 gfn, u64 mask, bool *flush)
+			   u64 gfn, u64 mask, bool dbit, bool *flush)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
 	while (mask) {
@@ -306,9 +309,9 @@ static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 			u64 old = READ_ONCE(*sptep);
 
 			in &= in - 1;
-			if (needs_protect(old, PG_LEVEL_4K, false))
+			if (needs_protect(old, PG_LEVEL_4K, dbit))
 				wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old,
-					    false, flush);
+					    dbit, flush);
 		}
 	}
 }
@@ -469,7 +472,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		flush = true;
 		if (!dbit)
 			reprotect_mask(vm, &cursor, slot->base_gfn + w * 64,
-				       mask, &flush);
+				       mask, false, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
@@ -552,7 +555,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		/* With D bits, the next harvest collects whatever D is set. */
 		if (!dbit)
 			reprotect_mask(vm, &cursor, slot->base_gfn + first,
-				       mask, &flush);
+				       mask, false, &flush);
 	}
 	if (flush)
 		eptmmu_flush_remote_tlbs(vm);
@@ -573,9 +576,10 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_clear_dirty_log);
  * @pages: the pages, by memslot id and offset (a dirty-ring reset's copy)
  * @n: how many
  *
- * As EPTMMU_CLEAR_DIRTY_LOG for each page: its bitmap bit is cleared and,
- * with write-protection logging, W is withdrawn (with D bits the next
- * harvest collects whatever D says).  Entries that name no logging slot
+ * For each page: W is withdrawn (with D-bit logging, D is cleared) and
+ * its bitmap bit cleared, so that the next write is logged again -- by a
+ * fault, or by the D bit the CPU sets (which a GET collects, or a
+ * page-modification log reports).  Entries that name no logging slot
  * or a page past its end are skipped: the slot was deleted or stopped
  * logging since the entry was made, or user space wrote it.  Returns when
  * every vCPU's TLB has the pages protected.
@@ -609,14 +613,21 @@ void eptmmu_dirty_log_clear_pages(struct eptmmu_vm *vm,
 		}
 		if (mask) {
 			dirty_log_cond_resched(vm, &flush, &budget, &cursor);
+			/*
+			 * With D bits the D goes, recorded into the bitmap
+			 * (R-DIRTY-DBIT), so the bits are cleared after: the
+			 * write it records is one the caller copies.
+			 */
+			reprotect_mask(vm, &cursor, slot->base_gfn + word * 64,
+				       mask, eptmmu_slot_logs_dbit(slot), &flush);
 			atomic_long_andnot(mask, (atomic_long_t *)
 					   &slot->dirty_bitmap[word]);
-			/* Always, as in a CLEAR: aging may have dropped W. */
+			/*
+			 * Always, as in a CLEAR: aging may have dropped W, and
+			 * a TLB entry with D set would write without setting
+			 * it again.
+			 */
 			flush = true;
-			if (!eptmmu_slot_logs_dbit(slot))
-				reprotect_mask(vm, &cursor,
-					       slot->base_gfn + word * 64, mask,
-					       &flush);
 		}
 		mask = 0;
 		if (i == n)

@@ -1497,10 +1497,80 @@ static void ring_errnos(void)
 	close(vm2);
 }
 
-#define RING_INV_TAP	15
-#define RING_CASES_TAP	4
+/*
+ * D-bit logging in a ring VM: the vCPU logs the write it faults for, the
+ * reset clears that page's D, and the write after it, which does not
+ * fault, is in the D bit again for GET_DIRTY_LOG (R-RING-NOVCPU).
+ */
+static bool ring_dbit_reset(void)
+{
+	u64 bm[1] = { 0 }, want = 1ULL << 5;
+	struct eptmmu_spte sp;
+	struct dring ring = { 0 };
+	int vm, vcpu, r, lvl;
+	bool ok = false;
+	u8 *mem;
 
-static void t_ring(void)
+	vm = xcreate_vm(devfd);
+	mem = xmap(64 * PAGE_SIZE, PAGE_SIZE);
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	r = r ? r : set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES |
+				EPTMMU_MEM_DIRTY_LOG_DBIT, GPA_BASE,
+				64 * PAGE_SIZE, mem);
+	vcpu = xcreate_vcpu(vm);
+	r = r ? r : dring_map(&ring, vcpu, RF_ENTRIES);
+	if (r) {
+		tap_diag("ring dbit: setup: %s", strerror(-r));
+		goto out;
+	}
+	elist.n = 0;
+	if (!ring_write(vcpu, 5, 1) || dring_collect(&ring, list_add, &elist) != 1 ||
+	    elist.off[0] != 5) {
+		tap_diag("ring dbit: the faulting write is not the one entry");
+		goto out;
+	}
+	lvl = get_spte(vm, GPA_BASE + 5 * PAGE_SIZE, &sp);
+	if (lvl != 1 || !(sp.spte & EPT_D)) {
+		tap_diag("ring dbit: before the reset: level %d spte %#llx, want D", lvl,
+			 sp.spte);
+		goto out;
+	}
+	r = reset_dirty_rings(vm);
+	lvl = get_spte(vm, GPA_BASE + 5 * PAGE_SIZE, &sp);
+	if (r != 1 || lvl != 1 || (sp.spte & EPT_D)) {
+		tap_diag("ring dbit: reset %d; after it: level %d spte %#llx, want D clear",
+			 r, lvl, sp.spte);
+		goto out;
+	}
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	if (r || bm[0]) {
+		tap_diag("ring dbit: GET after the reset: %s, %#llx, want nothing",
+			 strerror(-r), bm[0]);
+		goto out;
+	}
+	elist.n = 0;
+	if (!ring_write(vcpu, 5, 2) || dring_collect(&ring, list_add, &elist)) {
+		tap_diag("ring dbit: the write after the reset faulted and logged %u entries",
+			 elist.n);
+		goto out;
+	}
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	ok = !r && bm[0] == want;
+	if (!ok)
+		tap_diag("ring dbit: GET after the second write: %s, %#llx, want %#llx",
+			 strerror(-r), bm[0], want);
+out:
+	dring_unmap(&ring);
+	close(vcpu);
+	close_vm(vm);
+	munmap(mem, 64 * PAGE_SIZE);
+	return ok;
+}
+
+#define RING_INV_TAP	15
+#define RING_CASES_TAP	5
+
+static void t_ring(bool ept_ad)
 {
 	u64 size = RF_PAGES * PAGE_SIZE, overflow = ~0ULL;
 	struct dring ring = { 0 };
@@ -1547,6 +1617,11 @@ static void t_ring(void)
 	tap_ok(!r && !overflow,
 	       "ring: no entry ever overflowed the ring (debugfs dirty_ring_overflow %llu)",
 	       overflow);
+	if (ept_ad)
+		tap_ok(ring_dbit_reset(),
+		       "ring: with D bits a reset clears the page's D; the next write is in the D bit, not the ring");
+	else
+		tap_skip("VM has no EPT A/D", "ring: with D bits a reset clears the page's D");
 	dring_unmap(&ring);
 out:
 	close(vcpu);
@@ -1646,7 +1721,7 @@ int main(int argc, char **argv)
 
 	start = tap_count();
 	if (opt.ring) {
-		t_ring();
+		t_ring(ept_ad);
 		finish("ring", start, RING_INV_TAP + RING_CASES_TAP);
 		audit_step_report("ring");
 	} else {
