@@ -24,6 +24,28 @@ static int vcpu_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * Own the vCPU for one ioctl.  An audit in progress holds every
+ * run_lock: wait for it instead of failing with EBUSY.
+ */
+static int vcpu_get(struct eptmmu_vcpu *vcpu)
+{
+	if (down_read_killable(&vcpu->vm->audit_lock))
+		return -EINTR;
+	if (!mutex_trylock(&vcpu->run_lock)) {
+		up_read(&vcpu->vm->audit_lock);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void vcpu_put(struct eptmmu_vcpu *vcpu)
+{
+	lockdep_assert_held(&vcpu->run_lock);
+	mutex_unlock(&vcpu->run_lock);
+	up_read(&vcpu->vm->audit_lock);
+}
+
 static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 {
 	struct eptmmu_run run;
@@ -35,16 +57,11 @@ static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 	if (!run.count || run.count > EPTMMU_MAX_RUN_ACCESSES || run.flags ||
 	    run.pad)
 		return -EINVAL;
-	/* An audit in progress holds every run_lock: wait for it instead. */
-	if (down_read_killable(&vcpu->vm->audit_lock))
-		return -EINTR;
-	if (!mutex_trylock(&vcpu->run_lock)) {
-		up_read(&vcpu->vm->audit_lock);
-		return -EBUSY;
-	}
+	r = vcpu_get(vcpu);
+	if (r)
+		return r;
 	r = eptmmu_vcpu_run(vcpu, &run, &ran);
-	mutex_unlock(&vcpu->run_lock);
-	up_read(&vcpu->vm->audit_lock);
+	vcpu_put(vcpu);
 	/* A batch refused before any access changes nothing. */
 	if (r && !ran)
 		return r;
@@ -53,21 +70,36 @@ static long vcpu_run(struct eptmmu_vcpu *vcpu, void __user *argp)
 	return r;
 }
 
+static long vcpu_run_guest(struct eptmmu_vcpu *vcpu, void __user *argp)
+{
+	struct eptmmu_run_guest rg;
+	int r;
+
+	if (copy_from_user(&rg, argp, sizeof(rg)))
+		return -EFAULT;
+	r = vcpu_get(vcpu);
+	if (r)
+		return r;
+	r = eptmmu_vcpu_run_guest(vcpu, &rg);
+	vcpu_put(vcpu);
+	if (r)
+		return r;
+	if (copy_to_user(argp, &rg, sizeof(rg)))
+		return -EFAULT;
+	return 0;
+}
+
 static long vcpu_latency(struct eptmmu_vcpu *vcpu, void __user *argp)
 {
-	long r = 0;
+	long r;
 
 	/* Consistent only while nobody runs the vCPU. */
-	if (down_read_killable(&vcpu->vm->audit_lock))
-		return -EINTR;
-	if (!mutex_trylock(&vcpu->run_lock)) {
-		up_read(&vcpu->vm->audit_lock);
-		return -EBUSY;
-	}
+	r = vcpu_get(vcpu);
+	if (r)
+		return r;
 	if (copy_to_user(argp, &vcpu->latency, sizeof(vcpu->latency)))
 		r = -EFAULT;
-	mutex_unlock(&vcpu->run_lock);
-	up_read(&vcpu->vm->audit_lock);
+	vcpu_put(vcpu);
 	return r;
 }
 
@@ -89,6 +121,8 @@ static long vcpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case EPTMMU_RUN:
 		return vcpu_run(vcpu, (void __user *)arg);
+	case EPTMMU_RUN_GUEST:
+		return vcpu_run_guest(vcpu, (void __user *)arg);
 	case EPTMMU_GET_FAULT_LATENCY:
 		return vcpu_latency(vcpu, (void __user *)arg);
 	default:

@@ -196,6 +196,24 @@ static void account_latency(struct eptmmu_fault_latency *l, int kind, u64 ns)
 	l->hist[kind][b]++;
 }
 
+/*
+ * Bits 7 and 8 of the qualification (SDM "Exit Qualification for EPT
+ * Violations"): with a valid guest-linear address, whether the CPU was
+ * reading or updating one of the guest's paging-structure entries (8
+ * clear) or making the access the linear address translates to (8 set).
+ * A guest with paging off makes only the second kind; the soft vCPU
+ * reports neither (no linear address at all).
+ */
+static void eptmmu_count_qual(struct eptmmu_vcpu *vcpu, u64 exit_qual)
+{
+	if (!(exit_qual & EPT_VIOLATION_GVA_IS_VALID))
+		return;
+	if (exit_qual & EPT_VIOLATION_GVA_TRANSLATED)
+		eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_guest_linear);
+	else
+		eptmmu_vcpu_stat_inc(&vcpu->kstats.pf_guest_pt);
+}
+
 /* What a slow fault ended as, for eptmmu_fault_result. */
 static int slow_path(int r, bool fixed)
 {
@@ -225,6 +243,7 @@ int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	if (eptmmu_dirty_ring_soft_full(vcpu))
 		return EPTMMU_FAULT_RING_FULL;
 	stat_inc(&vcpu->stats.faults);
+	eptmmu_count_qual(vcpu, exit_qual);
 	trace_eptmmu_fault_entry(vcpu->id, gpa, exit_qual);
 	vcpu->last_fault_level = 0;
 	fast = eptmmu_fast_page_fault(vcpu, gpa, exit_qual);

@@ -170,6 +170,39 @@ static void volatile_readonly_mmu_writable(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, spte_has_volatile_bits(spte, PG_LEVEL_4K));
 }
 
+/*
+ * What eptmmu_set_leaf_locked() stores inline: a settled leaf must be one
+ * nothing changes without mmu_lock, in the model as in the policy; and
+ * the case must exist (a written page: W, A and D set).
+ */
+static void settled_never_volatile(struct kunit *test)
+{
+	unsigned int combo, hits = 0;
+	u64 written;
+	bool ad;
+
+	for (ad = false; ; ad = true) {
+		for (combo = 0; combo < BIT(C_NR); combo++) {
+			u64 spte = combo_spte(combo, ad);
+
+			if (!spte_is_settled(spte, PG_LEVEL_2M))
+				continue;
+			hits++;
+			KUNIT_EXPECT_FALSE_MSG(test, model_can_change_unlocked(spte),
+					       "combo %#x ad=%d spte %#llx", combo,
+					       ad, spte);
+			KUNIT_EXPECT_FALSE(test,
+					   spte_has_volatile_bits(spte, PG_LEVEL_2M));
+		}
+		if (ad)
+			break;
+	}
+	KUNIT_EXPECT_GT(test, hits, 0u);
+	written = spte_make_leaf(7, PG_LEVEL_4K, R | W | X, true,
+				 X86_MEMTYPE_WB, true) | A | D;
+	KUNIT_EXPECT_TRUE(test, spte_is_settled(written, PG_LEVEL_4K));
+}
+
 static void volatile_nonleaf_never(struct kunit *test)
 {
 	u64 nonleaf = spte_make_nonleaf(99, true);
@@ -852,6 +885,7 @@ static struct kunit_case spte_policy_cases[] = {
 	KUNIT_CASE(volatile_table_noad),
 	KUNIT_CASE(volatile_readonly_mmu_writable),
 	KUNIT_CASE(volatile_nonleaf_never),
+	KUNIT_CASE(settled_never_volatile),
 	KUNIT_CASE(flush_table_ad),
 	KUNIT_CASE(flush_table_noad),
 	KUNIT_CASE(flush_nonleaf_is_callers),

@@ -200,6 +200,28 @@ static void vmx_controls_refused(struct kunit *test)
 					   "CR0"));
 }
 
+/* EPTMMU_RUN_GUEST needs the IA-32e entry control, CR0.PG and CR4.PAE. */
+static void vmx_controls_long_mode(struct kunit *test)
+{
+	struct eptmmu_vmx_msrs m = ctl_model(0);
+	struct eptmmu_vmx_config cfg;
+	struct eptmmu_vmx_caps c;
+
+	KUNIT_ASSERT_TRUE(test, eptmmu_vmx_decode(&c, &m));
+	KUNIT_ASSERT_NULL(test, eptmmu_vmx_controls(&cfg, &c, &m));
+	KUNIT_EXPECT_FALSE(test, cfg.long_mode);
+
+	m.true_entry = CTL(0, ~0u);
+	KUNIT_ASSERT_NULL(test, eptmmu_vmx_controls(&cfg, &c, &m));
+	KUNIT_EXPECT_TRUE(test, cfg.long_mode);
+	/* Allowed, not forced: the 32-bit guest still runs. */
+	KUNIT_EXPECT_FALSE(test, cfg.entry & VM_ENTRY_IA32E_MODE);
+
+	m.cr4_fixed1 = ~(u64)X86_CR4_PAE;
+	KUNIT_ASSERT_NULL(test, eptmmu_vmx_controls(&cfg, &c, &m));
+	KUNIT_EXPECT_FALSE(test, cfg.long_mode);
+}
+
 static struct kunit_case vmx_cases[] = {
 	KUNIT_CASE(vmx_haswell),
 	KUNIT_CASE(vmx_sandy_bridge),
@@ -208,6 +230,7 @@ static struct kunit_case vmx_cases[] = {
 	KUNIT_CASE(vmx_true_ctls),
 	KUNIT_CASE(vmx_controls),
 	KUNIT_CASE(vmx_controls_refused),
+	KUNIT_CASE(vmx_controls_long_mode),
 	{}
 };
 

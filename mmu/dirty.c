@@ -52,7 +52,7 @@ static u64 protected_spte(u64 spte, bool dbit)
  * write helper tells from the real old value whether the fast path made
  * it writable meanwhile.  With D bits: any A/D leaf.
  */
-static bool needs_protect(u64 spte, int level, bool dbit)
+static __always_inline bool needs_protect(u64 spte, int level, bool dbit)
 {
 	if (!spte_is_present_leaf(spte, level))
 		return false;
@@ -71,8 +71,9 @@ static bool needs_protect(u64 spte, int level, bool dbit)
  * (R-WRPROT-FLUSH).
  */
 /* R-WRPROT-FLUSH */
-static void wrprot_leaf(struct eptmmu_vm *vm, u64 *sptep, u64 gfn, int level,
-			u64 old, bool dbit, bool *flush)
+static __always_inline void wrprot_leaf(struct eptmmu_vm *vm, u64 *sptep,
+					u64 gfn, int level, u64 old, bool dbit,
+					bool *flush)
 {
 	if (!eptmmu_broken(wrprot_flush_from_spte) &&
 	    (old & SPTE_MMU_WRITABLE))

@@ -506,7 +506,7 @@ void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_leaf_changed);
 
 /**
- * eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
+ * __eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
  * @vm: the VM
  * @sptep: the entry
  * @gfn: first gfn the entry maps
@@ -524,8 +524,8 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_leaf_changed);
  * eptmmu_set_spte_locked() is the same for an iterator.
  */
 /* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the one writer under the write lock. */
-void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
-			    int level, u64 snap, u64 new, bool *flush)
+void __eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
+			      int level, u64 snap, u64 new, bool *flush)
 {
 	u64 old;
 
@@ -541,7 +541,7 @@ void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
 		eptmmu_leaf_changed(vm, gfn, old, new, level);
 	eptmmu_account_leaf(vm, old, new, level);
 }
-EXPORT_SYMBOL_IF_KUNIT(eptmmu_set_leaf_locked);
+EXPORT_SYMBOL_IF_KUNIT(__eptmmu_set_leaf_locked);
 
 /**
  * eptmmu_set_spte_locked() - change the leaf at an iterator, write lock held

@@ -97,6 +97,8 @@ static const struct {
 	STAT(pf_fixed, k.pf_fixed),
 	STAT(pf_spurious, k.pf_spurious),
 	STAT(pf_mmio_spte_created, k.pf_mmio_spte_created),
+	STAT(pf_guest_pt, k.pf_guest_pt),
+	STAT(pf_guest_linear, k.pf_guest_linear),
 	STAT(pages_4k, pages[PG_LEVEL_4K]),
 	STAT(pages_2m, pages[PG_LEVEL_2M]),
 	STAT(pages_1g, pages[PG_LEVEL_1G]),

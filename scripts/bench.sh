@@ -32,6 +32,12 @@
 #   bench.png    fault-latency histograms per kind, the phase times and
 #                the size sweep
 #
+# The tracepoint cost: at the smallest size, ept_ad=on, wp, 1 vCPU, the
+# module as shipped (events compiled in, disabled) beside the same module
+# built with EPTMMU_NOTRACE=1 (every tracepoint compiled out) and beside
+# the shipped one with every eptmmu event enabled, interleaved like the
+# rest: phase times and mean fault latencies, and their ratios.
+#
 # The figures come from a TCG-emulated guest: compare them with each other
 # (configurations, modes, before/after a change), not with real hardware.
 #
@@ -87,6 +93,10 @@ mkdir -p "$EPTMMU_OUT"
 # The KVM variant of the test kernel: eptmmu and KVM's TDP MMU (on SVM
 # with nested paging, which TCG emulates) in the same guest, one boot.
 kernel_build kvm
+# The same module with every tracepoint compiled out, for the tracepoint
+# comparison (below); copied out before the next build reuses MODDIR.
+module_build bench-notrace EPTMMU_NOTRACE=1
+cp "$MODDIR/src/eptmmu.ko" "$EPTMMU_OUT/eptmmu-notrace.ko"
 module_build bench
 tools_build
 
@@ -149,6 +159,7 @@ cat >"$plan" <<PLAN
 # eptmmu_perf runs are steps perf-AD-MODE-vN-rREP; it exits 2 where the
 # VM cannot log in that mode (dbit without EPT A/D).
 spin='BEGIN { for (i = 0; i < 300000; i++) s += i }'
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 for rep in \$(seq 1 $REPS); do
 	step cpu1-r\$rep time awk "\$spin"
 	step cpu2-r\$rep time sh -c "awk '\$spin' & awk '\$spin' & wait"
@@ -172,10 +183,23 @@ for rep in \$(seq 1 $REPS); do
 			rmmod eptmmu
 		done
 	done
+	# Tracepoints: the smallest size, ept_ad=on, wp, 1 vCPU, with the
+	# module built without them, with them (disabled), and with every
+	# eptmmu event enabled (the ring buffer overwrites: no reader).
+	for t in notrace off on; do
+		ko=/eptmmu.ko
+		[ \$t = notrace ] && ko=/eptmmu-notrace.ko
+		insmod \$ko ept_ad=on
+		[ \$t = on ] && echo 1 >/sys/kernel/tracing/events/eptmmu/enable
+		step trace-\$t-r\$rep /eptmmu_perf --csv -M -I -m wp -v 1 -b ${BYTES%% *} -i $ITERS
+		[ \$t = on ] && echo 0 >/sys/kernel/tracing/events/eptmmu/enable
+		rmmod eptmmu
+	done
 done
 PLAN
 make_initramfs "$EPTMMU_OUT/initrd-bench.gz" "$plan" \
-	"$MODDIR/src/eptmmu.ko" "$TOOLSDIR/eptmmu_perf" "$KVMPERF"
+	"$MODDIR/src/eptmmu.ko" "$EPTMMU_OUT/eptmmu-notrace.ko" \
+	"$TOOLSDIR/eptmmu_perf" "$KVMPERF"
 
 log=$EPTMMU_OUT/console-bench.log
 say "booting QEMU ($EPTMMU_QEMU_MEM): $REPS x 6 runs of eptmmu_perf -M -I and 2 of KVM's test per size ($BYTES) -i $ITERS (log: $log, limit $LIMIT s)"
@@ -241,6 +265,9 @@ with open(os.path.join(out, 'raw.csv'), 'w', newline='') as f:
             continue
         w.writerow([run] + fields)
         recs.append(dict(zip(header, fields), run=run))
+# The tracepoint comparison's runs have a table of their own.
+trace_recs = [r for r in recs if r['run'].startswith('trace-')]
+recs = [r for r in recs if not r['run'].startswith('trace-')]
 
 def num(r, k):
     return float(r[k]) if r.get(k, '') != '' else math.nan
@@ -431,6 +458,37 @@ print('(fast speedup: median(slow 4K of populate) / median(fast WP of the dirty 
 print(' vs re-map: the slow 4K faults after disabling logging instead, host pages present;')
 print(' acc speedup: populate\'s slow 4K against the fast access-track faults of the re-read)')
 
+# Tracepoints: phase times and fault latencies (mean ns: the log2 buckets'
+# medians cannot see a few ns) without them, disabled and enabled, and the
+# disabled/without ratio over the repetitions' medians.
+if trace_recs:
+    tv = ('notrace', 'off', 'on')
+    tph = collections.defaultdict(list)
+    tlat = collections.defaultdict(list)
+    for r in trace_recs:
+        t = r['run'].split('-')[1]
+        if r['type'] == 'phase':
+            tph[t, r['name']].append(num(r, 'wall_s'))
+        elif r['type'] == 'latency' and r['name'] == 'all' and num(r, 'count') > 0:
+            tlat[t, r['kind']].append(num(r, 'mean_ns'))
+    print()
+    print('tracepoints (ad=on wp 1v, %s per vCPU): median over runs; events "off" is the'
+          % mib(sizes[0]))
+    print('module as shipped, "notrace" the same built without them, "on" every eptmmu event enabled')
+    print('%-22s' % 'phase / fault kind' + ''.join('%11s' % t for t in tv) +
+          '%13s%12s' % ('off/notrace', 'on/notrace'))
+    def trow(name, d, key, spec):
+        m = {t: med(d.get((t, key), [])) for t in tv}
+        if all(math.isnan(x) for x in m.values()):
+            return
+        r = lambda a: fmt(m[a] / m['notrace'], '%.3fx') if m['notrace'] > 0 else '-'
+        print('%-22s' % name + ''.join('%11s' % fmt(m[t], spec) for t in tv) +
+              '%13s%12s' % (r('off'), r('on')))
+    for p in phases:
+        trow('%s (s)' % p, tph, p, '%.4f')
+    for k in kinds:
+        trow('%s mean (ns)' % k, tlat, k, '%.0f')
+
 ncols = {'ncfg': len(cfgs)}
 # Plot data: histograms summed over every run of an SPTE mode, each kind
 # normalised to a fraction of its faults, and the phase medians.
@@ -506,7 +564,8 @@ def mib(b):
 ept = {}
 with open(os.path.join(out, 'raw.csv'), newline='') as f:
     for r in csv.DictReader(f):
-        if (r['type'], r['ept_ad'], r['dirty_mode']) != ('phase', 'on', 'wp'):
+        if (r['type'], r['ept_ad'], r['dirty_mode']) != ('phase', 'on', 'wp') or \
+                r['run'].startswith('trace-'):
             continue
         ept.setdefault((int(r['bytes_per_vcpu']), int(r['vcpus']), r['name']),
                        []).append(float(r['wall_s']))

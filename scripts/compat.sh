@@ -171,6 +171,10 @@ if [ "$BOOT" = 1 ]; then
 				expect+=("$name:tap")
 			done
 		done
+		# Debian's kernels all have event tracing: the eptmmu events
+		# and the debugfs stats, through tracefs and eptmmu_stat.
+		echo "step obs sh -c 'insmod /eptmmu.ko && /eptmmu_obs_test -r -S /eptmmu_stat; r=\$?; rmmod eptmmu; exit \$r'"
+		expect+=(obs:tap)
 		# The aging checks can fail on these kernels: with aging that
 		# never answers young (a knob of the EPTMMU_TEST=1 build),
 		# reclaim takes the guest's pages and DAMON sees no access.
@@ -207,7 +211,7 @@ if [ "$BOOT" = 1 ]; then
 		cp "$d/src-test/eptmmu.ko" "$d/eptmmu-test.ko"
 		make_initramfs "$d/initrd.gz" "$kplan" "$d/src/eptmmu.ko" \
 			"$d/eptmmu-test.ko" \
-			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture,migrate} \
+			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture,migrate,obs_test,stat} \
 			"${mods[@]}"
 		qrc=0
 		t0=$SECONDS

@@ -60,7 +60,7 @@ cat >"$plan" <<'PLAN'
 	echo
 	insmod /eptmmu.ko backend=vmx
 	dmesg | grep -E 'eptmmu: (VT-x|backend|SPTE mode)' | sed 's/^\[[ 0-9.]*\] //'
-	/eptmmu_demo -v 2 -m 8
+	/eptmmu_demo -v 2 -m 8 -g
 	echo "demo exit status: $?"
 	rmmod eptmmu
 } >/tmp/demo.out 2>&1

@@ -65,6 +65,7 @@ static const struct {
 	EPTMMU_KNOB(vmx_migrate_no_vmclear),
 	EPTMMU_KNOB(vmx_mc_guest_error),
 	EPTMMU_KNOB(vmx_host_seg_clobber),
+	EPTMMU_KNOB(vmx_qual_no_gla),
 	EPTMMU_KNOB(vmx_pm_ignored),
 	EPTMMU_KNOB(dirty_log_no_yield),
 	EPTMMU_KNOB(dirty_log_yield_noflush),

@@ -3,13 +3,18 @@
  * eptmmu_demo - the README's workload: one VM, one memslot, N vCPU threads
  * each touching its share of the pages, and a table of what the MMU did.
  *
- *   eptmmu_demo [-v vcpus] [-m MiB]
+ *   eptmmu_demo [-v vcpus] [-m MiB] [-g]
  *
  * Phases: every vCPU writes one word in each page of its share (all first
  * touches: EPT violations), reads them back (mappings present: TLB hits or
  * walks only), then the process discards the memory with MADV_DONTNEED and
  * the vCPUs write again (the MMU notifier zapped the mappings: faults
  * again).
+ *
+ * Each vCPU makes its accesses as a batch of EPTMMU_RUN, or with -g (vmx
+ * vCPU only) as a 64-bit guest program in C (guest/guest.c, G_PROG_TOUCH)
+ * that walks its pages through its own page tables (g64.c): one
+ * EPTMMU_RUN_GUEST per phase, the CPU doing every access.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "g64.h"
 #include "lib.h"
 
 /* Below 4 GiB, where the vmx vCPU's 32-bit guest reaches. */
@@ -35,6 +41,22 @@ static const char *const phase_name[NPHASES] = {
 };
 
 static unsigned int nvcpus = 2, mib = 64;
+static bool guest64;		/* -g */
+static struct g64 g;
+/* -g: the VM's fault counters after each phase (debugfs, all vCPUs). */
+static struct eptmmu_vcpu_stats vm_sums[NPHASES];
+
+static void read_vm_sums(int vm, struct eptmmu_vcpu_stats *s)
+{
+	u64 wp = 0, acc = 0;
+
+	if (vm_stat(vm, "faults", &s->faults) ||
+	    vm_stat(vm, "fast_fixed_wp", &wp) ||
+	    vm_stat(vm, "fast_fixed_acc", &acc) ||
+	    vm_stat(vm, "slow_faults", &s->slow_faults))
+		die("-g: the VM's counters in debugfs");
+	s->fast_fixed_wp = wp + acc;
+}
 static pthread_barrier_t barrier;
 
 struct vcpu {
@@ -43,12 +65,30 @@ struct vcpu {
 	u64 first, npages;	/* pages [first, first + npages) */
 	struct eptmmu_vcpu_stats stats[NPHASES];
 	bool failed;
-	char why[160];
+	char why[320];
 };
 
 static u64 value_of(u64 page, int phase)
 {
 	return page << 8 | phase;
+}
+
+/* A phase as a guest program: the guest checks what it reads. */
+static bool run_phase_g64(struct vcpu *v, int phase)
+{
+	u64 how = phase == 1 ? 0 : G_TOUCH_WRITE | phase;
+	struct g64_exit e;
+
+	if (g64_call(&g, v->fd, v->id, G_PROG_TOUCH,
+		     GPA_BASE + v->first * PAGE_SIZE, v->npages, v->first, how,
+		     &e, phase_name[phase]) && e.arg[0] == v->npages) {
+		/* The CPU made the accesses: count the pages it touched. */
+		v->stats[phase].accesses += v->npages;
+		return true;
+	}
+	snprintf(v->why, sizeof(v->why), "%s: the guest stopped: %s",
+		 phase_name[phase], e.why[0] ? e.why : exit_name(e.rg.exit_reason));
+	return false;
 }
 
 static bool run_phase(struct vcpu *v, int phase, struct eptmmu_access *a)
@@ -103,7 +143,8 @@ static void *vcpu_thread(void *arg)
 		/* A failed vCPU's counters stand still instead of reading 0. */
 		if (phase)
 			v->stats[phase] = v->stats[phase - 1];
-		if (!v->failed && !run_phase(v, phase, a))
+		if (!v->failed && !(guest64 ? run_phase_g64(v, phase) :
+					       run_phase(v, phase, a)))
 			v->failed = true;
 		pthread_barrier_wait(&barrier);
 		/* The main thread changes memory between phases. */
@@ -115,7 +156,8 @@ static void *vcpu_thread(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: eptmmu_demo [-v vcpus (1..%d, default 2)] [-m MiB (default 64)]\n",
+	fprintf(f, "usage: eptmmu_demo [-v vcpus (1..%d, default 2)] [-m MiB (default 64)] [-g]\n"
+		"  -g  the vCPUs run a 64-bit guest program (vmx vCPU only; -m 1..64)\n",
 		EPTMMU_MAX_VCPUS);
 }
 
@@ -128,13 +170,16 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int ch, devfd, vm, phase, r;
 
-	while ((ch = getopt(argc, argv, "v:m:h")) != -1) {
+	while ((ch = getopt(argc, argv, "v:m:gh")) != -1) {
 		switch (ch) {
 		case 'v':
 			nvcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
 			break;
 		case 'm':
 			mib = parse_num(optarg, 1, 2048);	/* stays below 4 GiB */
+			break;
+		case 'g':
+			guest64 = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -146,7 +191,8 @@ int main(int argc, char **argv)
 	}
 	npages = (u64)mib * SZ_1M / PAGE_SIZE;
 	if (nvcpus < 1 || nvcpus > EPTMMU_MAX_VCPUS || mib < 1 ||
-	    mib > 2048 || npages < nvcpus || optind != argc) {
+	    mib > 2048 || npages < nvcpus || optind != argc ||
+	    (guest64 && (mib > 64 || nvcpus > G_MAX_VCPUS))) {
 		usage(stderr);
 		return 2;
 	}
@@ -166,6 +212,23 @@ int main(int argc, char **argv)
 		errno = -r;
 		die("guest code");
 	}
+	if (guest64) {
+		struct eptmmu_vm_stats st;
+
+		xvm_stats(vm, &st);
+		if (st.backend != EPTMMU_BACKEND_VMX) {
+			errno = EOPNOTSUPP;
+			die("-g: the soft vCPU runs no guest code");
+		}
+		r = g64_init(&g, vm, 0);
+		if (r) {
+			errno = -r;
+			die("the 64-bit guest's memory");
+		}
+		/* 1:1, so the guest's pointers are the slot's gpas. */
+		if (!g64_map(&g, GPA_BASE, GPA_BASE, npages * PAGE_SIZE))
+			die("the guest's page tables are full");
+	}
 	v = calloc(nvcpus, sizeof(*v));
 	if (!v || pthread_barrier_init(&barrier, NULL, nvcpus + 1))
 		die("set-up");
@@ -177,8 +240,9 @@ int main(int argc, char **argv)
 		if (pthread_create(&v[i].th, NULL, vcpu_thread, &v[i]))
 			die("pthread_create");
 	}
-	printf("eptmmu demo: %u MiB memslot at gpa %#llx, %u vCPU threads, %llu pages each touched once per phase\n\n",
-	       mib, GPA_BASE, nvcpus, npages);
+	printf("eptmmu demo: %u MiB memslot at gpa %#llx, %u vCPU threads%s, %llu pages each touched once per phase\n\n",
+	       mib, GPA_BASE, nvcpus,
+	       guest64 ? " running a 64-bit guest program" : "", npages);
 
 	for (phase = 0; phase < NPHASES; phase++) {
 		t0 = now_ns();
@@ -186,6 +250,8 @@ int main(int argc, char **argv)
 		pthread_barrier_wait(&barrier);
 		ns[phase] = now_ns() - t0;
 		xvm_stats(vm, &vs[phase]);
+		if (guest64)
+			read_vm_sums(vm, &vm_sums[phase]);
 		if (phase == 1 && madvise(mem, npages * PAGE_SIZE, MADV_DONTNEED))
 			die("madvise");
 		pthread_barrier_wait(&barrier);
@@ -227,6 +293,16 @@ int main(int argc, char **argv)
 			d.tlb_hits += s->tlb_hits - p->tlb_hits;
 			d.walks += s->walks - p->walks;
 		}
+		/* -g: faults are counted for the VM, accesses are the CPU's. */
+		if (guest64) {
+			const struct eptmmu_vcpu_stats *s = &vm_sums[phase];
+			const struct eptmmu_vcpu_stats *p =
+				phase ? &vm_sums[phase - 1] : &zero;
+
+			d.faults = s->faults - p->faults;
+			d.fast_fixed_wp = s->fast_fixed_wp - p->fast_fixed_wp;
+			d.slow_faults = s->slow_faults - p->slow_faults;
+		}
 		printf("%-20s %9.1f %9llu %8llu %8llu %8llu",
 		       phase_name[phase], ns[phase] / 1e6, d.accesses, d.faults,
 		       d.fast_fixed_wp, d.slow_faults);
@@ -254,6 +330,8 @@ int main(int argc, char **argv)
 	close(vm);
 	close(devfd);
 	munmap(mem, npages * PAGE_SIZE);
+	if (guest64)
+		g64_fini(&g);
 	free(v);
 	return failed;
 }

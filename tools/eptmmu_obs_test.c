@@ -693,7 +693,8 @@ static const char *const stat_names[] = {
 	"walks", "faults", "fast_fixed_wp", "fast_fixed_acc", "fast_retries",
 	"fast_fallbacks", "slow_faults", "slow_retries", "mmio_exits",
 	"pf_taken", "pf_fast", "pf_fixed", "pf_spurious",
-	"pf_mmio_spte_created", "pages_4k", "pages_2m", "pages_1g",
+	"pf_mmio_spte_created", "pf_guest_pt", "pf_guest_linear", "pages_4k",
+	"pages_2m", "pages_1g",
 	"remote_tlb_flush", "vcpus", "dirty_ring_pushed", "dirty_ring_reset",
 	"dirty_ring_full_exits", "dirty_ring_overflow",
 };

@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "g64.h"
 #include "lib.h"
 
 /* Test data: below 4 GiB, and far from the guest code at its top. */
@@ -2134,40 +2136,82 @@ static void t_cpu_hotplug(void)
 	fix_fini(&f);
 }
 
+/* ---- 64-bit guest programs in C (EPTMMU_RUN_GUEST, g64.c) ---- */
+
+/* Where the guest programs see their data: high, its own PML4 entry. */
+#define G64_DATA_GVA	0x7f0000000000ULL
+#define G64_PAGES	4
+
+struct g64_fix {
+	struct fix f;
+	struct g64 g;
+};
+
+/*
+ * A fix whose slot 0 (@npages at GPA_DATA, @flags) the guest sees at G64_DATA_GVA
+ * through page tables in a slot with @pt_flags; PTEs get @pte_extra.
+ * False, with the rest of the test skipped, on the soft vCPU.
+ */
+static bool g64_fix_init(struct g64_fix *x, size_t npages, u32 flags,
+			 u64 tag, u32 pt_flags, u64 pte_extra)
+{
+	int r;
+
+	if (!is_vmx()) {
+		skip_rest("the soft vCPU runs no guest code");
+		return false;
+	}
+	if (!fix_init(&x->f, npages, flags, tag))
+		return false;
+	r = g64_init(&x->g, x->f.vm, pt_flags);
+	if (r) {
+		tap_diag("g64_init: %s", strerror(-r));
+		fix_fini(&x->f);
+		return false;
+	}
+	x->g.pte_extra = pte_extra;
+	if (!g64_map(&x->g, G64_DATA_GVA, GPA_DATA, npages * PAGE_SIZE))
+		die("g64_map: page-table slot full");
+	return true;
+}
+
+static void g64_fix_fini(struct g64_fix *x)
+{
+	fix_fini(&x->f);
+	g64_fini(&x->g);
+}
+
+/* EPTMMU_RUN_GUEST with @rg; -errno or 0. */
+static int run_guest_raw(int vcpu, struct eptmmu_run_guest *rg)
+{
+	return ioctl(vcpu, EPTMMU_RUN_GUEST, rg) ? -errno : 0;
+}
+
 /* ---- 16: a flush reaches a guest that never exits (R-VMX-FLUSH) ---- */
 
-#define RF_CODE_GPA	0x30000000ULL
-#define RF_CODE_SLOT	(GUEST_CODE_SLOT - 2)
 #define RF_TRIALS	5
 #define RF_SPIN_NS	2000000000ULL
 
 /*
- * Guest code for one "access" that does not end by itself: write ECX to
- * [EBX] and count, until the dword at [EDX] is non-zero, then VMCALL.
- *   0: mov [ebx], ecx   2: inc ecx   3: mov eax, [edx]
- *   5: test eax, eax    7: jz 0      9: vmcall
+ * The guest (G_PROG_SPIN, guest/guest.c) writes a counter into the dword
+ * at GPA_DATA until the one at the next page is non-zero: a loop with no
+ * VM exit of its own.  Its page tables map slot 0 1:1.
  */
-static const u8 rf_loop[] = {
-	0x89, 0x0b, 0x41, 0x8b, 0x02, 0x85, 0xc0, 0x74, 0xf7, 0x0f, 0x01, 0xc1,
-};
-
 struct rf_ctx {
+	struct g64 *g;
 	int vcpu;
-	u64 gpa, flag_gpa;
-	int r;
-	struct eptmmu_run run;
+	bool ok;
+	struct g64_exit e;
 };
 
 static void *rf_thread(void *arg)
 {
 	struct rf_ctx *c = arg;
-	struct eptmmu_access a = access_of(EPTMMU_ACCESS_WRITE, c->gpa, 4,
-					   c->flag_gpa | 1ULL << 40);
 
-	if (!pin_to(1))
-		c->r = -EINVAL;
-	else
-		c->r = run_vcpu(c->vcpu, &a, 1, &c->run);
+	c->ok = pin_to(1) &&
+		g64_call(c->g, c->vcpu, 0, G_PROG_SPIN, GPA_DATA,
+			 GPA_DATA + PAGE_SIZE, 0, 0, &c->e,
+			 "remote_flush: the looping guest");
 	return NULL;
 }
 
@@ -2198,8 +2242,7 @@ static void t_remote_flush(void)
 	unsigned int trial, lost = 0, ran = 0;
 	struct rf_ctx c;
 	pthread_t th;
-	u8 *code;
-	struct fix f;
+	struct g64_fix x;
 	int r;
 
 	if (!is_vmx()) {
@@ -2210,42 +2253,32 @@ static void t_remote_flush(void)
 		skip_rest("needs two CPUs: the guest's and the flusher's");
 		return;
 	}
-	if (!fix_init(&f, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110))
+	if (!g64_fix_init(&x, 2, EPTMMU_MEM_LOG_DIRTY_PAGES, 110, 0, 0))
 		return;
-	code = xmap(PAGE_SIZE, PAGE_SIZE);
-	memcpy(code, rf_loop, sizeof(rf_loop));
-	r = set_memslot(f.vm, RF_CODE_SLOT, EPTMMU_MEM_READONLY, RF_CODE_GPA,
-			PAGE_SIZE, code);
-	r = r ? r : set_code(f.vm, RF_CODE_GPA, 0);
-	if (r) {
-		tap_diag("remote_flush: the loop's code: %s", strerror(-r));
-		goto out;
-	}
+	if (!g64_map(&x.g, GPA_DATA, GPA_DATA, 2 * PAGE_SIZE))
+		die("g64_map");
 	pin_to(0);
 	for (trial = 0; trial < RF_TRIALS; trial++) {
-		volatile u32 *page = (volatile u32 *)f.mem;
-		volatile u32 *flag = (volatile u32 *)(f.mem + PAGE_SIZE);
+		volatile u32 *page = (volatile u32 *)x.f.mem;
+		volatile u32 *flag = (volatile u32 *)(x.f.mem + PAGE_SIZE);
 		bool moved;
 		u32 v;
 
 		*flag = 0;
 		*page = 0;
-		c = (struct rf_ctx){ .vcpu = f.vcpu, .gpa = GPA_DATA,
-				     .flag_gpa = GPA_DATA + PAGE_SIZE };
+		c = (struct rf_ctx){ .g = &x.g, .vcpu = x.f.vcpu };
 		if (pthread_create(&th, NULL, rf_thread, &c))
 			die("pthread_create");
 		moved = rf_wait_change(page, 0);
 		/* Write-protects the page and flushes; the guest runs on. */
-		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
 		v = *page;
 		moved = moved && !r && rf_wait_change(page, v);
 		*flag = 1;
 		pthread_join(th, NULL);
-		if (c.r || c.run.exit_reason != EPTMMU_EXIT_DONE) {
-			diag_run("remote_flush: the looping guest", c.r, &c.run);
+		if (!c.ok)
 			break;
-		}
-		r = dirty_log_ioctl(f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
+		r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, got);
 		if (!moved || r) {
 			tap_diag("remote_flush: trial %u: the guest %s", trial,
 				 r ? "harvest failed" : "stopped writing");
@@ -2264,9 +2297,369 @@ static void t_remote_flush(void)
 	tap_ok(ran == RF_TRIALS && !lost,
 	       "remote_flush: each time its writes after the harvest were logged (%u lost)",
 	       lost);
-out:
-	munmap(code, PAGE_SIZE);
-	fix_fini(&f);
+	g64_fix_fini(&x);
+}
+
+/* ---- 17-21: 64-bit guest programs in C ---- */
+
+/* The first guest: one write through its page tables, then DONE. */
+static void t_g64_hello(void)
+{
+	struct eptmmu_run_guest rg, bad;
+	struct g64_exit e;
+	struct g64_fix x;
+	u64 v = pat(170, 1), got = 0;
+	bool refused = true;
+	int i, r;
+
+	if (!is_vmx()) {
+		struct fix f;
+
+		/* The soft vCPU cannot run code: a documented errno. */
+		if (!fix_init(&f, 1, 0, 170))
+			return;
+		memset(&rg, 0, sizeof(rg));
+		r = run_guest_raw(f.vcpu, &rg);
+		tap_ok(r == -EOPNOTSUPP, "g64_hello: EPTMMU_RUN_GUEST on the soft vCPU: %s (want EOPNOTSUPP)",
+		       strerror(-r));
+		fix_fini(&f);
+		skip_rest("the soft vCPU runs no guest code");
+		return;
+	}
+	if (!g64_fix_init(&x, 1, 0, 170, 0, 0))
+		return;
+	g64_start(&x.g, &rg, 0, G_PROG_HELLO, G64_DATA_GVA + 8, v, 0, 0);
+	for (i = 0; i < 3; i++) {
+		bad = rg;
+		if (i == 0)
+			bad.flags = 1;
+		else if (i == 1)
+			bad.regs.rflags |= 0x100;	/* TF */
+		else
+			bad.regs.cr3 |= 0x800;
+		r = run_guest_raw(x.f.vcpu, &bad);
+		if (r != -EINVAL) {
+			tap_diag("g64_hello: bad request %d: %s", i, strerror(-r));
+			refused = false;
+		}
+	}
+	tap_ok(refused && *word_ptr(&x.f, 0, 1) == pat(170, 1),
+	       "g64_hello: bad flags, RFLAGS.TF, CR3 low bits: EINVAL, the guest not run");
+	tap_ok(g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, G64_DATA_GVA + 8, v,
+			0, 0, &e, "g64_hello") &&
+	       e.arg[0] == v && *word_ptr(&x.f, 0, 1) == v,
+	       "g64_hello: a 64-bit guest wrote %#llx through its own page tables",
+	       v);
+	/* The 32-bit access path and the 64-bit guest take turns. */
+	tap_ok(g_read(x.f.vcpu, GPA_DATA + 8, 8, &got) && got == v &&
+	       g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, G64_DATA_GVA + 16,
+			v + 1, 0, 0, &e, "g64_hello") &&
+	       g_write(x.f.vcpu, GPA_DATA + 24, 8, v + 2) &&
+	       *word_ptr(&x.f, 0, 2) == v + 1 && *word_ptr(&x.f, 0, 3) == v + 2,
+	       "g64_hello: EPTMMU_RUN and EPTMMU_RUN_GUEST alternate on one vCPU");
+	g64_fix_fini(&x);
+}
+
+/*
+ * The pattern program over G64_PAGES pages (guest/guest.c): its writes
+ * land where its page tables say, it reads the host's writes back; its
+ * first run faults in the page tables themselves, which the fault path
+ * tells apart by the qualification (pf_guest_pt / pf_guest_linear).
+ */
+static void t_g64_pattern(void)
+{
+	u64 n = G64_PAGES * WORDS, tag = 171, i, bad = 0, pt = 0, lin = 0;
+	struct eptmmu_run_guest rg;
+	struct g64_exit e;
+	struct g64_fix x;
+	bool ok;
+
+	if (!g64_fix_init(&x, G64_PAGES, 0, 172, 0, 0))
+		return;
+	g64_start(&x.g, &rg, 0, G_PROG_PATTERN, G64_DATA_GVA, n, tag, 0);
+	ok = g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_pattern");
+	while (ok && e.ucall == G_UCALL_SYNC && e.arg[0] <= 2) {
+		u64 *w = (u64 *)x.f.mem, stage = e.arg[0];
+
+		for (i = 0; i < n; i++) {
+			if (w[i] != g_pat(tag + stage - 1, i) && bad++ < 4)
+				tap_diag("g64_pattern: stage %llu word %llu: %#llx, want %#llx",
+					 stage, i, w[i], g_pat(tag + stage - 1, i));
+			w[i] = g_pat(tag + stage, i);
+		}
+		ok = g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_pattern");
+	}
+	tap_ok(ok && e.ucall == G_UCALL_DONE && e.arg[0] == n && !bad,
+	       "g64_pattern: %llu words written and read back through 4-level guest paging (%llu wrong)",
+	       n, bad);
+	if (vm_stat(x.f.vm, "pf_guest_pt", &pt) ||
+	    vm_stat(x.f.vm, "pf_guest_linear", &lin))
+		tap_diag("g64_pattern: debugfs pf_guest_pt / pf_guest_linear not readable");
+	/* The PML4, PDPT, PD and PT of the code at least; data, stack. */
+	tap_ok(pt >= 4 && lin >= 3,
+	       "g64_pattern: EPT violations on guest paging structures (%llu) and on translations (%llu) told apart",
+	       pt, lin);
+	g64_fix_fini(&x);
+}
+
+/* A failed GUEST_ASSERT_EQ reaches the host with file, line and values. */
+static void t_g64_assert(void)
+{
+	struct g64_exit e;
+	struct g64_fix x;
+	bool got;
+
+	if (!g64_fix_init(&x, 1, 0, 173, 0, 0))
+		return;
+	got = g64_call(&x.g, x.f.vcpu, 0, G_PROG_ASSERT, 1, 2, 0, 0, &e,
+		       "g64_assert (a failure is expected)");
+	tap_ok(!got && e.ucall == G_UCALL_ASSERT &&
+	       strstr(e.why, "guest.c:") && strstr(e.why, "a0 == a1") &&
+	       e.arg[3] == 1 && e.arg[4] == 2,
+	       "g64_assert: the guest's assertion reached the host: %s", e.why);
+	got = g64_call(&x.g, x.f.vcpu, 0, G_PROG_ASSERT, 5, 5, 0, 0, &e,
+		       "g64_assert");
+	tap_ok(got, "g64_assert: a true assertion runs to DONE");
+	g64_fix_fini(&x);
+}
+
+/*
+ * How a 64-bit run ends when the guest cannot go on by itself: a #PF on
+ * a linear address its tables do not map (EXIT_GUEST with the vector), a
+ * gpa in no memslot (EXIT_MMIO; once a slot is there the same run goes
+ * on), and HLT after its DONE (EXIT_GUEST, exit reason HLT).
+ */
+static void t_g64_exits(void)
+{
+	u64 unmapped = G64_DATA_GVA + 64 * PAGE_SIZE, hole_gva = unmapped +
+		       PAGE_SIZE, v = pat(176, 0);
+	struct eptmmu_run_guest rg;
+	struct g64_exit e;
+	struct g64_fix x;
+	u64 *hole;
+	int r;
+
+	if (!g64_fix_init(&x, 1, 0, 176, 0, 0))
+		return;
+	g64_call(&x.g, x.f.vcpu, 0, G_PROG_HELLO, unmapped, v, 0, 0, &e,
+		 "g64_exits (a #PF is expected)");
+	tap_ok(!e.r && e.rg.exit_reason == EPTMMU_EXIT_GUEST &&
+	       e.rg.exit_errno == VMX_EXIT_EXCEPTION_NMI &&
+	       (e.rg.exit_intr & 0x800000ff) == (0x80000000 | 14) &&
+	       e.rg.exit_qual == unmapped,
+	       "g64_exits: a store to an unmapped address exits GUEST with #PF at %#llx (intr %#x, qual %#llx)",
+	       unmapped, e.rg.exit_intr, e.rg.exit_qual);
+
+	if (!g64_map(&x.g, hole_gva, GPA_HOLE, PAGE_SIZE))
+		die("g64_map");
+	hole = xmap(PAGE_SIZE, PAGE_SIZE);
+	g64_start(&x.g, &rg, 0, G_PROG_HELLO, hole_gva + 8, v, 0, 0);
+	g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_exits (MMIO is expected)");
+	r = e.rg.exit_reason == EPTMMU_EXIT_MMIO && e.rg.exit_gpa == GPA_HOLE + 8 ?
+	    set_memslot(x.f.vm, 1, 0, GPA_HOLE, PAGE_SIZE, hole) : -EPROTO;
+	tap_ok(!r && g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_exits") &&
+	       e.ucall == G_UCALL_DONE && hole[1] == v,
+	       "g64_exits: a store to a gpa in no memslot exits MMIO there; with a slot added the run goes on and the store lands");
+
+	/* Past its DONE the entry stub halts. */
+	r = run_guest_raw(x.f.vcpu, &rg);
+	tap_ok(!r && rg.exit_reason == EPTMMU_EXIT_GUEST &&
+	       rg.exit_errno == VMX_EXIT_HLT,
+	       "g64_exits: run again after DONE, the guest halts: exit GUEST, HLT (%s, exit %u)",
+	       exit_name(rg.exit_reason), rg.exit_errno);
+	g64_fix_fini(&x);
+	munmap(hole, PAGE_SIZE);
+}
+
+static void g64_on_signal(int sig)
+{
+	(void)sig;
+}
+
+struct g64_kick {
+	pthread_t target;
+	volatile u32 *page;
+};
+
+/* Once the guest has started writing, a signal for the vCPU's thread. */
+static void *g64_kicker(void *arg)
+{
+	struct g64_kick *k = arg;
+
+	rf_wait_change(k->page, 0);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+/*
+ * A guest that never makes a ucall by itself (G_PROG_SPIN) is stopped by
+ * a signal for its thread: EXIT_INTR, with its registers where it was in
+ * the loop; run again, it goes on from there and ends when told to.
+ */
+static void t_g64_intr(void)
+{
+	struct sigaction sa = { .sa_handler = g64_on_signal };
+	struct eptmmu_run_guest rg;
+	struct g64_kick k;
+	struct g64_exit e;
+	struct g64_fix x;
+	volatile u32 *page, *flag;
+	pthread_t th;
+	bool ok;
+	u32 v;
+	int r;
+
+	if (!g64_fix_init(&x, 2, 0, 177, 0, 0))
+		return;
+	if (!g64_map(&x.g, GPA_DATA, GPA_DATA, 2 * PAGE_SIZE))
+		die("g64_map");
+	page = (volatile u32 *)x.f.mem;
+	flag = (volatile u32 *)(x.f.mem + PAGE_SIZE);
+	*page = 0;
+	*flag = 0;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		die("sigaction");
+	k = (struct g64_kick){ .target = pthread_self(), .page = page };
+	if (pthread_create(&th, NULL, g64_kicker, &k))
+		die("pthread_create");
+	g64_start(&x.g, &rg, 0, G_PROG_SPIN, GPA_DATA, GPA_DATA + PAGE_SIZE,
+		  0, 0);
+	r = run_guest_raw(x.f.vcpu, &rg);
+	pthread_join(th, NULL);
+	v = *page;
+	tap_ok(!r && rg.exit_reason == EPTMMU_EXIT_INTR && v &&
+	       rg.regs.rip > G_IMG_GPA && rg.regs.rip < G_IMG_GPA + G_CODE_MAX,
+	       "g64_intr: a signal stops the looping guest: %s, exit %s, rip %#llx, %u writes",
+	       r ? strerror(-r) : "ran", exit_name(rg.exit_reason),
+	       rg.regs.rip, v);
+	*flag = 1;
+	ok = !r && g64_run(&x.g, x.f.vcpu, &rg, &e, "g64_intr");
+	tap_ok(ok && e.ucall == G_UCALL_DONE && e.arg[0] >= v &&
+	       *page == e.arg[0],
+	       "g64_intr: run again, it goes on counting from %u and stops when told (at %llu)",
+	       v, ok ? e.arg[0] : 0);
+	signal(SIGUSR1, SIG_DFL);
+	g64_fix_fini(&x);
+}
+
+struct g64_smp_ctx {
+	struct g64 *g;
+	int vcpu;
+	unsigned int idx, nr;
+	bool ok;
+	bool pinned;
+	struct g64_exit e;
+};
+
+static void *g64_smp_thread(void *arg)
+{
+	struct g64_smp_ctx *c = arg;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	c->pinned = pin_to(c->idx % ncpu);
+	c->ok = g64_call(c->g, c->vcpu, c->idx, G_PROG_SMP, G64_DATA_GVA,
+			 G64_PAGES * WORDS, c->nr,
+			 G64_DATA_GVA + G64_PAGES * PAGE_SIZE, &c->e, "g64_smp");
+	return NULL;
+}
+
+/*
+ * One vCPU of one VM per CPU (two at least), one thread each, pinned to
+ * its CPU: each writes its share of the words, and a barrier in guest
+ * memory lets none go on until all have arrived, so the run ends only if
+ * they ran side by side (or, on one CPU, in turns the host's scheduler
+ * gave them at the guests' timer exits).
+ */
+static void t_g64_smp(void)
+{
+	struct g64_smp_ctx c[G_MAX_VCPUS];
+	pthread_t th[G_MAX_VCPUS];
+	u64 n = G64_PAGES * WORDS, i, bad = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), nr = ncpu;
+	bool ok = true, pinned = true;
+	struct g64_fix x;
+	unsigned int k;
+
+	nr = nr < 2 ? 2 : nr > (long)G_MAX_VCPUS ? (long)G_MAX_VCPUS : nr;
+	/* One more page: the barrier's counter. */
+	if (!g64_fix_init(&x, G64_PAGES + 1, 0, 174, 0, 0))
+		return;
+	if (!g64_map(&x.g, G64_DATA_GVA + G64_PAGES * PAGE_SIZE,
+		     GPA_DATA + G64_PAGES * PAGE_SIZE, PAGE_SIZE))
+		die("g64_map");
+	*word_ptr(&x.f, G64_PAGES, 0) = 0;
+	for (k = 0; k < nr; k++) {
+		c[k] = (struct g64_smp_ctx){ .g = &x.g, .idx = k, .nr = nr,
+			.vcpu = k ? xcreate_vcpu(x.f.vm) : x.f.vcpu };
+		if (pthread_create(&th[k], NULL, g64_smp_thread, &c[k]))
+			die("pthread_create");
+	}
+	for (k = 0; k < nr; k++) {
+		pthread_join(th[k], NULL);
+		ok = ok && c[k].ok && c[k].e.arg[0] == n;
+		pinned = pinned && c[k].pinned;
+		if (k)
+			close(c[k].vcpu);
+	}
+	for (i = 0; i < n; i++)
+		if (*word_ptr(&x.f, 0, i) != g_pat(G_SMP_TAG(i % nr), i))
+			bad++;
+	tap_ok(ok, "g64_smp: %ld vCPUs of one VM ran the guest at once%s, each checked all %llu words",
+	       nr, !pinned ? "" : ncpu >= nr ? " on their own CPUs" :
+	       " (time-shared: fewer CPUs)", n);
+	tap_ok(ok && !bad && *word_ptr(&x.f, G64_PAGES, 0) == 2ULL * nr,
+	       "g64_smp: the host sees every vCPU's words (%llu wrong) and the barrier count",
+	       bad);
+	pin_to(0);
+	g64_fix_fini(&x);
+}
+
+/*
+ * Guest page tables in a dirty-logging slot, their A (and leaf D) bits
+ * set beforehand so the guest's walks need not write them.  With EPT
+ * A/D the CPU treats its accesses to guest paging structures as writes
+ * (SDM "Accessed and Dirty Flags for EPT"): the D-bit log shows the
+ * tables a read-only run walked.  Without A/D, under write protection,
+ * the same walks are reads, and the log stays empty.
+ */
+static void t_g64_dirty_pt(void)
+{
+	u64 bm[1] = { 0 };
+	struct g64_exit e;
+	struct g64_fix x;
+	u32 flags = EPTMMU_MEM_LOG_DIRTY_PAGES;
+	bool ad, ok;
+	int dirty, r;
+
+	probe();
+	ad = hw.ept_ad;
+	if (ad)
+		flags |= EPTMMU_MEM_DIRTY_LOG_DBIT;
+	if (!g64_fix_init(&x, G64_PAGES, 0, 175, flags, PTE_A | PTE_D))
+		return;
+	ok = g64_call(&x.g, x.f.vcpu, 0, G_PROG_READ, G64_DATA_GVA,
+		      G64_PAGES * WORDS, 0, 0, &e, "g64_dirty_pt");
+	r = dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, G64_PT_SLOT, 0, 0,
+			    0, bm);
+	vdiag("g64_dirty_pt: first run's log %#llx", bm[0]);
+	ok = ok && !r && g64_call(&x.g, x.f.vcpu, 0, G_PROG_READ, G64_DATA_GVA,
+				  G64_PAGES * WORDS, 0, 0, &e, "g64_dirty_pt");
+	r = r ? r : dirty_log_ioctl(x.f.vm, EPTMMU_GET_DIRTY_LOG, G64_PT_SLOT,
+				    0, 0, 0, bm);
+	dirty = bitmap_count(bm, 1);
+	tap_ok(ok && !r, "g64_dirty_pt: two read-only runs over page tables in a %s-logging slot",
+	       ad ? "D-bit" : "write-protection");
+	/* Code, stack and data walks: every one of the x.g.pt_used tables. */
+	if (ad)
+		tap_ok(ok && !r && dirty == (int)x.g.pt_used,
+		       "g64_dirty_pt: with EPT A/D the CPU's walks dirtied the %d page-table pages (log %#llx, %u tables)",
+		       dirty, bm[0], x.g.pt_used);
+	else
+		tap_ok(ok && !r && !dirty,
+		       "g64_dirty_pt: without EPT A/D the walks wrote no page-table page (log %#llx)",
+		       bm[0]);
+	g64_fix_fini(&x);
 }
 
 /* ---- runner ---- */
@@ -2290,6 +2683,13 @@ static const struct tap_test tests[] = {
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
+	{ "g64_hello", t_g64_hello, 3, "a 64-bit guest in C writes through its page tables" },
+	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
+	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
+	{ "g64_exits", t_g64_exits, 3, "a 64-bit guest's #PF, MMIO and HLT exits" },
+	{ "g64_intr", t_g64_intr, 2, "a signal stops a looping 64-bit guest, which goes on" },
+	{ "g64_smp", t_g64_smp, 2, "two vCPUs of one VM run the guest at once" },
+	{ "g64_dirty_pt", t_g64_dirty_pt, 2, "guest page-table walks in the D-bit log" },
 };
 
 static void usage(FILE *f)

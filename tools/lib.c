@@ -14,6 +14,7 @@
 #include <linux/kernel-page-flags.h>
 
 #include "lib.h"
+#include "guest/guest.h"
 
 static int tap_planned = -1;
 static int tap_n;
@@ -154,13 +155,10 @@ size_t bitmap_count(const u64 *bm, size_t words)
 	return n;
 }
 
+/* The guest programs compute the same values (guest/guest.h). */
 u64 pat(u64 tag, u64 idx)
 {
-	u64 x = tag * 0x9E3779B97F4A7C15ULL + idx + 1;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return (x ^ (x >> 31)) | 1;
+	return g_pat(tag, idx);
 }
 
 void fill(void *mem, size_t size, u64 tag)
@@ -392,9 +390,10 @@ const char *exit_name(u32 reason)
 		[EPTMMU_EXIT_INTR] = "INTR",
 		[EPTMMU_EXIT_GUEST] = "GUEST",
 		[EPTMMU_EXIT_RING_FULL] = "RING_FULL",
+		[EPTMMU_EXIT_UCALL] = "UCALL",
 	};
 
-	return reason < ARRAY_SIZE(names) ? names[reason] : "?";
+	return reason < ARRAY_SIZE(names) && names[reason] ? names[reason] : "?";
 }
 
 u64 now_ns(void)

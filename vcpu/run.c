@@ -5,6 +5,7 @@
  */
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
+#include <asm/processor-flags.h>
 
 #include <eptmmu/export.h>
 #include <eptmmu/vcpu.h>
@@ -135,6 +136,47 @@ int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
 		run->exit_gpa = vcpu->guest_rip;
 	vcpu->ops->read_stats(vcpu, &run->stats);
 	return r;
+}
+
+/* What user space may put in a 64-bit guest's RFLAGS: arithmetic, DF, IF. */
+#define GUEST_RFLAGS_USER	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | \
+				 X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_DF | \
+				 X86_EFLAGS_OF | X86_EFLAGS_IF | X86_EFLAGS_FIXED)
+
+/**
+ * eptmmu_vcpu_run_guest() - EPTMMU_RUN_GUEST
+ * @vcpu: the vCPU; the caller holds its run_lock
+ * @rg: the request, copied from user space; @rg->regs and the exit
+ *	fields are filled in unless an error is returned
+ *
+ * Everything is checked before the guest runs, so a refused call changes
+ * nothing.
+ *
+ * Return: 0 (see @rg->exit_reason), -EINVAL or -EOPNOTSUPP.
+ */
+int eptmmu_vcpu_run_guest(struct eptmmu_vcpu *vcpu,
+			  struct eptmmu_run_guest *rg)
+{
+	const struct eptmmu_regs *g = &rg->regs;
+	int exit;
+
+	lockdep_assert_held(&vcpu->run_lock);
+	if (rg->flags || g->rflags & ~GUEST_RFLAGS_USER ||
+	    g->cr3 & ~PAGE_MASK || g->cr3 >= EPTMMU_MAX_GPA)
+		return -EINVAL;
+	if (!vcpu->ops->run_guest)
+		return -EOPNOTSUPP;
+	rg->exit_gpa = 0;
+	rg->exit_qual = 0;
+	rg->exit_errno = 0;
+	rg->exit_intr = 0;
+	exit = vcpu->ops->run_guest(vcpu, rg);
+	if (vcpu->ops->run_end)
+		vcpu->ops->run_end(vcpu);
+	if (exit < 0)
+		return exit;
+	rg->exit_reason = exit;
+	return 0;
 }
 
 /**

@@ -313,6 +313,11 @@ const char *eptmmu_vmx_controls(struct eptmmu_vmx_config *cfg,
 		return "the CPU's VM-entry controls are unusable";
 	if (cfg->entry & VM_ENTRY_IA32E_MODE)
 		return "the CPU insists on a 64-bit guest";
+	/* EPTMMU_RUN_GUEST's guests, when the CPU can run them. */
+	cfg->long_mode = ((t ? m->true_entry : m->entry) >> 32 &
+			  VM_ENTRY_IA32E_MODE) &&
+			 (m->cr0_fixed1 & X86_CR0_PG) &&
+			 (m->cr4_fixed1 & X86_CR4_PAE);
 
 	/* Unrestricted guest exempts PE and PG from the fixed-1 bits. */
 	cr0 = (m->cr0_fixed0 & ~(u64)(X86_CR0_PG | X86_CR0_PE)) | X86_CR0_PE |

@@ -9,6 +9,11 @@
  * cannot translate as an EPT violation, which goes to the same fault entry
  * the soft vCPU uses; an MMIO SPTE comes back as an EPT misconfiguration.
  *
+ * EPTMMU_RUN_GUEST instead runs free-running 64-bit code (IA-32e mode,
+ * paging through the guest's own 4-level tables) from registers user
+ * space gives, until the guest makes a VMCALL; the CPU's walks of the
+ * guest's tables fault in through the same fault entry (vmx_run_guest()).
+ *
  * The VMCS of a vCPU is active on at most one CPU: the one its thread last
  * entered the guest on.  It is VMCLEARed there (by IPI if need be) before
  * it is loaded elsewhere, when the run ends and when that CPU goes
@@ -56,6 +61,9 @@ static_assert(VMX_HOST_RSP_FIELD == HOST_RSP);
 #define AR_FLAT		(VMX_AR_P_MASK | VMX_AR_S_MASK | VMX_AR_DB_MASK | \
 			 VMX_AR_G_MASK)
 #define AR_CODE		(AR_FLAT | 0xb)
+/* 64-bit code (EPTMMU_RUN_GUEST): L set, D/B clear. */
+#define AR_CODE64	(VMX_AR_P_MASK | VMX_AR_S_MASK | VMX_AR_L_MASK | \
+			 VMX_AR_G_MASK | 0xb)
 #define AR_DATA		(AR_FLAT | 0x3)
 #define AR_TSS		(VMX_AR_P_MASK | VMX_AR_TYPE_BUSY_32_TSS)
 
@@ -74,7 +82,21 @@ struct vmx_exit {
 	u64 qual;
 	u64 gpa;
 	u64 rip;
+	u64 rsp;
+	u64 rflags;
+	u32 insn_len;
 	u32 insn_error;
+};
+
+/*
+ * What the VMCS is set up for: an access of EPTMMU_RUN through the 32-bit
+ * guest code, a fetch (data segments unusable), or a 64-bit guest of
+ * EPTMMU_RUN_GUEST (IA-32e mode, paging on through the guest's CR3).
+ */
+enum vmx_mode {
+	VMX_MODE_ACCESS,
+	VMX_MODE_FETCH,
+	VMX_MODE_LONG,
 };
 
 struct vmx_vcpu {
@@ -89,12 +111,14 @@ struct vmx_vcpu {
 	int cpu;
 	bool launched;
 	bool set_up;		/* the constant VMCS fields are written */
-	bool fetch_mode;	/* what the VMCS is set up for now */
+	u8 mode;		/* enum vmx_mode the VMCS is set up for */
 	bool skip_vmclear;	/* broken=vmx_migrate_no_vmclear, next clear */
 	struct list_head loaded_link;	/* on eptmmu_vmx_cpu.loaded */
 	cpumask_var_t ran_on;	/* CPUs that may cache our translations */
 	atomic64_t flushes;
 	u64 regs[VMX_NR_REGS];
+	/* Guest state the next entry starts from (the VMCS has the rest). */
+	u64 rip, rsp, rflags, cr3;
 	struct vmx_exit exit;
 };
 
@@ -234,17 +258,41 @@ static void set_segment(unsigned long sel, unsigned long base,
 	set_segment(GUEST_##s##_SELECTOR, GUEST_##s##_BASE,		\
 		    GUEST_##s##_LIMIT, GUEST_##s##_AR_BYTES, selector, rights)
 
-/* Data segments usable for the guest code, unusable for a fetch. */
-static void vmx_set_fetch_mode(struct vmx_vcpu *vv, bool fetch)
+/*
+ * Data segments usable for the guest code, unusable for a fetch; paging
+ * and IA-32e mode for a 64-bit guest only.  Each mode owns every field it
+ * sets, so any mode can follow any other.  CR0/CR4 belong to the host
+ * (every bit in the guest/host masks): the read shadows are what the
+ * guest would see.
+ */
+static void vmx_set_mode(struct vmx_vcpu *vv, enum vmx_mode mode)
 {
-	u32 ar = fetch ? VMX_AR_UNUSABLE_MASK : AR_DATA;
+	const struct eptmmu_vmx_config *c = &eptmmu_vmx;
+	u32 ar = mode == VMX_MODE_FETCH ? VMX_AR_UNUSABLE_MASK : AR_DATA;
+	bool lm = mode == VMX_MODE_LONG;
+	u64 cr0 = c->guest_cr0 | (lm ? X86_CR0_PG : 0);
+	u64 cr4 = c->guest_cr4 | (lm ? X86_CR4_PAE : 0);
 
 	vmcs_write(GUEST_DS_AR_BYTES, ar);
 	vmcs_write(GUEST_ES_AR_BYTES, ar);
 	vmcs_write(GUEST_SS_AR_BYTES, ar);
 	vmcs_write(GUEST_FS_AR_BYTES, ar);
 	vmcs_write(GUEST_GS_AR_BYTES, ar);
-	vv->fetch_mode = fetch;
+	vmcs_write(GUEST_CS_AR_BYTES, lm ? AR_CODE64 : AR_CODE);
+	/*
+	 * Without "load IA32_EFER" the entry sets EFER.LMA (and, with
+	 * CR0.PG, EFER.LME) from the IA-32e control and leaves the host's
+	 * other EFER bits; the exit puts LMA/LME back from the host
+	 * address-space size.
+	 */
+	vmcs_write(VM_ENTRY_CONTROLS, c->entry | (lm ? VM_ENTRY_IA32E_MODE : 0));
+	vmcs_write(GUEST_CR0, cr0);
+	vmcs_write(GUEST_CR4, cr4);
+	vmcs_write(CR0_READ_SHADOW, cr0);
+	vmcs_write(CR4_READ_SHADOW, cr4 & ~X86_CR4_VMXE);
+	if (!lm)
+		vmcs_write(GUEST_CR3, 0);
+	vv->mode = mode;
 }
 
 /* The fields that never change, written once on the first load. */
@@ -256,7 +304,6 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vv)
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, c->proc);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, c->proc2);
 	vmcs_write(VM_EXIT_CONTROLS, c->exit);
-	vmcs_write(VM_ENTRY_CONTROLS, c->entry);
 	vmcs_write(EXCEPTION_BITMAP, ~0u);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
@@ -268,20 +315,14 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vv)
 	/* Every CR0/CR4 bit is the host's: a guest write to one exits. */
 	vmcs_write(CR0_GUEST_HOST_MASK, ~0UL);
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
-	vmcs_write(CR0_READ_SHADOW, c->guest_cr0);
-	vmcs_write(CR4_READ_SHADOW, c->guest_cr4 & ~X86_CR4_VMXE);
 	vmcs_write(EPT_POINTER, vv->eptp);
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
 
-	vmcs_write(GUEST_CR0, c->guest_cr0);
-	vmcs_write(GUEST_CR3, 0);
-	vmcs_write(GUEST_CR4, c->guest_cr4);
 	vmcs_write(GUEST_DR7, DR7_FIXED_1);
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
 	vmcs_write(GUEST_SYSENTER_CS, 0);
 	vmcs_write(GUEST_SYSENTER_ESP, 0);
 	vmcs_write(GUEST_SYSENTER_EIP, 0);
-	vmcs_write(GUEST_RSP, 0);
 	SEG(CS, 0x08, AR_CODE);
 	SEG(DS, 0x10, AR_DATA);
 	SEG(ES, 0x10, AR_DATA);
@@ -305,7 +346,7 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vv)
 	vmcs_write(HOST_GS_SELECTOR, 0);
 	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
 	vmcs_write(HOST_RIP, (unsigned long)eptmmu_vmx_vmexit);
-	vmx_set_fetch_mode(vv, false);
+	vmx_set_mode(vv, VMX_MODE_ACCESS);
 	vv->set_up = true;
 }
 
@@ -574,10 +615,11 @@ static int vmx_exit_events(struct vmx_vcpu *vv)
 }
 
 /*
- * One VM entry at @rip.  Fills vv->exit.  Return 0 after a VM exit,
+ * One VM entry in @mode at vv->rip, with vv->rsp, vv->rflags (and, for a
+ * 64-bit guest, vv->cr3).  Fills vv->exit.  Return 0 after a VM exit,
  * -EIO if the entry failed (vv->exit says how), -EAGAIN to try again.
  */
-static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
+static int vmx_enter_once(struct vmx_vcpu *vv, enum vmx_mode mode)
 {
 	struct vmx_host_seg hseg;
 	struct desc_ptr gdt, idt;
@@ -595,19 +637,17 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 		schedule_timeout_interruptible(1);
 		return -EAGAIN;
 	}
-	if (fetch != vv->fetch_mode)
-		vmx_set_fetch_mode(vv, fetch);
+	if (mode != vv->mode)
+		vmx_set_mode(vv, mode);
+	if (mode == VMX_MODE_LONG)
+		vmcs_write(GUEST_CR3, vv->cr3);
 	vmcs_write(HOST_CR3, __read_cr3());
 	vmcs_write(HOST_CR4, cr4_read_shadow());
 	rdmsrl(MSR_FS_BASE, v);
 	vmcs_write(HOST_FS_BASE, v);
-	vmcs_write(GUEST_RIP, rip);
-	/*
-	 * A fetch single-steps: the #DB trap after the one instruction at
-	 * the gpa exits (every exception does), whatever the instruction.
-	 */
-	vmcs_write(GUEST_RFLAGS, GUEST_RFLAGS_FIXED |
-		   (fetch ? X86_EFLAGS_TF : 0));
+	vmcs_write(GUEST_RIP, vv->rip);
+	vmcs_write(GUEST_RSP, vv->rsp);
+	vmcs_write(GUEST_RFLAGS, vv->rflags);
 	/* A fetched STI or MOV SS must not leave a blocking state behind. */
 	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
 	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
@@ -633,7 +673,9 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 		wrmsrl(MSR_IA32_DEBUGCTLMSR, debugctl);
 
 	memset(&vv->exit, 0, sizeof(vv->exit));
-	vv->exit.rip = rip;
+	vv->exit.rip = vv->rip;
+	vv->exit.rsp = vv->rsp;
+	vv->exit.rflags = vv->rflags;
 	if (r == 0) {
 		vv->launched = true;
 		vv->exit.reason = vmcs_read(VM_EXIT_REASON);
@@ -641,6 +683,9 @@ static int vmx_enter_once(struct vmx_vcpu *vv, u64 rip, bool fetch)
 		vv->exit.qual = vmcs_read(EXIT_QUALIFICATION);
 		vv->exit.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 		vv->exit.rip = vmcs_read(GUEST_RIP);
+		vv->exit.rsp = vmcs_read(GUEST_RSP);
+		vv->exit.rflags = vmcs_read(GUEST_RFLAGS);
+		vv->exit.insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 		vmx_fake_exit(&vv->exit);
 		r = vmx_exit_events(vv);
 	} else if (r == 1) {
@@ -674,7 +719,9 @@ static u64 misconfig_qual(bool instr, u8 kind)
 
 #define QUAL_MASK	(EPT_VIOLATION_ACC_READ | EPT_VIOLATION_ACC_WRITE | \
 			 EPT_VIOLATION_ACC_INSTR |			     \
-			 (VMX_EPT_RWX_MASK << EPT_VIOLATION_RWX_SHIFT))
+			 (VMX_EPT_RWX_MASK << EPT_VIOLATION_RWX_SHIFT) |    \
+			 EPT_VIOLATION_GVA_IS_VALID |			     \
+			 EPT_VIOLATION_GVA_TRANSLATED)
 
 /*
  * Run @a (a read or write through the guest code, or with @fetch the
@@ -709,7 +756,14 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			vv->regs[VMX_REG_RDX] = lower_32_bits(a->value);
 			vv->regs[VMX_REG_RCX] = upper_32_bits(a->value);
 		}
-		r = vmx_enter_once(vv, rip, fetch);
+		vv->rip = rip;
+		vv->rsp = 0;
+		/*
+		 * A fetch single-steps: the #DB trap after the one instruction
+		 * at the gpa exits (every exception does), whatever it is.
+		 */
+		vv->rflags = GUEST_RFLAGS_FIXED | (fetch ? X86_EFLAGS_TF : 0);
+		r = vmx_enter_once(vv, fetch ? VMX_MODE_FETCH : VMX_MODE_ACCESS);
 		if (r == -EAGAIN) {
 			if (signal_pending(current))
 				return EPTMMU_EXIT_INTR;
@@ -807,6 +861,135 @@ static int vmx_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 	return r;
 }
 
+/* struct eptmmu_regs's general registers, but RSP (the VMCS has it). */
+static const struct {
+	u8 reg;
+	u8 off;
+} vmx_gprs[] = {
+#define GPR(r, R)	{ VMX_REG_##R, offsetof(struct eptmmu_regs, r) / 8 }
+	GPR(rax, RAX), GPR(rbx, RBX), GPR(rcx, RCX), GPR(rdx, RDX),
+	GPR(rsi, RSI), GPR(rdi, RDI), GPR(rbp, RBP), GPR(r8, R8),
+	GPR(r9, R9), GPR(r10, R10), GPR(r11, R11), GPR(r12, R12),
+	GPR(r13, R13), GPR(r14, R14), GPR(r15, R15),
+#undef GPR
+};
+
+static_assert(ARRAY_SIZE(vmx_gprs) == VMX_NR_REGS);
+
+/* How a 64-bit guest's EPT violation or misconfiguration ends. */
+static int vmx_guest_fault(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
+{
+	const struct vmx_exit *e = &vv->exit;
+	u64 qual = e->qual & QUAL_MASK;
+	int fr;
+
+	if (eptmmu_broken(vmx_qual_no_gla))
+		qual &= ~(u64)(EPT_VIOLATION_GVA_IS_VALID |
+			       EPT_VIOLATION_GVA_TRANSLATED);
+
+	/* An MMIO SPTE: the fault path needs only to find it again. */
+	if ((e->reason & 0xffff) == EXIT_REASON_EPT_MISCONFIG)
+		qual = EPT_VIOLATION_ACC_READ;
+	fr = eptmmu_page_fault(&vv->vcpu, e->gpa, qual);
+	if (fr == EPTMMU_FAULT_MMIO) {
+		WRITE_ONCE(vv->vcpu.stats.mmio_exits,
+			   vv->vcpu.stats.mmio_exits + 1);
+		rg->exit_gpa = e->gpa;
+		return EPTMMU_EXIT_MMIO;
+	}
+	if (fr < 0) {
+		rg->exit_gpa = e->gpa;
+		rg->exit_errno = -fr;
+		return EPTMMU_EXIT_FAULT;
+	}
+	return EPTMMU_EXIT_DONE;	/* fixed, or to be retried: go on */
+}
+
+/*
+ * After a VM exit of a 64-bit guest: EPTMMU_EXIT_DONE to enter it again,
+ * or why the run ends.
+ */
+static int vmx_guest_exit(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
+{
+	const struct vmx_exit *e = &vv->exit;
+
+	vv->rip = e->rip;
+	vv->rsp = e->rsp;
+	vv->rflags = e->rflags;
+	trace_eptmmu_vmx_exit(vv->vcpu.id, e->reason, e->qual, e->gpa, e->rip);
+	switch (e->reason & 0xffff) {
+	case EXIT_REASON_VMCALL:
+		vv->rip += e->insn_len;
+		return EPTMMU_EXIT_UCALL;
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+	case EXIT_REASON_MCE_DURING_VMENTRY:
+		return EPTMMU_EXIT_DONE;	/* the host's, handled at the exit */
+	case EXIT_REASON_EXCEPTION_NMI:
+		if (exit_is_nmi(e) ||
+		    (exit_is_mc(e) && !eptmmu_broken(vmx_mc_guest_error)))
+			return EPTMMU_EXIT_DONE;
+		break;
+	case EXIT_REASON_EPT_VIOLATION:
+	case EXIT_REASON_EPT_MISCONFIG:
+		return vmx_guest_fault(vv, rg);
+	}
+	return guest_error(vv, e->reason, &rg->exit_errno);
+}
+
+/*
+ * EPTMMU_RUN_GUEST: the guest runs from @rg->regs until it makes a
+ * ucall, faults for good, or a signal comes.  Between VM exits its state
+ * is in the VMCS (segments, CRs) and in vv (registers, RIP, RSP, RFLAGS),
+ * so the VMCS may move to another CPU (R-VMX-VMCS) at any exit.  Only
+ * the vCPU's thread runs this, under run_lock; what it shares with
+ * flushes, zaps and dirty logging is the EPT, as for EPTMMU_RUN.
+ */
+static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
+{
+	struct vmx_vcpu *vv = to_vmx(vcpu);
+	struct eptmmu_regs *g = &rg->regs;
+	u64 *ur = (u64 *)g;
+	const struct vmx_exit *e = &vv->exit;
+	int i, r, exit;
+
+	if (!eptmmu_vmx.long_mode)
+		return -EOPNOTSUPP;
+	for (i = 0; i < ARRAY_SIZE(vmx_gprs); i++)
+		vv->regs[vmx_gprs[i].reg] = ur[vmx_gprs[i].off];
+	vv->rip = g->rip;
+	vv->rsp = g->rsp;
+	vv->rflags = g->rflags | GUEST_RFLAGS_FIXED;
+	vv->cr3 = g->cr3;
+	for (;;) {
+		r = vmx_enter_once(vv, VMX_MODE_LONG);
+		if (r == -EIO) {
+			exit = guest_error(vv, e->reason |
+					   VMX_EXIT_REASONS_FAILED_VMENTRY,
+					   &rg->exit_errno);
+			break;
+		}
+		/* -EAGAIN: this CPU was out of VMX operation; try again. */
+		exit = r ? EPTMMU_EXIT_DONE : vmx_guest_exit(vv, rg);
+		if (exit != EPTMMU_EXIT_DONE)
+			break;
+		if (signal_pending(current)) {
+			exit = EPTMMU_EXIT_INTR;
+			break;
+		}
+		cond_resched();
+	}
+	if (exit == EPTMMU_EXIT_GUEST) {
+		rg->exit_qual = e->qual;
+		rg->exit_intr = e->intr_info;
+	}
+	for (i = 0; i < ARRAY_SIZE(vmx_gprs); i++)
+		ur[vmx_gprs[i].off] = vv->regs[vmx_gprs[i].reg];
+	g->rip = vv->rip;
+	g->rsp = vv->rsp;
+	g->rflags = vv->rflags;
+	return exit;
+}
+
 static void vmx_run_end(struct eptmmu_vcpu *vcpu)
 {
 	vmx_clear(to_vmx(vcpu));
@@ -868,6 +1051,7 @@ static const struct eptmmu_vcpu_ops vmx_ops = {
 	.name = "vmx",
 	.max_gpa = EPTMMU_VMX_MAX_GPA,
 	.access = vmx_access,
+	.run_guest = vmx_run_guest,
 	.run_end = vmx_run_end,
 	.read_stats = vmx_read_stats,
 	.flush_tlb = vmx_flush_tlb,

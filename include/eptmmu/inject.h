@@ -122,6 +122,12 @@ struct eptmmu_inject {
 	 * writes back the FS/GS bases a selector reload clobbers.
 	 */
 	bool vmx_host_seg_clobber;
+	/*
+	 * The vmx vCPU drops bits 7-8 (guest-linear address valid, and
+	 * translation or paging-structure access) of a 64-bit guest's
+	 * EPT-violation qualifications: its page-walk faults go uncounted.
+	 */
+	bool vmx_qual_no_gla;
 	/* GET/CLEAR_DIRTY_LOG hold the write lock over the whole bitmap. */
 	bool dirty_log_no_yield;
 	/* A dirty-log yield drops the lock without flushing first. */

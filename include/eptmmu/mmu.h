@@ -24,8 +24,10 @@
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
+#include <linux/tracepoint-defs.h>
 #include <linux/types.h>
 
+#include <eptmmu/inject.h>
 #include <eptmmu/spte.h>
 #include "../uapi/eptmmu.h"
 
@@ -77,6 +79,12 @@ struct eptmmu_vcpu_ops {
 	/* One checked guest access; EPTMMU_EXIT_*.  Under run_lock. */
 	int (*access)(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		      u32 *exit_errno);
+	/*
+	 * EPTMMU_RUN_GUEST with checked @rg->regs; EPTMMU_EXIT_*.  Under
+	 * run_lock.  NULL: the backend runs no guest code.
+	 */
+	int (*run_guest)(struct eptmmu_vcpu *vcpu,
+			 struct eptmmu_run_guest *rg);
 	/* The run is over: leave nothing of the vCPU on this CPU. */
 	void (*run_end)(struct eptmmu_vcpu *vcpu);
 	/* A consistent copy of the counters (under run_lock). */
@@ -105,12 +113,18 @@ struct eptmmu_pt_cache {
  * @pf_spurious: faults that found the SPTE already allowing the access
  * @pf_fast: faults the fast path handled (fixed or spurious)
  * @pf_mmio_spte_created: MMIO SPTEs installed where there was none
+ * @pf_guest_pt: EPT violations of the CPU's accesses to the guest's own
+ *	paging structures (qualification: GLA valid, not a translation)
+ * @pf_guest_linear: EPT violations of accesses to the translation of a
+ *	guest-linear address (GLA valid and translated)
  */
 struct eptmmu_vcpu_kstats {
 	u64 pf_fixed;
 	u64 pf_spurious;
 	u64 pf_fast;
 	u64 pf_mmio_spte_created;
+	u64 pf_guest_pt;
+	u64 pf_guest_linear;
 };
 
 /*
@@ -359,8 +373,53 @@ void eptmmu_flush_remote_tlbs(struct eptmmu_vm *vm);
 void eptmmu_free_all_tables(struct eptmmu_vm *vm);
 bool eptmmu_freeze_and_clear(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			     bool *flush);
-void eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
-			    int level, u64 snap, u64 new, bool *flush);
+void __eptmmu_set_leaf_locked(struct eptmmu_vm *vm, u64 *sptep, u64 gfn,
+			      int level, u64 snap, u64 new, bool *flush);
+
+/* trace_eptmmu_spte_changed_enabled(), without trace.h's events. */
+#if defined(CONFIG_TRACEPOINTS) && !defined(NOTRACE)
+DECLARE_TRACEPOINT(eptmmu_spte_changed);
+#define eptmmu_leaf_event_on()	tracepoint_enabled(eptmmu_spte_changed)
+#else
+#define eptmmu_leaf_event_on()	false
+#endif
+
+/**
+ * eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
+ * @vm: the VM
+ * @sptep: the entry
+ * @gfn: first gfn the entry maps
+ * @level: its level
+ * @snap: what the caller read from @sptep
+ * @new: the value to store
+ * @flush: set when the change needs a TLB flush before the caller returns
+ *
+ * See __eptmmu_set_leaf_locked().  Inline here, the one case a CLEAR or a
+ * harvest repeats for every page the guest wrote: W withdrawn from a
+ * settled leaf (spte_is_settled()).  Nothing else writes it meanwhile, so
+ * @snap is what is replaced and a plain store does; it loses neither the
+ * page nor D, so there is nothing to record or count; and withdrawing W
+ * always needs the flush.  With the leaf event on, the out-of-line writer
+ * traces it.  The rest of the store policy stays out of line.
+ */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the settled re-protect, inline. */
+static __always_inline void eptmmu_set_leaf_locked(struct eptmmu_vm *vm,
+						   u64 *sptep, u64 gfn,
+						   int level, u64 snap, u64 new,
+						   bool *flush)
+{
+	if (spte_is_settled(snap, level) &&
+	    new == (snap & ~(u64)VMX_EPT_WRITABLE_MASK) &&
+	    !eptmmu_leaf_event_on()) {
+		lockdep_assert_held_write(&vm->mmu_lock);
+		eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
+		WRITE_ONCE(*sptep, new);
+		*flush = true;
+		return;
+	}
+	__eptmmu_set_leaf_locked(vm, sptep, gfn, level, snap, new, flush);
+}
+
 void eptmmu_set_spte_locked(struct eptmmu_vm *vm, struct eptmmu_iter *it,
 			    u64 new, bool *flush);
 void eptmmu_leaf_changed(struct eptmmu_vm *vm, u64 gfn, u64 old, u64 new,

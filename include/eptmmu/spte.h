@@ -98,59 +98,59 @@ static_assert(SPTE_FROZEN != 0);
 #define SPTE_PAGES_PER(level)	(1ULL << SPTE_LEVEL_SHIFT(level))
 #define SPTE_ROOT_LEVEL		PG_LEVEL_512G
 
-static inline bool spte_is_present(u64 spte)
+static __always_inline bool spte_is_present(u64 spte)
 {
 	return spte & SPTE_PRESENT;
 }
 
-static inline bool spte_is_frozen(u64 spte)
+static __always_inline bool spte_is_frozen(u64 spte)
 {
 	return spte == SPTE_FROZEN;
 }
 
-static inline bool spte_is_last(u64 spte, int level)
+static __always_inline bool spte_is_last(u64 spte, int level)
 {
 	return level == PG_LEVEL_4K || (spte & SPTE_LARGE_MASK);
 }
 
-static inline bool spte_is_present_leaf(u64 spte, int level)
+static __always_inline bool spte_is_present_leaf(u64 spte, int level)
 {
 	return spte_is_present(spte) && spte_is_last(spte, level);
 }
 
-static inline bool spte_ad_enabled(u64 spte)
+static __always_inline bool spte_ad_enabled(u64 spte)
 {
 	return !(spte & SPTE_AD_DISABLED);
 }
 
-static inline bool spte_is_writable(u64 spte)
+static __always_inline bool spte_is_writable(u64 spte)
 {
 	return spte & VMX_EPT_WRITABLE_MASK;
 }
 
-static inline bool spte_is_host_writable(u64 spte)
+static __always_inline bool spte_is_host_writable(u64 spte)
 {
 	return spte & SPTE_HOST_WRITABLE;
 }
 
-static inline bool spte_is_mmu_writable(u64 spte)
+static __always_inline bool spte_is_mmu_writable(u64 spte)
 {
 	return spte & SPTE_MMU_WRITABLE;
 }
 
-static inline bool spte_is_access_tracked(u64 spte)
+static __always_inline bool spte_is_access_tracked(u64 spte)
 {
 	return spte_is_present(spte) && (spte & SPTE_ACC_TRACKED);
 }
 
-static inline bool spte_is_mmio(u64 spte)
+static __always_inline bool spte_is_mmio(u64 spte)
 {
 	return !spte_is_present(spte) &&
 	       (spte & VMX_EPT_RWX_MASK) == SPTE_MMIO_VALUE;
 }
 
 /* Young: A set, or (without A/D) not yet marked for access tracking. */
-static inline bool spte_is_accessed(u64 spte)
+static __always_inline bool spte_is_accessed(u64 spte)
 {
 	if (!spte_is_present(spte))
 		return false;
@@ -160,7 +160,7 @@ static inline bool spte_is_accessed(u64 spte)
 }
 
 /* Without A/D the only evidence of a write is that W was granted. */
-static inline bool spte_is_dirty(u64 spte)
+static __always_inline bool spte_is_dirty(u64 spte)
 {
 	if (!spte_is_present(spte))
 		return false;
@@ -170,13 +170,30 @@ static inline bool spte_is_dirty(u64 spte)
 }
 
 /* The fast path may set W on this SPTE without mmu_lock. */
-static inline bool spte_can_fast_set_w(u64 spte)
+static __always_inline bool spte_can_fast_set_w(u64 spte)
 {
 	return (spte & (SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE)) ==
 	       (SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE);
 }
 
-static inline u64 spte_pfn(u64 spte)
+/*
+ * A writable A/D leaf whose A and D are set and that is not access-tracked:
+ * nothing without mmu_lock changes it.  The CPU and the soft vCPU only set
+ * A and D, which are set; the fast path only grants W or restores access,
+ * and it has W and access.  So spte_has_volatile_bits() is false for it
+ * (kunit/spte_test.c checks every combination against its model), and it
+ * is what a dirty-log CLEAR mostly re-protects: a page the guest wrote.
+ */
+static __always_inline bool spte_is_settled(u64 spte, int level)
+{
+	const u64 set = SPTE_PRESENT | VMX_EPT_WRITABLE_MASK |
+			VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT;
+
+	return spte_is_present_leaf(spte, level) &&
+	       (spte & (set | SPTE_AD_DISABLED | SPTE_ACC_TRACKED)) == set;
+}
+
+static __always_inline u64 spte_pfn(u64 spte)
 {
 	return (spte & SPTE_PFN_MASK) >> PAGE_SHIFT;
 }

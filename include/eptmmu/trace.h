@@ -56,6 +56,16 @@
 		      { VMX_EPT_WRITABLE_MASK, "w" },			\
 		      { VMX_EPT_EXECUTABLE_MASK, "x" })
 
+/* Bits 7-8: a guest-linear address, and the kind of access to it. */
+#define EPTMMU_TRACE_GLA	(EPT_VIOLATION_GVA_IS_VALID |		\
+				 EPT_VIOLATION_GVA_TRANSLATED)
+#define eptmmu_trace_gla(q)						\
+	__print_symbolic((q) & EPTMMU_TRACE_GLA,			\
+			 { EPT_VIOLATION_GVA_IS_VALID, " guest-pt" },	\
+			 { EPTMMU_TRACE_GLA, " linear" },		\
+			 { 0, "" },					\
+			 { EPT_VIOLATION_GVA_TRANSLATED, "" })
+
 /*
  * The bits of an SPTE that have a name (include/eptmmu/spte.h), kept in
  * their own field by each event's assignment: trace-cmd and perf evaluate
@@ -129,10 +139,11 @@ TRACE_EVENT(eptmmu_fault_entry,
 		__entry->qual = qual;
 	),
 
-	TP_printk("vcpu %d gpa %llx access %s allowed [%s]",
+	TP_printk("vcpu %d gpa %llx access %s allowed [%s]%s",
 		  __entry->vcpu, __entry->gpa,
 		  eptmmu_trace_access(__entry->qual),
-		  eptmmu_trace_allowed(__entry->qual))
+		  eptmmu_trace_allowed(__entry->qual),
+		  eptmmu_trace_gla(__entry->qual))
 );
 
 TRACE_EVENT(eptmmu_fault_result,

@@ -21,6 +21,8 @@ int eptmmu_vcpu_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 		       u32 *exit_errno);
 int eptmmu_vcpu_run(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
 		    bool *ran);
+int eptmmu_vcpu_run_guest(struct eptmmu_vcpu *vcpu,
+			  struct eptmmu_run_guest *rg);
 int eptmmu_check_access(struct eptmmu_vcpu *vcpu,
 			const struct eptmmu_access *a);
 

@@ -38,6 +38,8 @@ struct eptmmu_vmx_config {
 	u64 guest_cr0, guest_cr4;
 	bool invept_single;	/* else all-context */
 	bool invept_all;
+	/* The CPU can enter a 64-bit guest (IA-32e mode, CR0.PG, CR4.PAE). */
+	bool long_mode;
 };
 
 /* Per CPU; changed only on that CPU with interrupts off. */

@@ -240,7 +240,10 @@ struct eptmmu_dirty_ring_config {
  */
 #define EPTMMU_RESET_DIRTY_RINGS	_IO(EPTMMU_IO, 0x31)
 
-/* The vmx vCPU's guest runs 32-bit code with paging off: it reaches 4 GiB. */
+/*
+ * EPTMMU_RUN's guest on a vmx vCPU runs 32-bit code with paging off: it
+ * reaches 4 GiB.  (EPTMMU_RUN_GUEST's 64-bit guests reach any gpa.)
+ */
 #define EPTMMU_VMX_MAX_GPA	(1ULL << 32)
 
 /**
@@ -348,6 +351,11 @@ struct eptmmu_access {
  * access that was not made.
  */
 #define EPTMMU_EXIT_RING_FULL	5
+/*
+ * EPTMMU_RUN_GUEST only: the guest executed VMCALL (a ucall: its
+ * registers say what it wants); @regs.rip is past the VMCALL.
+ */
+#define EPTMMU_EXIT_UCALL	6
 
 /**
  * struct eptmmu_vcpu_stats - counters of one vCPU
@@ -415,6 +423,83 @@ struct eptmmu_run {
 };
 
 #define EPTMMU_RUN		_IOWR(EPTMMU_IO, 0x20, struct eptmmu_run)
+
+/**
+ * struct eptmmu_regs - a 64-bit guest's registers (EPTMMU_RUN_GUEST)
+ * @rax: the general registers (and @rbx .. @r15): in, the values the
+ *	guest starts (or goes on) with; out, its values when it stopped
+ * @rbx: as @rax
+ * @rcx: as @rax
+ * @rdx: as @rax
+ * @rsi: as @rax
+ * @rdi: as @rax
+ * @rsp: as @rax
+ * @rbp: as @rax
+ * @r8: as @rax
+ * @r9: as @rax
+ * @r10: as @rax
+ * @r11: as @rax
+ * @r12: as @rax
+ * @r13: as @rax
+ * @r14: as @rax
+ * @r15: as @rax
+ * @rip: guest-linear address of the next instruction
+ * @rflags: in, only CF PF AF ZF SF DF OF and the fixed bit 1 may be set
+ *	(IF may be set and is set anyway: see EPTMMU_RUN_GUEST); out, the
+ *	guest's
+ * @cr3: guest-physical address of the guest's PML4 table, 4 KiB aligned,
+ *	below EPTMMU_MAX_GPA (no PCID, no PWT/PCD); out, unchanged
+ */
+struct eptmmu_regs {
+	__u64 rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11, r12, r13, r14, r15;
+	__u64 rip;
+	__u64 rflags;
+	__u64 cr3;
+};
+
+/**
+ * struct eptmmu_run_guest - run 64-bit guest code until it calls out
+ * @regs: in/out: the guest's registers
+ * @flags: must be 0
+ * @exit_reason: out: EPTMMU_EXIT_UCALL, _MMIO, _FAULT, _INTR or _GUEST
+ * @exit_gpa: out: for MMIO and FAULT the guest-physical address
+ * @exit_qual: out: for GUEST, the VM exit's qualification
+ * @exit_errno: out: for FAULT a positive errno (as in struct eptmmu_run);
+ *	for GUEST the VMX basic exit reason (bit 31: VM entry failed)
+ * @exit_intr: out: for GUEST, the VM exit's interruption information
+ *	(an exception's vector in bits 7:0, bit 31 valid)
+ *
+ * EPTMMU_RUN_GUEST enters the vmx vCPU's guest in 64-bit mode (IA-32e,
+ * CR0.PG/PE, CR4.PAE, EFER.LME/LMA, 64-bit code segment, flat data
+ * segments, CPL 0) with @regs, paging through the 4-level guest page
+ * tables at @regs.cr3 that user space built in guest memory.  The CPU
+ * walks those tables through the EPT, so its accesses to them fault in
+ * like any guest access; every EPT violation is handled by the fault path
+ * and the guest goes on.  The call returns when the guest executes VMCALL
+ * (EXIT_UCALL), touches a gpa in no memslot (EXIT_MMIO: calling again
+ * retries the access), meets a fault the MMU cannot resolve (EXIT_FAULT),
+ * a signal is pending (EXIT_INTR: calling again goes on), or the guest
+ * cannot go on (EXIT_GUEST: an exception, HLT, I/O, an MSR or CR access,
+ * or a failed VM entry; @regs.rip is where).  External interrupts and
+ * NMIs exit to the host, never reach the guest; x87/SSE is off
+ * (CR0.EM/TS): guest code is built with general registers only.
+ * Errors: EINVAL (@flags not 0, @regs.rflags or @regs.cr3 as above),
+ * EOPNOTSUPP (the soft vCPU runs no code, or the CPU cannot run a 64-bit
+ * guest), EBUSY (another thread runs this vCPU).
+ */
+struct eptmmu_run_guest {
+	struct eptmmu_regs regs;
+	__u32 flags;
+	__u32 exit_reason;
+	__u64 exit_gpa;
+	__u64 exit_qual;
+	__u32 exit_errno;
+	__u32 exit_intr;
+};
+
+/* vCPU ioctls 0x40-0x4f: 64-bit guest code. */
+#define EPTMMU_RUN_GUEST	_IOWR(EPTMMU_IO, 0x40, struct eptmmu_run_guest)
 
 /* What a fault ended as, for the latency histograms. */
 #define EPTMMU_FAULT_FAST_WP	0	/* fast path set W */
