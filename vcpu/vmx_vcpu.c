@@ -891,6 +891,11 @@ static int vmx_guest_fault(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
 	if ((e->reason & 0xffff) == EXIT_REASON_EPT_MISCONFIG)
 		qual = EPT_VIOLATION_ACC_READ;
 	fr = eptmmu_page_fault(&vv->vcpu, e->gpa, qual);
+	/* Not handled: the guest faults again once the ring has room. */
+	if (fr == EPTMMU_FAULT_RING_FULL) {
+		rg->exit_gpa = e->gpa;
+		return EPTMMU_EXIT_RING_FULL;
+	}
 	if (fr == EPTMMU_FAULT_MMIO) {
 		WRITE_ONCE(vv->vcpu.stats.mmio_exits,
 			   vv->vcpu.stats.mmio_exits + 1);
@@ -961,6 +966,12 @@ static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
 	vv->rflags = g->rflags | GUEST_RFLAGS_FIXED;
 	vv->cr3 = g->cr3;
 	for (;;) {
+		/* R-RING-SOFT-FULL: no entry with a soft-full ring. */
+		if (eptmmu_dirty_ring_soft_full(vcpu)) {
+			rg->exit_gpa = 0;
+			exit = EPTMMU_EXIT_RING_FULL;
+			break;
+		}
 		r = vmx_enter_once(vv, VMX_MODE_LONG);
 		if (r == -EIO) {
 			exit = guest_error(vv, e->reason |
@@ -982,6 +993,8 @@ static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
 		rg->exit_qual = e->qual;
 		rg->exit_intr = e->intr_info;
 	}
+	if (exit == EPTMMU_EXIT_RING_FULL)
+		atomic64_inc(&vcpu->vm->stats.ring_full_exits);
 	for (i = 0; i < ARRAY_SIZE(vmx_gprs); i++)
 		ur[vmx_gprs[i].off] = vv->regs[vmx_gprs[i].reg];
 	g->rip = vv->rip;

@@ -462,7 +462,8 @@ struct eptmmu_regs {
  * struct eptmmu_run_guest - run 64-bit guest code until it calls out
  * @regs: in/out: the guest's registers
  * @flags: must be 0
- * @exit_reason: out: EPTMMU_EXIT_UCALL, _MMIO, _FAULT, _INTR or _GUEST
+ * @exit_reason: out: EPTMMU_EXIT_UCALL, _MMIO, _FAULT, _INTR, _GUEST or
+ *	_RING_FULL
  * @exit_gpa: out: for MMIO and FAULT the guest-physical address
  * @exit_qual: out: for GUEST, the VM exit's qualification
  * @exit_errno: out: for FAULT a positive errno (as in struct eptmmu_run);
@@ -479,7 +480,10 @@ struct eptmmu_regs {
  * and the guest goes on.  The call returns when the guest executes VMCALL
  * (EXIT_UCALL), touches a gpa in no memslot (EXIT_MMIO: calling again
  * retries the access), meets a fault the MMU cannot resolve (EXIT_FAULT),
- * a signal is pending (EXIT_INTR: calling again goes on), or the guest
+ * a signal is pending (EXIT_INTR: calling again goes on), the vCPU's
+ * dirty ring is soft-full (EXIT_RING_FULL: reset the rings, then calling
+ * again goes on; @exit_gpa is the fault's gpa, or 0 when the run stopped
+ * before entering the guest), or the guest
  * cannot go on (EXIT_GUEST: an exception, HLT, I/O, an MSR or CR access,
  * or a failed VM entry; @regs.rip is where).  External interrupts and
  * NMIs exit to the host, never reach the guest; x87/SSE is off
