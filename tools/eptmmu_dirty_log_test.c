@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib.h"
+#include "g64.h"
 
 /* Well above 32-bit space, so a truncated gpa cannot hit a slot. */
 #define GPA_BASE	0x100000000ULL
@@ -1629,6 +1629,120 @@ out:
 	munmap(mem, size);
 }
 
+/* ---- -G: a 64-bit guest (EPTMMU_RUN_GUEST, vmx vCPU) over the ring ---- */
+
+#define G64R_GPA	0x40000000ULL
+#define G64R_PAGES	1024
+
+struct g64r_seen {
+	u64 *count;		/* entries per page */
+	u64 entries, bad;
+};
+
+static void g64r_note(u32 slot, u64 off, void *arg)
+{
+	struct g64r_seen *s = arg;
+
+	s->entries++;
+	if (slot || off >= G64R_PAGES)
+		s->bad++;
+	else
+		s->count[off]++;
+}
+
+/*
+ * A 64-bit guest writes one word into each of G64R_PAGES pages of a
+ * logging slot in a ring VM: its run must stop with ring-full exits (no
+ * more than 448 entries fit before one), go on after each reset, and in
+ * the end every page must be in the rings exactly once and hold what the
+ * guest wrote.
+ */
+static int g64_ring_main(void)
+{
+	struct g64r_seen seen = { 0 };
+	struct eptmmu_run_guest rg;
+	struct dring ring = { 0 };
+	u64 size = G64R_PAGES * PAGE_SIZE, fulls = 0, p, once = 0;
+	struct g64 g;
+	int vm, vcpu, r;
+	bool ok = true;
+	u8 *mem;
+
+	tap_plan(2);
+	devfd = xopen_dev();
+	vm = xcreate_vm(devfd);
+	mem = xmap(size, PAGE_SIZE);
+	seen.count = calloc(G64R_PAGES, sizeof(u64));
+	if (!seen.count)
+		die("calloc");
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	r = r ? r : g64_init(&g, vm, 0);
+	r = r ? r : set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, G64R_GPA,
+				size, mem);
+	if (r || !g64_map(&g, G64R_GPA, G64R_GPA, size))
+		die("g64 ring: setup: %s", strerror(-r));
+	vcpu = xcreate_vcpu(vm);
+	if (dring_map(&ring, vcpu, RF_ENTRIES))
+		die("mmap of the dirty ring");
+	g64_start(&g, &rg, 0, G_PROG_TOUCH, G64R_GPA, G64R_PAGES, 0,
+		  G_TOUCH_WRITE | 1);
+	for (;;) {
+		r = ioctl(vcpu, EPTMMU_RUN_GUEST, &rg) ? -errno : 0;
+		if (r == -EOPNOTSUPP) {
+			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: ring-full exits");
+			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: every page once");
+			goto out;
+		}
+		if (!r && rg.exit_reason == EPTMMU_EXIT_INTR)
+			continue;
+		if (r || (rg.exit_reason != EPTMMU_EXIT_RING_FULL &&
+			  rg.exit_reason != EPTMMU_EXIT_UCALL)) {
+			tap_diag("g64 ring: EPTMMU_RUN_GUEST: %s, exit %s gpa %#llx errno %u",
+				 strerror(-r), exit_name(rg.exit_reason),
+				 rg.exit_gpa, rg.exit_errno);
+			ok = false;
+			break;
+		}
+		if (rg.exit_reason == EPTMMU_EXIT_UCALL) {
+			ok = rg.regs.rdi == G_UCALL_DONE;
+			if (!ok)
+				tap_diag("g64 ring: ucall %llu, want DONE", rg.regs.rdi);
+			break;
+		}
+		fulls++;
+		dring_collect(&ring, g64r_note, &seen);
+		r = reset_dirty_rings(vm);
+		if (r < 0) {
+			tap_diag("g64 ring: RESET_DIRTY_RINGS: %s", strerror(-r));
+			ok = false;
+			break;
+		}
+	}
+	dring_collect(&ring, g64r_note, &seen);
+	reset_dirty_rings(vm);
+	tap_ok(ok && fulls >= G64R_PAGES / RF_SOFT,
+	       "g64 ring: the 64-bit guest's run stopped %llu times with RING_FULL (want >= %u) and went on to DONE",
+	       fulls, G64R_PAGES / RF_SOFT);
+	for (p = 0; p < G64R_PAGES; p++) {
+		once += seen.count[p] == 1;
+		if (*(u64 *)(mem + p * PAGE_SIZE) != G_TOUCH_VALUE(p, 1))
+			seen.bad++;
+	}
+	tap_ok(ok && once == G64R_PAGES && !seen.bad &&
+	       seen.entries == G64R_PAGES,
+	       "g64 ring: %llu entries, %llu of %u pages logged exactly once, %llu wrong entries or pages",
+	       seen.entries, once, G64R_PAGES, seen.bad);
+out:
+	dring_unmap(&ring);
+	close(vcpu);
+	g64_fini(&g);
+	close_vm(vm);
+	munmap(mem, size);
+	free(seen.count);
+	close(devfd);
+	return tap_done();
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1642,6 +1756,8 @@ static void usage(FILE *f)
 		"  -s SEED      random seed (default 0)\n"
 		"  -L GiB       only this: a sparsely written slot of GiB, full-range\n"
 		"               GET, CLEAR and GET again in each logging mode\n"
+		"  -G           only this: a 64-bit guest (EPTMMU_RUN_GUEST, vmx vCPU)\n"
+		"               over a dirty ring, through ring-full exits\n"
 		"  -r ENTRIES   the runs over dirty rings of ENTRIES per vCPU (a power\n"
 		"               of two, %u..%u), then the ring's own cases\n"
 		"Output is TAP; exit 0 iff all pass.\n",
@@ -1653,13 +1769,14 @@ int main(int argc, char **argv)
 {
 	struct eptmmu_vm_stats st;
 	unsigned int runs = 0, i, big_gib = 0, nmodes = ARRAY_SIZE(modes);
+	bool g64_ring = false;
 	const struct mode *mt = modes;
 	int ntap = RUN_TAP;
 	int ch, start, vm;
 	bool ept_ad;
 	u64 target;
 
-	while ((ch = getopt(argc, argv, "m:v:i:w:s:L:r:h")) != -1) {
+	while ((ch = getopt(argc, argv, "m:v:i:w:s:L:r:Gh")) != -1) {
 		switch (ch) {
 		case 'm':
 			opt.mib = parse_num(optarg, 1, 4096);
@@ -1679,6 +1796,9 @@ int main(int argc, char **argv)
 		case 'L':
 			big_gib = parse_num(optarg, 1, EPTMMU_MAX_MEMSLOT_SIZE >> 30);
 			break;
+		case 'G':
+			g64_ring = true;
+			break;
 		case 'r':
 			opt.ring = parse_num(optarg, EPTMMU_DIRTY_RING_MIN_ENTRIES,
 					     EPTMMU_DIRTY_RING_MAX_ENTRIES);
@@ -1697,6 +1817,8 @@ int main(int argc, char **argv)
 	}
 	if (big_gib)
 		return big_main(big_gib);
+	if (g64_ring)
+		return g64_ring_main();
 
 	if (opt.ring) {
 		mt = ring_modes;
