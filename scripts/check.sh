@@ -422,8 +422,11 @@ EOF
 		cat >>"$plan" <<'EOF'
 step migrate sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 2 -t 32 -w 200 -p 200; r=$?; rmmod eptmmu; exit $r'
 step migrate-ring sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -v 1 -m 4 -P 0 -r 0 -t 32 -R 8 -w 100 -p 100 -d ring -G 1024; r=$?; rmmod eptmmu; exit $r'
+step dirtylog-ring-g64 sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_dirty_log_test -G; r=$?; rmmod eptmmu; exit $r'
 EOF
-		bexpect+=(migrate:tap migrate-ring:tap)
+		bexpect+=(migrate:tap migrate-ring:tap dirtylog-ring-g64:tap)
+		# A 64-bit guest (EPTMMU_RUN_GUEST) through ring-full exits.
+		extra+=("$TOOLSDIR"/eptmmu_dirty_log_test)
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
 		bexpect+=(kvm-owns-vmx:tap)

@@ -1654,15 +1654,18 @@ static void g64r_note(u32 slot, u64 off, void *arg)
  * A 64-bit guest writes one word into each of G64R_PAGES pages of a
  * logging slot in a ring VM: its run must stop with ring-full exits (no
  * more than 448 entries fit before one), go on after each reset, and in
- * the end every page must be in the rings exactly once and hold what the
- * guest wrote.
+ * the end every page must be in the rings and hold what the guest wrote.
+ * A page may be in them twice, once per ring-full exit at most: the exit
+ * can come between the fault that logged the page and the write that
+ * faulted, which the reset re-protects, so the write faults and is
+ * logged again (KVM's rings do the same).
  */
 static int g64_ring_main(void)
 {
 	struct g64r_seen seen = { 0 };
 	struct eptmmu_run_guest rg;
 	struct dring ring = { 0 };
-	u64 size = G64R_PAGES * PAGE_SIZE, fulls = 0, p, once = 0;
+	u64 size = G64R_PAGES * PAGE_SIZE, fulls = 0, p, logged = 0, twice = 0;
 	struct g64 g;
 	int vm, vcpu, r;
 	bool ok = true;
@@ -1690,7 +1693,7 @@ static int g64_ring_main(void)
 		r = ioctl(vcpu, EPTMMU_RUN_GUEST, &rg) ? -errno : 0;
 		if (r == -EOPNOTSUPP) {
 			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: ring-full exits");
-			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: every page once");
+			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: every page logged");
 			goto out;
 		}
 		if (!r && rg.exit_reason == EPTMMU_EXIT_INTR)
@@ -1724,14 +1727,16 @@ static int g64_ring_main(void)
 	       "g64 ring: the 64-bit guest's run stopped %llu times with RING_FULL (want >= %u) and went on to DONE",
 	       fulls, G64R_PAGES / RF_SOFT);
 	for (p = 0; p < G64R_PAGES; p++) {
-		once += seen.count[p] == 1;
+		logged += seen.count[p] >= 1;
+		twice += seen.count[p] > 1;
+		seen.bad += seen.count[p] > 2;
 		if (*(u64 *)(mem + p * PAGE_SIZE) != G_TOUCH_VALUE(p, 1))
 			seen.bad++;
 	}
-	tap_ok(ok && once == G64R_PAGES && !seen.bad &&
-	       seen.entries == G64R_PAGES,
-	       "g64 ring: %llu entries, %llu of %u pages logged exactly once, %llu wrong entries or pages",
-	       seen.entries, once, G64R_PAGES, seen.bad);
+	tap_ok(ok && logged == G64R_PAGES && twice <= fulls && !seen.bad &&
+	       seen.entries == G64R_PAGES + twice,
+	       "g64 ring: %llu entries, %llu of %u pages logged (%llu twice, at most one per ring-full exit), %llu wrong entries or pages",
+	       seen.entries, logged, G64R_PAGES, twice, seen.bad);
 out:
 	dring_unmap(&ring);
 	close(vcpu);
