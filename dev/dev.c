@@ -130,10 +130,20 @@ static long vcpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
+/* The dirty ring: the vCPU's only mapping (Documentation/abi.rst). */
+static int vcpu_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct eptmmu_vcpu *vcpu = file->private_data;
+	int r = vm_usable(vcpu->vm);
+
+	return r ? r : eptmmu_dirty_ring_mmap(vcpu, vma);
+}
+
 static const struct file_operations vcpu_fops = {
 	.owner = THIS_MODULE,
 	.release = vcpu_release,
 	.unlocked_ioctl = vcpu_ioctl,
+	.mmap = vcpu_mmap,
 	.llseek = noop_llseek,
 };
 
@@ -216,6 +226,17 @@ static long vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return eptmmu_get_dirty_log(vm, &log);
 		return eptmmu_clear_dirty_log(vm, &log);
 	}
+	case EPTMMU_ENABLE_DIRTY_RING: {
+		struct eptmmu_dirty_ring_config cfg;
+
+		if (copy_from_user(&cfg, argp, sizeof(cfg)))
+			return -EFAULT;
+		return eptmmu_enable_dirty_ring(vm, &cfg);
+	}
+	case EPTMMU_RESET_DIRTY_RINGS:
+		if (arg)
+			return -EINVAL;
+		return eptmmu_reset_dirty_rings(vm);
 	case EPTMMU_GET_VM_STATS: {
 		struct eptmmu_vm_stats st;
 

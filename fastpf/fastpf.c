@@ -50,16 +50,18 @@ static u64 gfn_of_pfn(struct eptmmu_vm *vm, u64 pfn, u64 fallback)
 	return gfn;
 }
 
-static void mark_written(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+static void mark_written(struct eptmmu_vcpu *vcpu, struct eptmmu_slot *slot,
 			 u64 gfn, u64 spte)
 {
+	struct eptmmu_vm *vm = vcpu->vm;
+
 	if (eptmmu_broken(dirty_gfn_from_pfn)) {
 		gfn = gfn_of_pfn(vm, spte_pfn(spte), gfn);
 		slot = eptmmu_gfn_to_slot(eptmmu_slots(vm), gfn);
 		if (!slot)
 			return;
 	}
-	eptmmu_mark_dirty(slot, gfn);
+	eptmmu_vcpu_mark_dirty(vcpu, slot, gfn);
 }
 
 /**
@@ -136,7 +138,7 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 
 		if (set_w && eptmmu_broken(fast_mark_before_set) &&
 		    !eptmmu_slot_logs_dbit(slot))
-			mark_written(vm, slot, gfn, old);
+			mark_written(vcpu, slot, gfn, old);
 		/* W only where the MMU and the host allow it, never huge when logging. */
 		eptmmu_prove(set_w && !spte_can_fast_set_w(old));
 		eptmmu_prove((new & VMX_EPT_WRITABLE_MASK) && level > PG_LEVEL_4K &&
@@ -160,7 +162,7 @@ int eptmmu_fast_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 			eptmmu_park(EPTMMU_PARK_FAST_AFTER_SET);
 			if (!eptmmu_broken(fast_mark_before_set) &&
 			    !eptmmu_slot_logs_dbit(slot))
-				mark_written(vm, slot, gfn, new);
+				mark_written(vcpu, slot, gfn, new);
 		}
 		if (tracked) {
 			stat_inc(&vcpu->stats.fast_fixed_acc);
@@ -228,7 +230,8 @@ static int slow_path(int r, bool fixed)
  * @gpa: guest-physical address
  * @exit_qual: SDM exit qualification
  *
- * Return: 0 (fixed), or as eptmmu_slow_page_fault().
+ * Return: 0 (fixed), EPTMMU_FAULT_RING_FULL (the vCPU's dirty ring is
+ * soft-full: the fault was not handled), or as eptmmu_slow_page_fault().
  */
 int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 {
@@ -236,6 +239,9 @@ int eptmmu_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	u64 retries = vcpu->stats.fast_retries, fixed;
 	int fast, r, kind, path;
 
+	/* R-RING-SOFT-FULL: nothing more is logged until user space resets. */
+	if (eptmmu_dirty_ring_soft_full(vcpu))
+		return EPTMMU_FAULT_RING_FULL;
 	stat_inc(&vcpu->stats.faults);
 	eptmmu_count_qual(vcpu, exit_qual);
 	trace_eptmmu_fault_entry(vcpu->id, gpa, exit_qual);

@@ -182,7 +182,8 @@ static void audit_logging(struct audit *a, struct eptmmu_slot *s, u64 gfn,
 		return;
 	}
 	/* An unharvested mark: the page is reported whatever it holds. */
-	marked = test_bit(gfn - s->base_gfn, s->dirty_bitmap);
+	marked = test_bit(gfn - s->base_gfn, s->dirty_bitmap) ||
+		 eptmmu_dirty_ring_holds(a->vm, s->id, gfn - s->base_gfn);
 	if (marked || !spte_is_writable(spte))
 		return;
 	/*

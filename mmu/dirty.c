@@ -294,8 +294,9 @@ static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 
 /*
  * Re-protect the pages of @mask at @gfn (64 pages); write lock held.
- * @dbit (PML): clear D instead of W, on the leaves whose D is set; a D
- * the CPU sets after the read is a write PML logs again.
+ * W withdrawn, or with @dbit D cleared instead, on the leaves whose D is
+ * set (and recorded: eptmmu_leaf_changed()): D-bit slots and PML slots
+ * (a D the CPU sets after the read is a write PML logs again).
  */
 static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 			   u64 gfn, u64 mask, bool dbit, bool *flush)
@@ -621,3 +622,82 @@ out:
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_clear_dirty_log);
+
+/**
+ * eptmmu_dirty_log_clear_pages() - take pages out of the log, re-protect them
+ * @vm: the VM, slots_lock held
+ * @pages: the pages, by memslot id and offset (a dirty-ring reset's copy)
+ * @n: how many
+ *
+ * For each page: W is withdrawn (with D-bit or PML logging, D is cleared) and
+ * its bitmap bit cleared, so that the next write is logged again -- by a
+ * fault, or by the D bit the CPU sets (which a GET collects, or a
+ * page-modification log reports).  Entries that name no logging slot
+ * or a page past its end are skipped: the slot was deleted or stopped
+ * logging since the entry was made, or user space wrote it.  Returns when
+ * every vCPU's TLB has the pages protected.
+ */
+void eptmmu_dirty_log_clear_pages(struct eptmmu_vm *vm,
+				  const struct eptmmu_dirty_gfn *pages,
+				  size_t n)
+{
+	unsigned int budget = EPTMMU_DIRTY_LOG_YIELD_WORDS;
+	struct wrprot_cursor cursor = { .valid = false };
+	struct eptmmu_slot *slot = NULL;
+	u64 word = 0, mask = 0;
+	bool flush = false;
+	size_t i;
+
+	lockdep_assert_held(&vm->slots_lock);
+	write_lock(&vm->mmu_lock);
+	rcu_read_lock();
+	/*
+	 * Pages of one bitmap word in a row (a ring holds a guest's writes in
+	 * the order it made them) are cleared and re-protected together, as a
+	 * CLEAR's word is.
+	 */
+	for (i = 0; i <= n; i++) {
+		u64 off = i < n ? pages[i].offset : 0;
+
+		if (i < n && slot && slot->id == pages[i].slot &&
+		    off < slot->npages && off / 64 == word) {
+			mask |= BIT_ULL(off % 64);
+			continue;
+		}
+		if (mask) {
+			dirty_log_cond_resched(vm, &flush, &budget, &cursor);
+			/*
+			 * With D bits the D goes, recorded into the bitmap
+			 * (R-DIRTY-DBIT), so the bits are cleared after: the
+			 * write it records is one the caller copies.
+			 */
+			reprotect_mask(vm, &cursor, slot->base_gfn + word * 64,
+				       mask, eptmmu_slot_logs_dbit(slot) ||
+				       eptmmu_slot_logs_pml(vm, slot), &flush);
+			atomic_long_andnot(mask, (atomic_long_t *)
+					   &slot->dirty_bitmap[word]);
+			/*
+			 * Always, as in a CLEAR: aging may have dropped W, and
+			 * a TLB entry with D set would write without setting
+			 * it again.
+			 */
+			flush = true;
+		}
+		mask = 0;
+		if (i == n)
+			break;
+		if (!slot || slot->id != pages[i].slot)
+			slot = eptmmu_slot_by_id(eptmmu_slots(vm),
+						 pages[i].slot);
+		if (slot && !slot->dirty_bitmap)
+			slot = NULL;
+		if (!slot || off >= slot->npages)
+			continue;
+		word = off / 64;
+		mask = BIT_ULL(off % 64);
+	}
+	if (flush)
+		eptmmu_flush_remote_tlbs(vm);
+	rcu_read_unlock();
+	write_unlock(&vm->mmu_lock);
+}

@@ -522,7 +522,7 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 	read_unlock(&vm->mmu_lock);
 	/* A writable leaf in a logging slot: this write must be in the log. */
 	if (!r && (new & VMX_EPT_WRITABLE_MASK))
-		eptmmu_mark_dirty(f.slot, f.gfn);
+		eptmmu_vcpu_mark_dirty(vcpu, f.slot, f.gfn);
 	if (!r)
 		vcpu->last_fault_level = f.level;
 	put_page(f.page);

@@ -57,6 +57,7 @@ struct snapshot {
 	u64 pages[PG_LEVEL_1G + 1];
 	u64 vcpus;
 	u64 pml;
+	u64 ring_pushed, ring_reset, ring_full_exits, ring_overflow;
 };
 
 #define STAT(name, field)	{ #name, offsetof(struct snapshot, field) }
@@ -108,6 +109,11 @@ static const struct {
 	STAT(pml, pml),
 	STAT(pml_logged, k.pml_logged),
 	STAT(pml_full_exits, k.pml_full_exits),
+	/* The dirty rings (all 0 in a VM without). */
+	STAT(dirty_ring_pushed, ring_pushed),
+	STAT(dirty_ring_reset, ring_reset),
+	STAT(dirty_ring_full_exits, ring_full_exits),
+	STAT(dirty_ring_overflow, ring_overflow),
 };
 
 /* Add the u64 counters of @from to those of @to, each read once. */
@@ -139,6 +145,10 @@ static void take_snapshot(struct eptmmu_vm *vm, struct snapshot *s)
 	}
 	s->vcpus = n;
 	s->pml = vm->pml;
+	s->ring_pushed = atomic64_read(&vm->stats.ring_pushed);
+	s->ring_reset = atomic64_read(&vm->stats.ring_reset);
+	s->ring_full_exits = atomic64_read(&vm->stats.ring_full_exits);
+	s->ring_overflow = atomic64_read(&vm->stats.ring_overflow);
 }
 
 static_assert(sizeof(struct eptmmu_vcpu_stats) % sizeof(u64) == 0);

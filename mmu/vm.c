@@ -89,8 +89,10 @@ static void vm_destroy(struct eptmmu_vm *vm)
 	eptmmu_audit_remove_vm(vm);
 	/* After this no notifier callback runs or is running. */
 	eptmmu_notifier_unregister(vm);
-	for (i = 0; i < atomic_read(&vm->nr_vcpus); i++)
+	for (i = 0; i < atomic_read(&vm->nr_vcpus); i++) {
+		eptmmu_dirty_ring_free(vm->vcpus[i]);
 		vm->vcpus[i]->ops->destroy(vm->vcpus[i]);
+	}
 	eptmmu_free_all_tables(vm);
 	WARN_ON_ONCE(atomic64_read(&vm->stats.tables));
 	slots = rcu_dereference_protected(vm->slots, true);
@@ -117,7 +119,7 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_vm_put);
  * vCPUs are never removed before the VM dies, so the flush path can walk
  * the array without a lock.
  *
- * Return: the vCPU id, or -ENOSPC.
+ * Return: the vCPU id, -ENOSPC, or -ENOMEM (no dirty ring).
  */
 int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu)
 {
@@ -128,6 +130,11 @@ int eptmmu_vm_add_vcpu(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu)
 	if (id >= EPTMMU_MAX_VCPUS) {
 		mutex_unlock(&vm->vcpus_lock);
 		return -ENOSPC;
+	}
+	/* A ring VM's vCPUs all have rings (the size is fixed by now). */
+	if (eptmmu_dirty_ring_alloc(vm, vcpu)) {
+		mutex_unlock(&vm->vcpus_lock);
+		return -ENOMEM;
 	}
 	vcpu->id = id;
 	WRITE_ONCE(vm->vcpus[id], vcpu);

@@ -25,6 +25,10 @@
 #   latency.csv  medians per configuration, phase and fault kind
 #   kvm_compare.csv  eptmmu/KVM per size, phase and vCPUs, like for like or not
 #   sweep.csv    seconds and seconds per GiB per size, eptmmu and KVM
+#   harvest.csv  eptmmu_perf -R: one harvest of a 64-page (dirty_pct 0), a
+#                1% and a 50% dirty set,
+#                the bitmap (GET + CLEAR) beside the dirty ring (collect +
+#                reset), per size and SPTE mode
 #   bench.png    fault-latency histograms per kind, the phase times and
 #                the size sweep
 #
@@ -172,6 +176,10 @@ for rep in \$(seq 1 $REPS); do
 						-M -I -m \$mode -v \$v -b \$b -i $ITERS
 				done
 			done
+			# One harvest of a 64-page, a 1% and a 50% dirty set:
+			# the bitmap's GET + CLEAR beside the ring's collect +
+			# reset.
+			step harvest-\$ad-b\$b-r\$rep /eptmmu_perf -R --csv -b \$b -i $ITERS
 			rmmod eptmmu
 		done
 	done
@@ -696,12 +704,52 @@ if ($nsizes > 1) {
 unset multiplot
 GP
 
+# The harvest cost, bitmap beside ring (eptmmu_perf -R): harvest.csv and
+# a table of medians per size, SPTE mode, log and dirty fraction.
+python3 - "$log" "$bench" <<'PY' || prc=1
+import collections, csv, os, re, statistics, sys
+
+log, out = sys.argv[1], sys.argv[2]
+line_re = re.compile(r'eptmmu-out\[(harvest-[^\]]+)\]: (harvest,.*)$')
+fields = ['ept_ad', 'log', 'dirty_pct', 'bytes', 'pages_dirty', 'iters',
+          'median_s', 'min_s', 'max_s', 'ns_per_dirty_page', 'ring_full_exits']
+rows = []
+with open(log, errors='replace') as f:
+    for raw in f:
+        m = line_re.search(raw.rstrip('\r\n').replace('\r', ''))
+        if m and len(m.group(2).split(',')) == len(fields) + 1:
+            rows.append([m.group(1)] + m.group(2).split(',')[1:])
+if not rows:
+    sys.exit('bench: no eptmmu_perf -R lines in %s' % log)
+with open(os.path.join(out, 'harvest.csv'), 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['run'] + fields)
+    w.writerows(rows)
+cell = collections.defaultdict(list)
+for r in rows:
+    d = dict(zip(['run'] + fields, r))
+    cell[int(d['bytes']), d['ept_ad'], int(d['dirty_pct']), d['log']].append(
+        (float(d['median_s']), float(d['ns_per_dirty_page']), int(d['pages_dirty'])))
+print()
+print('== harvest cost: one harvest of a dirty set, medians over runs ==')
+print('%8s %6s %6s %9s %14s %14s %12s %12s' % ('size', 'ept_ad', 'dirty', 'pages',
+      'bitmap ms', 'ring ms', 'bitmap ns/pg', 'ring ns/pg'))
+for (size, ad, pct) in sorted({k[:3] for k in cell}, key=lambda k: (k[0], k[1] != 'on', k[2])):
+    b, r = cell.get((size, ad, pct, 'bitmap'), []), cell.get((size, ad, pct, 'ring'), [])
+    med = lambda xs, i: statistics.median(x[i] for x in xs) if xs else float('nan')
+    print('%7dM %6s %6s %9d %14.3f %14.3f %12.1f %12.1f' % (
+        size >> 20, ad, '%d%%' % pct if pct else '64 pg', (b or r)[0][2],
+        med(b, 0) * 1e3, med(r, 0) * 1e3,
+        med(b, 1), med(r, 1)))
+PY
+
 t_end=$SECONDS
 echo
 say "results: $bench/raw.csv"
 say "         $bench/kvm_compare.csv"
 say "         $bench/summary.csv"
 say "         $bench/latency.csv"
+say "         $bench/harvest.csv"
 say "plot:    $bench/bench.png"
 say "time: build $((t_built - t_start)) s, QEMU $((t_ran - t_built)) s, total $((t_end - t_start)) s"
 [ $qrc -eq 0 ] || die "QEMU failed or timed out (status $qrc); see $log"

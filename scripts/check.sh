@@ -49,8 +49,8 @@ EOF
 		# Every selftest in both SPTE modes: EPT A/D bits, and access
 		# tracking without them.  The debug kernels run 5-10x slower:
 		# they get smaller workloads, never fewer checks.
-		local st="" dl=""
-		[ "$kv" = plain ] || { st="-m 16 -n 10000"; dl="-w 100000 -i 50"; }
+		local st="" dl="" dlr="-w 200000 -i 50"
+		[ "$kv" = plain ] || { st="-m 16 -n 10000"; dl="-w 100000 -i 50"; dlr="-w 40000 -i 20"; }
 		# Swap on zram, so reclaim really writes anonymous pages out
 		# (eptmmu_mm_test swap).
 		cat >>"$PLAN" <<'EOF'
@@ -62,15 +62,19 @@ step selftest sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_selftest $st; r=\$?;
 step selftest-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_selftest $st; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step dirtylog-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_dirty_log_test -r 1024 $dlr; r=\$?; rmmod eptmmu; exit \$r'
+step dirtylog-ring-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_dirty_log_test -r 1024 $dlr; r=\$?; rmmod eptmmu; exit \$r'
 step mm sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 step mm-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_mm_test; r=\$?; rmmod eptmmu; exit \$r'
 step vmxtest-soft sh -c 'insmod /eptmmu.ko && /eptmmu_vmx_test --backend soft; r=\$?; rmmod eptmmu; exit \$r'
 EOF
 		EXPECT+=(selftest:tap selftest-noad:tap dirtylog:tap dirtylog-noad:tap
+			 dirtylog-ring:tap dirtylog-ring-noad:tap
 			 mm:tap mm-noad:tap vmxtest-soft:tap)
 		# Live migration to a second process over the dirty log
 		# (tools/eptmmu_migrate.c): write protection and D bits with
-		# A/D, write protection without.  The test kernels have no
+		# A/D, write protection without; each over the bitmap and
+		# over the dirty rings (small ones: ring-full exits happen).  The test kernels have no
 		# sockets (no CONFIG_NET): the destination is reached through
 		# pipes there; make compat runs it over a UNIX socket.
 		local mg="-m 8 -p 200"
@@ -78,8 +82,10 @@ EOF
 		cat >>"$PLAN" <<EOF
 step migrate sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
 step migrate-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_migrate $mg; r=\$?; rmmod eptmmu; exit \$r'
+step migrate-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_migrate $mg -d ring -G 1024; r=\$?; rmmod eptmmu; exit \$r'
+step migrate-ring-noad sh -c 'insmod /eptmmu.ko ept_ad=off && /eptmmu_migrate $mg -d ring -G 1024; r=\$?; rmmod eptmmu; exit \$r'
 EOF
-		EXPECT+=(migrate:tap migrate-noad:tap)
+		EXPECT+=(migrate:tap migrate-noad:tap migrate-ring:tap migrate-ring-noad:tap)
 		# Tracepoints, debugfs stats and eptmmu_stat: on a kernel with
 		# event tracing (-r) a missing tracefs or event fails; without
 		# it the trace cases skip and say so.
@@ -116,9 +122,15 @@ EOF
 			echo "step torture-ad$mode sh -c 'insmod /eptmmu.ko ept_ad=$mode && /eptmmu_torture -s 1 $tt -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=("torture-ad$mode:tap")
 		done
+		# The same agents over dirty rings (small: ring-full exits
+		# happen), with A/D: write-protection and D-bit sessions.
+		local tr="-d 5"
+		[ "$kv" = plain ] || tr="-d 4 -l"
+		echo "step torture-ring sh -c 'insmod /eptmmu.ko ept_ad=on && /eptmmu_torture -s 1 $tr -R 1024 -K $k; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+		EXPECT+=(torture-ring:tap)
 		# make bench's tool, in a tiny configuration, so it keeps working.
 		if [ "$kv" = plain ]; then
-			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q && /eptmmu_perf -v 2 -b 4M -i 2 -q -M -I; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
+			echo "step perf-smoke sh -c 'insmod /eptmmu.ko && /eptmmu_perf -v 2 -b 4M -i 2 -q && /eptmmu_perf -v 2 -b 4M -i 2 -q -M -I && /eptmmu_perf -R -b 4M -i 1 -q; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(perf-smoke:rc)
 			# What users load: the build without EPTMMU_TEST (no
 			# injection sites, no KUnit) runs the user-space tests
@@ -127,8 +139,9 @@ EOF
 step prod-selftest sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_selftest; r=$?; rmmod eptmmu; exit $r'
 step prod-dirtylog sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_dirty_log_test; r=$?; rmmod eptmmu; exit $r'
 step prod-mm sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_mm_test; r=$?; rmmod eptmmu; exit $r'
+step prod-dirtylog-ring sh -c 'insmod /eptmmu-prod.ko ept_ad=on && /eptmmu_dirty_log_test -r 1024 -w 100000 -i 20; r=$?; rmmod eptmmu; exit $r'
 EOF
-			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap)
+			EXPECT+=(prod-selftest:tap prod-dirtylog:tap prod-mm:tap prod-dirtylog-ring:tap)
 			echo "step prod-obs sh -c 'insmod /eptmmu-prod.ko ept_ad=off && /eptmmu_obs_test $obs; r=\$?; rmmod eptmmu; exit \$r'" >>"$PLAN"
 			EXPECT+=(prod-obs:tap)
 			# broken= exists in test builds only, and takes known
@@ -158,6 +171,12 @@ EOF
 step migrate-catches-skip_flush sh -c 'insmod /eptmmu.ko ept_ad=on broken=skip_flush || exit 2; /eptmmu_migrate -m 8 -P 100 -p 100 >/tmp/migrate.out; r=$?; cat /tmp/migrate.out; rmmod eptmmu; test $r -eq 1 && grep -q "^not ok .* wp: destination byte-identical" /tmp/migrate.out && grep -q "^not ok .* dbit: destination byte-identical" /tmp/migrate.out'
 EOF
 			EXPECT+=(migrate-catches-skip_flush:rc)
+			# R-RING-RESET: a reset that frees entries without
+			# re-protecting their pages must lose writes.
+			cat >>"$PLAN" <<'EOF'
+step dirtylog-ring-catches-no-protect sh -c 'insmod /eptmmu.ko ept_ad=on broken=ring_reset_no_protect || exit 2; /eptmmu_dirty_log_test -r 1024 -w 100000 -i 20 >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*ring/wp: 0 lost pages" /tmp/o'
+EOF
+			EXPECT+=(dirtylog-ring-catches-no-protect:rc)
 			local knob
 			for knob in $TORTURE_CATCHES; do
 				echo "step torture-catches-$knob sh -c 'insmod /eptmmu.ko ept_ad=on broken=$knob || exit 2; /eptmmu_torture -s 1 -d 10 -x -K $k >/tmp/torture.out; r=\$?; cat /tmp/torture.out; rmmod eptmmu; test \$r -eq 1 && grep -q \"verdict: FAIL\" /tmp/torture.out'" >>"$PLAN"
@@ -418,11 +437,18 @@ EOF
 		# Haswell, write protection on the Sandy Bridge.  No broken
 		# variant here: with broken=skip_flush a trial run under Bochs
 		# lost no write (its CPU did not reuse the stale writable
-		# translation), so there would be nothing to catch.
+		# translation), so there would be nothing to catch.  The ring
+		# run's one vCPU writes flat out (-r 0) all over its 1024 pages
+		# (-P 0) into a 1024-entry ring: the vmx vCPU takes ring-full
+		# exits (27 in the write-protection run of a trial).
 		cat >>"$plan" <<'EOF'
 step migrate sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -m 2 -t 32 -w 200 -p 200; r=$?; rmmod eptmmu; exit $r'
+step migrate-ring sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_migrate -v 1 -m 4 -P 0 -r 0 -t 32 -R 8 -w 100 -p 100 -d ring -G 1024; r=$?; rmmod eptmmu; exit $r'
+step dirtylog-ring-g64 sh -c 'insmod /eptmmu.ko backend=vmx && /eptmmu_dirty_log_test -G; r=$?; rmmod eptmmu; exit $r'
 EOF
-		bexpect+=(migrate:tap)
+		bexpect+=(migrate:tap migrate-ring:tap dirtylog-ring-g64:tap)
+		# A 64-bit guest (EPTMMU_RUN_GUEST) through ring-full exits.
+		extra+=("$TOOLSDIR"/eptmmu_dirty_log_test)
 		# With the real kvm_intel owning VMX, eptmmu must step aside.
 		echo "step kvm-owns-vmx /kvm_owns_vmx.sh" >>"$plan"
 		bexpect+=(kvm-owns-vmx:tap)
@@ -465,12 +491,13 @@ bochs_pml_plan() {
 	cat >"$plan" <<EOF
 step vmxtest-pml sh -c 'insmod /eptmmu.ko backend=vmx || exit 1; cat /sys/module/eptmmu/parameters/vmx_caps; grep -q "$want" /sys/module/eptmmu/parameters/vmx_caps && dmesg | grep "eptmmu: PML: on" && /eptmmu_vmx_test $vt --pml 1 backend dirty_dbit dirty_wp dirty_wp_race pml_drain pml_full pml_manual'
 step dirtylog-pml /eptmmu_dirty_log_test $dl
+step migrate-ring-pml /eptmmu_migrate -v 1 -m 4 -P 0 -r 0 -t 32 -R 8 -w 100 -p 100 -d ring -G 1024
 step migrate-pml sh -c '/eptmmu_migrate -M wp -m 1 -r 0 -t 4 -R 4 -w 2 -p 2; r=\$?; rmmod eptmmu; exit \$r'
 step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race'
 step dirtylog-nopml sh -c '/eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
 step pml-drain-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=pml_no_drain || exit 2; /eptmmu_vmx_test --backend vmx pml_drain >/tmp/o; r=\$?; cat /tmp/o; test \$r -ne 0 && grep -q "^not ok .*harvest made while it ran reported" /tmp/o'
 EOF
-	PML_EXPECT=(vmxtest-pml:tap dirtylog-pml:tap migrate-pml:tap
+	PML_EXPECT=(vmxtest-pml:tap dirtylog-pml:tap migrate-ring-pml:tap migrate-pml:tap
 		    vmxtest-nopml:tap dirtylog-nopml:tap pml-drain-broken:rc)
 }
 
@@ -495,8 +522,7 @@ bochs_exec() {
 
 # make compat: the production module on Debian's kernels (their header
 # packages, DKMS, their images booted under QEMU).  Its builds ran beside
-# the QEMU kernels (prebuild); the boots are a job like the Bochs runs,
-# the first one: they are the longest.
+# the QEMU kernels (prebuild); the boots follow them in the foreground.
 compat_stage() {
 	while [ ! -e "$EPTMMU_OUT/compat-build.rc" ]; do sleep 1; done
 	cat "$EPTMMU_OUT/compat-build.out"

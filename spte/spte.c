@@ -70,6 +70,8 @@ static const struct {
 	EPTMMU_KNOB(vmx_pm_ignored),
 	EPTMMU_KNOB(dirty_log_no_yield),
 	EPTMMU_KNOB(dirty_log_yield_noflush),
+	EPTMMU_KNOB(ring_no_release),
+	EPTMMU_KNOB(ring_reset_no_protect),
 	EPTMMU_KNOB(spte_plain_access),
 	EPTMMU_KNOB(pt_free_early),
 	EPTMMU_KNOB(walk_takes_mmu_lock),

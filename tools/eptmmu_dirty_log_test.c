@@ -15,10 +15,15 @@
  * manual clearing (GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG of
  * the bits just collected), and manual clearing with logging turned on
  * over a mapped slot with the bitmap initially set (R-DIRTY-INITIALLY-SET).
+ * With -r the same runs use the dirty ring instead of the bitmap (the
+ * VM's per-vCPU rings of -r entries; D-bit slots add their bitmap, where
+ * the D bits go), then the ring's own cases: ring-full exits at the
+ * soft limit and the recovery from them, resets with stale and
+ * uncollected entries, and the errnos of the ring's calls.
  * Output is TAP; exit 0 iff all pass.
  *
  *   eptmmu_dirty_log_test [-m MiB] [-v vCPUs] [-i iterations] [-w writes]
- *                         [-s seed] [-L GiB]
+ *                         [-s seed] [-L GiB] [-r entries]
  *
  * A run harvests at least -i times, and goes on until its vCPUs have made
  * their share of -w guest writes: -w divided by the runs not skipped, so
@@ -43,7 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib.h"
+#include "g64.h"
 
 /*
  * Well above 32-bit space, so a truncated gpa cannot hit a slot; the vmx
@@ -67,6 +72,7 @@ static struct {
 	unsigned long iters;
 	u64 writes;
 	u64 seed;
+	unsigned int ring;	/* entries per vCPU ring; 0: bitmap runs */
 } opt = {
 	.mib = 16,
 	.vcpus = 2,
@@ -132,7 +138,77 @@ enum how {
 	AUTO,		/* GET_DIRTY_LOG */
 	MANUAL,		/* GET_DIRTY_LOG with NO_CLEAR, then CLEAR_DIRTY_LOG */
 	PEEK,		/* GET_DIRTY_LOG with NO_CLEAR alone: consumes nothing */
+	RING,		/* collect every vCPU's ring, reset; GET too for D bits */
 };
+
+/* The ring VM being harvested (the runs use one VM at a time). */
+static struct {
+	int vm;
+	struct dring *rings;
+	unsigned int n;
+	bool dbit;
+	atomic_ullong gen;	/* resets so far: a full vCPU waits for one */
+	atomic_bool want;	/* a vCPU waits for a reset */
+} rc;
+
+struct ring_bm {
+	u64 *bm;
+	u32 slot;
+	u64 npages;
+	u64 entries, bad;
+};
+
+static void ring_mark(u32 slot, u64 off, void *arg)
+{
+	struct ring_bm *b = arg;
+
+	b->entries++;
+	if (slot != b->slot || off >= b->npages) {
+		if (b->bad++ < 3)
+			tap_diag("ring entry names slot %u page %llu", slot, off);
+		return;
+	}
+	b->bm[off / 64] |= 1ULL << (off % 64);
+}
+
+/* R-RING-NOVCPU: with D bits, the GET collects what no vCPU logged. */
+/*
+ * Collect every ring into @bm and reset: the pages are re-protected when
+ * the reset returns, as a migration needs before it copies them.  With
+ * D bits the writes the vCPUs did not fault for are in the D bits, which
+ * a GET moves into the bitmap: add those.
+ */
+static bool ring_harvest(int vm, u32 slot, u64 npages, u64 *bm,
+			 const char *what)
+{
+	struct ring_bm b = { .bm = bm, .slot = slot, .npages = npages };
+	u64 words = bm_words(npages), *more, w;
+	unsigned int v;
+	int r;
+
+	memset(bm, 0, words * sizeof(u64));
+	for (v = 0; v < rc.n; v++)
+		dring_collect(&rc.rings[v], ring_mark, &b);
+	r = reset_dirty_rings(vm);
+	atomic_fetch_add(&rc.gen, 1);
+	if (r < 0 || (u64)r != b.entries) {
+		tap_diag("%s: RESET_DIRTY_RINGS returned %d, %llu entries collected",
+			 what, r, b.entries);
+		return false;
+	}
+	if (b.bad)
+		return false;
+	if (!rc.dbit)
+		return true;
+	more = bm_alloc(npages);
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, slot, 0, 0, 0, more);
+	if (r)
+		tap_diag("%s: GET_DIRTY_LOG: %s", what, strerror(-r));
+	for (w = 0; w < words; w++)
+		bm[w] |= more[w];
+	free(more);
+	return !r;
+}
 
 /*
  * One harvest of @slot into @bm (bm_alloc(@npages)).  MANUAL clears exactly
@@ -146,6 +222,8 @@ static bool harvest(int vm, u32 slot, u64 npages, enum how how, u64 *bm,
 	u64 words = bm_words(npages);
 	int r;
 
+	if (how == RING)
+		return ring_harvest(vm, slot, npages, bm, what);
 	bm[words] = BM_SENTINEL;
 	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, slot,
 			    how == AUTO ? 0 : EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
@@ -245,6 +323,13 @@ static const struct mode {
 	  EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET, MANUAL },
 };
 
+/* -r: the same runs over the dirty ring. */
+static const struct mode ring_modes[] = {
+	{ "ring/wp", EPTMMU_MEM_LOG_DIRTY_PAGES, RING },
+	{ "ring/dbit", EPTMMU_MEM_LOG_DIRTY_PAGES | EPTMMU_MEM_DIRTY_LOG_DBIT,
+	  RING },
+};
+
 /* The -L runs: the first four modes, one per logging mode (auto). */
 #define NR_BIG_MODES	4
 
@@ -255,9 +340,12 @@ static const char *const run_checks[] = {
 	"the guest wrote its share of -w and harvests reported pages",
 	"final harvest empty",
 	"single write reported exactly",
+	/* Ring runs only. */
+	"every ring-full exit recovered from, no entry overflowed",
 };
 
-#define RUN_TAP		((int)ARRAY_SIZE(run_checks))
+#define RUN_TAP		((int)ARRAY_SIZE(run_checks) - 1)
+#define RING_RUN_TAP	((int)ARRAY_SIZE(run_checks))
 
 struct dl_run;
 
@@ -271,6 +359,7 @@ struct vcpu_thread {
 	atomic_ullong writes;
 	/* The iteration whose batch this vCPU completed last. */
 	atomic_ullong done_iter;
+	u64 full_exits;		/* EPTMMU_EXIT_RING_FULL, each waited out */
 	bool failed;
 	char why[160];
 	struct eptmmu_vcpu_stats stats;
@@ -285,6 +374,8 @@ struct dl_run {
 	atomic_bool stop;
 	atomic_bool failed;
 	struct vcpu_thread *vt;
+	/* Ring runs: harvests a full vCPU asked for, between iterations. */
+	u64 *bm, *reported, nrep, extra;
 };
 
 /*
@@ -292,12 +383,58 @@ struct dl_run {
  * the vCPUs (page % vCPUs == index), so a page's last value is the last
  * write of its one writer, never an older write of a slower vCPU.
  */
+/*
+ * A batch on a ring VM: at each ring-full exit, ask the main thread for a
+ * reset, wait for one, and go on from the access that was not made.
+ * Return the accesses done (all of them unless the run stops meanwhile).
+ */
+static u32 ring_batch(struct vcpu_thread *t, struct eptmmu_run *run, bool *ok)
+{
+	struct timespec nap = { .tv_nsec = 50 * 1000 };
+	struct dl_run *d = t->run;
+	u32 off = 0;
+	u64 gen;
+	int r;
+
+	*ok = false;
+	for (;;) {
+		gen = atomic_load(&rc.gen);
+		r = run_vcpu(t->fd, t->acc + off, BATCH - off, run);
+		if (r) {
+			snprintf(t->why, sizeof(t->why), "EPTMMU_RUN failed: %s",
+				 strerror(-r));
+			return off;
+		}
+		off += run->done;
+		if (run->exit_reason == EPTMMU_EXIT_DONE && off == BATCH)
+			break;
+		if (run->exit_reason != EPTMMU_EXIT_RING_FULL ||
+		    run->exit_gpa != t->acc[off].gpa) {
+			snprintf(t->why, sizeof(t->why),
+				 "EPTMMU_RUN done %u/%u exit %s gpa %#llx errno %u",
+				 off, BATCH, exit_name(run->exit_reason),
+				 run->exit_gpa, run->exit_errno);
+			return off;
+		}
+		t->full_exits++;
+		atomic_store(&rc.want, true);
+		while (atomic_load(&rc.gen) == gen && !atomic_load(&d->stop))
+			nanosleep(&nap, NULL);
+		if (atomic_load(&d->stop))
+			break;
+	}
+	*ok = true;
+	return off;
+}
+
 static void *vcpu_main(void *arg)
 {
 	struct vcpu_thread *t = arg;
 	struct dl_run *d = t->run;
 	struct eptmmu_run run;
 	u64 it, p;
+	bool ok;
+	u32 done;
 	int n;
 
 	while (!atomic_load(&d->stop)) {
@@ -307,15 +444,23 @@ static void *vcpu_main(void *arg)
 			t->acc[n] = access_of(EPTMMU_ACCESS_WRITE,
 					      GPA_BASE + p * PAGE_SIZE, 8, it);
 		}
-		if (!run_ok(t->fd, t->acc, BATCH, &run, t->why,
-			    sizeof(t->why))) {
+		if (rc.rings) {
+			done = ring_batch(t, &run, &ok);
+		} else {
+			ok = run_ok(t->fd, t->acc, BATCH, &run, t->why,
+				    sizeof(t->why));
+			done = BATCH;
+		}
+		if (!ok) {
 			t->failed = true;
 			atomic_store(&d->failed, true);
 			break;
 		}
 		t->stats = run.stats;
-		atomic_fetch_add_explicit(&t->writes, BATCH,
+		atomic_fetch_add_explicit(&t->writes, done,
 					  memory_order_relaxed);
+		if (done < BATCH)
+			break;		/* stopped while waiting for a reset */
 		atomic_store(&t->done_iter, it);
 	}
 	return NULL;
@@ -332,6 +477,17 @@ static u64 total_writes(struct dl_run *d)
 	return n;
 }
 
+/* Note which pages harvest @it reported; return how many. */
+static u64 record(const u64 *bm, u64 *reported, u64 npages, u64 it)
+{
+	u64 p;
+
+	for (p = 0; p < npages; p++)
+		if (bm_test(bm, p))
+			reported[p] = it;
+	return bm_count(bm, bm_words(npages));
+}
+
 /*
  * Wait until every vCPU has completed a batch that started in iteration
  * @it, so each harvest has fresh writes of every vCPU to report (and the
@@ -346,6 +502,17 @@ static bool wait_batches(struct dl_run *d, u64 it)
 	for (;;) {
 		if (atomic_load(&d->failed))
 			return false;
+		/*
+		 * A vCPU whose ring is full waits for a reset: harvest now,
+		 * as iteration @it (the counter is @it, no write is newer).
+		 */
+		if (rc.rings && atomic_exchange(&rc.want, false)) {
+			if (!harvest(d->vm, 0, d->npages, RING, d->bm, "ring-full harvest"))
+				return false;
+			d->nrep += record(d->bm, d->reported, d->npages, it);
+			d->extra++;
+			continue;
+		}
 		for (v = 0; v < opt.vcpus; v++)
 			if (atomic_load(&d->vt[v].done_iter) < it)
 				break;
@@ -358,17 +525,6 @@ static bool wait_batches(struct dl_run *d, u64 it)
 		}
 		nanosleep(&nap, NULL);
 	}
-}
-
-/* Note which pages harvest @it reported; return how many. */
-static u64 record(const u64 *bm, u64 *reported, u64 npages, u64 it)
-{
-	u64 p;
-
-	for (p = 0; p < npages; p++)
-		if (bm_test(bm, p))
-			reported[p] = it;
-	return bm_count(bm, bm_words(npages));
 }
 
 struct tally {
@@ -475,6 +631,14 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 
 	d.vm = new_vm();
 	d.mem = xmap(size, SZ_2M);
+	if (m->how == RING) {
+		r = enable_dirty_ring(d.vm, opt.ring);
+		if (r) {
+			tap_diag("%s: ENABLE_DIRTY_RING of %u entries: %s",
+				 m->name, opt.ring, strerror(-r));
+			goto out;
+		}
+	}
 	d.npages = npages;
 	/* Backed before the guest runs: no zero page, no COW under the test. */
 	memset(d.mem, 0, size);
@@ -500,6 +664,22 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 		vt->idx = v;
 		vt->npages = (npages - v + opt.vcpus - 1) / opt.vcpus;
 		vt->rng = mix64(opt.seed ^ mix64(run_idx * 256 + v)) | 1;
+	}
+	if (m->how == RING) {
+		rc.rings = calloc(opt.vcpus, sizeof(*rc.rings));
+		if (!rc.rings)
+			die("calloc");
+		for (v = 0; v < opt.vcpus; v++) {
+			r = dring_map(&rc.rings[v], d.vt[v].fd, opt.ring);
+			if (r)
+				die("mmap of vCPU %u's dirty ring: %s", v,
+				    strerror(-r));
+		}
+		rc.vm = d.vm;
+		rc.n = opt.vcpus;
+		rc.dbit = m->flags & EPTMMU_MEM_DIRTY_LOG_DBIT;
+		d.bm = bm;
+		d.reported = reported;
 	}
 
 	if (m->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET) {
@@ -578,6 +758,8 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 	}
 	ns = now_ns() - t0;
 	writes = total_writes(&d);
+	nrep += d.nrep;
+	harvests += d.extra;
 
 	tally_pages(&d, reported, last, m->name, &t);
 	for (v = 0; v < opt.vcpus; v++) {
@@ -642,6 +824,25 @@ static void dl_run(const struct mode *m, unsigned int run_idx, u64 target)
 	ok = ok && harvest_is(d.vm, 0, npages, m->how, NULL, 0, what);
 	tap_ok(ok, "%s: %s", m->name, run_checks[4]);
 
+	if (m->how == RING) {
+		u64 full = 0, overflow = ~0ULL, exits = 0;
+
+		for (v = 0; v < opt.vcpus; v++)
+			full += d.vt[v].full_exits;
+		r = vm_stat(d.vm, "dirty_ring_overflow", &overflow);
+		r = r ? r : vm_stat(d.vm, "dirty_ring_full_exits", &exits);
+		if (r)
+			tap_diag("%s: debugfs: %s", m->name, strerror(-r));
+		tap_diag("%s: %llu ring-full exits (debugfs %llu), %llu harvests asked for by full vCPUs, %llu entries overflowed",
+			 m->name, full, exits, d.extra, overflow);
+		/* Whether they happen depends on the pace: ring_full_exact() makes them. */
+		tap_ok(!r && full == exits && !overflow && vcpus_ok,
+		       "%s: %s", m->name, run_checks[5]);
+		for (v = 0; v < opt.vcpus; v++)
+			dring_unmap(&rc.rings[v]);
+		free(rc.rings);
+		memset(&rc, 0, sizeof(rc));
+	}
 	for (v = 0; v < opt.vcpus; v++)
 		close(d.vt[v].fd);
 out:
@@ -1041,6 +1242,537 @@ static void finish(const char *name, int start, int ntap)
 		       name);
 }
 
+
+/* ---- the dirty ring's own cases ---- */
+
+#define RF_PAGES	2048
+#define RF_ENTRIES	EPTMMU_DIRTY_RING_MIN_ENTRIES
+#define RF_SOFT		(RF_ENTRIES - EPTMMU_DIRTY_RING_RSVD_ENTRIES)
+
+struct entry_list {
+	u32 slot[RF_ENTRIES];
+	u64 off[RF_ENTRIES];
+	u32 n;
+};
+
+static void list_add(u32 slot, u64 off, void *arg)
+{
+	struct entry_list *l = arg;
+
+	if (l->n < RF_ENTRIES) {
+		l->slot[l->n] = slot;
+		l->off[l->n] = off;
+	}
+	l->n++;
+}
+
+static struct entry_list elist;
+static struct eptmmu_access rf_acc[RF_PAGES];
+
+/* A write that must complete; its page is @page of slot 0. */
+static bool ring_write(int vcpu, u64 page, u64 v)
+{
+	return g_write(vcpu, GPA_BASE + page * PAGE_SIZE, 8, v);
+}
+
+/*
+ * One vCPU writes RF_PAGES distinct pages in one batch, again and again
+ * from where it stopped: each stop must be a ring-full exit exactly at
+ * the soft limit, before the access it names; a read must not start in
+ * a full ring; the entries must be the pages in the order written; the
+ * memory must hold every write.
+ */
+/* R-RING-SOFT-FULL */
+static bool ring_full_exact(int vm, int vcpu, struct dring *ring, u8 *mem)
+{
+	struct eptmmu_access rd = access_of(EPTMMU_ACCESS_READ, GPA_BASE, 8, 0);
+	u32 done = 0, stops = 0, got, i;
+	struct eptmmu_run run;
+	int r;
+
+	for (i = 0; i < RF_PAGES; i++)
+		rf_acc[i] = access_of(EPTMMU_ACCESS_WRITE,
+				      GPA_BASE + i * PAGE_SIZE, 8, i + 1);
+	while (done < RF_PAGES) {
+		r = run_vcpu(vcpu, rf_acc + done, RF_PAGES - done, &run);
+		if (r) {
+			tap_diag("ring full: EPTMMU_RUN: %s", strerror(-r));
+			return false;
+		}
+		got = run.done;
+		if (done + got < RF_PAGES &&
+		    (run.exit_reason != EPTMMU_EXIT_RING_FULL || got != RF_SOFT ||
+		     run.exit_gpa != rf_acc[done + got].gpa)) {
+			tap_diag("ring full: run from page %u: done %u exit %s gpa %#llx, want RING_FULL after %u",
+				 done, got, exit_name(run.exit_reason),
+				 run.exit_gpa, RF_SOFT);
+			return false;
+		}
+		if (done + got < RF_PAGES) {
+			stops++;
+			r = run_vcpu(vcpu, &rd, 1, &run);
+			if (r || run.exit_reason != EPTMMU_EXIT_RING_FULL ||
+			    run.done) {
+				tap_diag("ring full: a read in a full ring: r %d exit %s done %u",
+					 r, exit_name(run.exit_reason), run.done);
+				return false;
+			}
+		}
+		elist.n = 0;
+		dring_collect(ring, list_add, &elist);
+		if (elist.n != got) {
+			tap_diag("ring full: %u pages written, %u entries", got,
+				 elist.n);
+			return false;
+		}
+		for (i = 0; i < elist.n; i++) {
+			if (elist.slot[i] || elist.off[i] != done + i) {
+				tap_diag("ring full: entry %u is slot %u page %llu, want page %u",
+					 i, elist.slot[i], elist.off[i], done + i);
+				return false;
+			}
+		}
+		r = reset_dirty_rings(vm);
+		if (r != (int)got) {
+			tap_diag("ring full: RESET_DIRTY_RINGS returned %d, want %u",
+				 r, got);
+			return false;
+		}
+		done += got;
+	}
+	if (stops != RF_PAGES / RF_SOFT) {
+		tap_diag("ring full: %u ring-full exits, want %u", stops,
+			 RF_PAGES / RF_SOFT);
+		return false;
+	}
+	for (i = 0; i < RF_PAGES; i++) {
+		u64 v = *(volatile u64 *)(mem + i * PAGE_SIZE);
+
+		if (v != i + 1) {
+			tap_diag("ring full: page %u holds %#llx", i, v);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Write @pages; the ring must then hold exactly them, in order. */
+static bool ring_holds(int vcpu, struct dring *ring, const u64 *pages,
+		       u32 n, u32 nwrite, const char *what)
+{
+	u32 i;
+
+	for (i = 0; i < nwrite; i++)
+		if (!ring_write(vcpu, pages[i], 100 + i))
+			return false;
+	elist.n = 0;
+	dring_collect(ring, list_add, &elist);
+	if (elist.n != n) {
+		tap_diag("%s: %u entries, want %u", what, elist.n, n);
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (elist.slot[i] || elist.off[i] != pages[i]) {
+			tap_diag("%s: entry %u is slot %u page %llu, want page %llu",
+				 what, i, elist.slot[i], elist.off[i], pages[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* R-RING-RESET */
+/*
+ * A reset frees collected entries in order and stops at the first one not
+ * collected; it re-protects only the pages of the entries it frees; it
+ * skips entries user space rewrote and entries of a slot that has gone,
+ * and frees them all the same.
+ */
+static bool ring_reset_cases(int vm, int vcpu, struct dring *ring, u8 *mem)
+{
+	static const u64 p4[] = { 10, 11, 12, 13 };
+	struct eptmmu_dirty_gfn *e;
+	u64 again[2];
+	u32 head;
+	int r;
+
+	/* Entries 0..3 for pages 10..13; hand back only 0, 1 and 3. */
+	head = ring->next;
+	if (!ring_holds(vcpu, ring, p4, 4, 4, "reset order"))
+		return false;
+	e = &ring->gfns[(head + 2) & (ring->entries - 1)];
+	__atomic_store_n(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY, __ATOMIC_RELEASE);
+	r = reset_dirty_rings(vm);
+	if (r != 2) {
+		tap_diag("reset order: RESET_DIRTY_RINGS returned %d, want 2 (stop at the uncollected entry)", r);
+		return false;
+	}
+	/*
+	 * Pages 10 and 11 are protected again, 12 and 13 not (their entries
+	 * are still in the ring): rewriting all four logs 10 and 11 only.
+	 */
+	again[0] = 10;
+	again[1] = 11;
+	ring->next = head + 4;
+	if (!ring_holds(vcpu, ring, p4, 0, 0, "after the partial reset"))
+		return false;
+	if (!ring_write(vcpu, 10, 1) || !ring_write(vcpu, 11, 1) ||
+	    !ring_write(vcpu, 12, 1) || !ring_write(vcpu, 13, 1))
+		return false;
+	if (!ring_holds(vcpu, ring, again, 2, 0, "rewrite after the partial reset"))
+		return false;
+	/* Now hand back entry 2 too: the reset frees it and the two new ones. */
+	__atomic_store_n(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY |
+			 EPTMMU_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+	r = reset_dirty_rings(vm);
+	if (r != 4) {
+		tap_diag("reset order: the second RESET_DIRTY_RINGS returned %d, want 4", r);
+		return false;
+	}
+
+	/* A rewritten entry: slot 9, a page past any slot; then page 20. */
+	head = ring->next;
+	again[0] = 20;
+	if (!ring_holds(vcpu, ring, again, 1, 1, "stale entries"))
+		return false;
+	e = &ring->gfns[head & (ring->entries - 1)];
+	e->slot = 9;
+	e->offset = 1ULL << 40;
+	r = reset_dirty_rings(vm);
+	if (r != 1) {
+		tap_diag("stale entries: RESET_DIRTY_RINGS of a rewritten entry returned %d, want 1", r);
+		return false;
+	}
+	/* Page 20 was not re-protected: a write logs nothing. */
+	if (!ring_holds(vcpu, ring, again, 0, 1, "after the rewritten entry"))
+		return false;
+	(void)mem;
+	return true;
+}
+
+static void ring_errnos(void)
+{
+	static const struct {
+		const char *desc;
+		u32 entries, flags;
+	} bad[] = {
+		{ "0 entries", 0, 0 },
+		{ "1000 entries (not a power of two)", 1000, 0 },
+		{ "512 entries (below the minimum)", 512, 0 },
+		{ "131072 entries (above the maximum)", 131072, 0 },
+		{ "flags 1", RF_ENTRIES, 1 },
+	};
+	struct eptmmu_dirty_ring_config cfg;
+	int vm, vm2, vcpu, r;
+	void *p;
+	size_t i;
+
+	vm = xcreate_vm(devfd);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		cfg = (struct eptmmu_dirty_ring_config) {
+			.entries = bad[i].entries, .flags = bad[i].flags,
+		};
+		errno = 0;
+		r = ioctl(vm, EPTMMU_ENABLE_DIRTY_RING, &cfg);
+		tap_ok(r == -1 && errno == EINVAL,
+		       "ring invalid: ENABLE_DIRTY_RING with %s -> EINVAL (got %d %s)",
+		       bad[i].desc, r, strerror(errno));
+	}
+	errno = 0;
+	r = ioctl(vm, EPTMMU_RESET_DIRTY_RINGS, 0);
+	tap_ok(r == -1 && errno == EINVAL,
+	       "ring invalid: RESET_DIRTY_RINGS on a VM without rings -> EINVAL");
+	/* Nothing was enabled by the refused calls: a vCPU has no ring. */
+	vcpu = xcreate_vcpu(vm);
+	p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	tap_ok(p == MAP_FAILED && errno == ENODEV,
+	       "ring invalid: mmap of a vCPU without a ring -> ENODEV");
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	tap_ok(r == -EBUSY, "ring invalid: ENABLE_DIRTY_RING after a vCPU -> EBUSY (got %s)",
+	       strerror(-r));
+	close(vcpu);
+	close(vm);
+
+	vm2 = xcreate_vm(devfd);
+	r = enable_dirty_ring(vm2, RF_ENTRIES);
+	tap_ok(!r, "ring: ENABLE_DIRTY_RING of %u entries", RF_ENTRIES);
+	r = enable_dirty_ring(vm2, RF_ENTRIES * 2);
+	tap_ok(r == -EEXIST, "ring invalid: a second ENABLE_DIRTY_RING -> EEXIST (got %s)",
+	       strerror(-r));
+	errno = 0;
+	r = ioctl(vm2, EPTMMU_RESET_DIRTY_RINGS, 1);
+	tap_ok(r == -1 && errno == EINVAL,
+	       "ring invalid: RESET_DIRTY_RINGS with an argument -> EINVAL");
+	vcpu = xcreate_vcpu(vm2);
+	p = mmap(NULL, RF_ENTRIES * sizeof(struct eptmmu_dirty_gfn),
+		 PROT_READ | PROT_WRITE, MAP_PRIVATE, vcpu, 0);
+	tap_ok(p == MAP_FAILED && errno == EINVAL,
+	       "ring invalid: MAP_PRIVATE mmap of the ring -> EINVAL");
+	p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu,
+		 PAGE_SIZE);
+	tap_ok(p == MAP_FAILED && errno == EINVAL,
+	       "ring invalid: mmap of the ring at a non-zero offset -> EINVAL");
+	p = mmap(NULL, 2 * RF_ENTRIES * sizeof(struct eptmmu_dirty_gfn),
+		 PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	tap_ok(p == MAP_FAILED && errno == EINVAL,
+	       "ring invalid: mmap of more than the ring -> EINVAL");
+	r = reset_dirty_rings(vm2);
+	tap_ok(r == 0, "ring: RESET_DIRTY_RINGS of an empty ring resets 0 (got %d)", r);
+	close(vcpu);
+	close(vm2);
+}
+
+/*
+ * D-bit logging in a ring VM: the vCPU logs the write it faults for, the
+ * reset clears that page's D, and the write after it, which does not
+ * fault, is in the D bit again for GET_DIRTY_LOG (R-RING-NOVCPU).
+ */
+static bool ring_dbit_reset(void)
+{
+	u64 bm[1] = { 0 }, want = 1ULL << 5;
+	struct eptmmu_spte sp;
+	struct dring ring = { 0 };
+	int vm, vcpu, r, lvl;
+	bool ok = false;
+	u8 *mem;
+
+	vm = xcreate_vm(devfd);
+	mem = xmap(64 * PAGE_SIZE, PAGE_SIZE);
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	r = r ? r : set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES |
+				EPTMMU_MEM_DIRTY_LOG_DBIT, GPA_BASE,
+				64 * PAGE_SIZE, mem);
+	vcpu = xcreate_vcpu(vm);
+	r = r ? r : dring_map(&ring, vcpu, RF_ENTRIES);
+	if (r) {
+		tap_diag("ring dbit: setup: %s", strerror(-r));
+		goto out;
+	}
+	elist.n = 0;
+	if (!ring_write(vcpu, 5, 1) || dring_collect(&ring, list_add, &elist) != 1 ||
+	    elist.off[0] != 5) {
+		tap_diag("ring dbit: the faulting write is not the one entry");
+		goto out;
+	}
+	lvl = get_spte(vm, GPA_BASE + 5 * PAGE_SIZE, &sp);
+	if (lvl != 1 || !(sp.spte & EPT_D)) {
+		tap_diag("ring dbit: before the reset: level %d spte %#llx, want D", lvl,
+			 sp.spte);
+		goto out;
+	}
+	r = reset_dirty_rings(vm);
+	lvl = get_spte(vm, GPA_BASE + 5 * PAGE_SIZE, &sp);
+	if (r != 1 || lvl != 1 || (sp.spte & EPT_D)) {
+		tap_diag("ring dbit: reset %d; after it: level %d spte %#llx, want D clear",
+			 r, lvl, sp.spte);
+		goto out;
+	}
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	if (r || bm[0]) {
+		tap_diag("ring dbit: GET after the reset: %s, %#llx, want nothing",
+			 strerror(-r), bm[0]);
+		goto out;
+	}
+	elist.n = 0;
+	if (!ring_write(vcpu, 5, 2) || dring_collect(&ring, list_add, &elist)) {
+		tap_diag("ring dbit: the write after the reset faulted and logged %u entries",
+			 elist.n);
+		goto out;
+	}
+	r = dirty_log_ioctl(vm, EPTMMU_GET_DIRTY_LOG, 0, 0, 0, 0, bm);
+	ok = !r && bm[0] == want;
+	if (!ok)
+		tap_diag("ring dbit: GET after the second write: %s, %#llx, want %#llx",
+			 strerror(-r), bm[0], want);
+out:
+	dring_unmap(&ring);
+	close(vcpu);
+	close_vm(vm);
+	munmap(mem, 64 * PAGE_SIZE);
+	return ok;
+}
+
+#define RING_INV_TAP	15
+#define RING_CASES_TAP	5
+
+static void t_ring(bool ept_ad)
+{
+	u64 size = RF_PAGES * PAGE_SIZE, overflow = ~0ULL;
+	struct dring ring = { 0 };
+	int vm, vcpu, r;
+	u8 *mem;
+	bool ok;
+
+	ring_errnos();
+
+	vm = xcreate_vm(devfd);
+	mem = xmap(size, SZ_2M);
+	memset(mem, 0, size);
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	r = r ? r : set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_BASE,
+				size, mem);
+	vcpu = xcreate_vcpu(vm);
+	r = r ? r : dring_map(&ring, vcpu, RF_ENTRIES);
+	if (r) {
+		tap_diag("ring: setup: %s", strerror(-r));
+		goto out;
+	}
+	tap_ok(ring_full_exact(vm, vcpu, &ring, mem),
+	       "ring: a vCPU stops at the soft limit with RING_FULL, before the access it names, and goes on after a reset");
+	tap_ok(ring_reset_cases(vm, vcpu, &ring, mem),
+	       "ring: a reset frees collected entries in order, re-protects only their pages, skips rewritten ones");
+	/* Stale: the slot goes away with entries in the ring. */
+	ok = ring_write(vcpu, 30, 1) && ring_write(vcpu, 31, 1);
+	elist.n = 0;
+	ok = ok && dring_collect(&ring, list_add, &elist) == 2;
+	ok = ok && !del_memslot(vm, 0);
+	r = reset_dirty_rings(vm);
+	ok = ok && r == 2;
+	ok = ok && !set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_BASE,
+				size, mem);
+	{
+		static const u64 p30[] = { 30 };
+
+		ok = ok && ring_holds(vcpu, &ring, p30, 1, 1,
+				      "after the slot came back");
+		ok = ok && reset_dirty_rings(vm) == 1;
+	}
+	tap_ok(ok, "ring: entries of a deleted slot are freed by the reset, the ring goes on");
+	r = vm_stat(vm, "dirty_ring_overflow", &overflow);
+	tap_ok(!r && !overflow,
+	       "ring: no entry ever overflowed the ring (debugfs dirty_ring_overflow %llu)",
+	       overflow);
+	if (ept_ad)
+		tap_ok(ring_dbit_reset(),
+		       "ring: with D bits a reset clears the page's D; the next write is in the D bit, not the ring");
+	else
+		tap_skip("VM has no EPT A/D", "ring: with D bits a reset clears the page's D");
+	dring_unmap(&ring);
+out:
+	close(vcpu);
+	close_vm(vm);
+	munmap(mem, size);
+}
+
+/* ---- -G: a 64-bit guest (EPTMMU_RUN_GUEST, vmx vCPU) over the ring ---- */
+
+#define G64R_GPA	0x40000000ULL
+#define G64R_PAGES	1024
+
+struct g64r_seen {
+	u64 *count;		/* entries per page */
+	u64 entries, bad;
+};
+
+static void g64r_note(u32 slot, u64 off, void *arg)
+{
+	struct g64r_seen *s = arg;
+
+	s->entries++;
+	if (slot || off >= G64R_PAGES)
+		s->bad++;
+	else
+		s->count[off]++;
+}
+
+/*
+ * A 64-bit guest writes one word into each of G64R_PAGES pages of a
+ * logging slot in a ring VM: its run must stop with ring-full exits (no
+ * more than 448 entries fit before one), go on after each reset, and in
+ * the end every page must be in the rings and hold what the guest wrote.
+ * A page may be in them twice, once per ring-full exit at most: the exit
+ * can come between the fault that logged the page and the write that
+ * faulted, which the reset re-protects, so the write faults and is
+ * logged again (KVM's rings do the same).
+ */
+static int g64_ring_main(void)
+{
+	struct g64r_seen seen = { 0 };
+	struct eptmmu_run_guest rg;
+	struct dring ring = { 0 };
+	u64 size = G64R_PAGES * PAGE_SIZE, fulls = 0, p, logged = 0, twice = 0;
+	struct g64 g;
+	int vm, vcpu, r;
+	bool ok = true;
+	u8 *mem;
+
+	tap_plan(2);
+	devfd = xopen_dev();
+	vm = xcreate_vm(devfd);
+	mem = xmap(size, PAGE_SIZE);
+	seen.count = calloc(G64R_PAGES, sizeof(u64));
+	if (!seen.count)
+		die("calloc");
+	r = enable_dirty_ring(vm, RF_ENTRIES);
+	r = r ? r : g64_init(&g, vm, 0);
+	r = r ? r : set_memslot(vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, G64R_GPA,
+				size, mem);
+	if (r || !g64_map(&g, G64R_GPA, G64R_GPA, size))
+		die("g64 ring: setup: %s", strerror(-r));
+	vcpu = xcreate_vcpu(vm);
+	if (dring_map(&ring, vcpu, RF_ENTRIES))
+		die("mmap of the dirty ring");
+	g64_start(&g, &rg, 0, G_PROG_TOUCH, G64R_GPA, G64R_PAGES, 0,
+		  G_TOUCH_WRITE | 1);
+	for (;;) {
+		r = ioctl(vcpu, EPTMMU_RUN_GUEST, &rg) ? -errno : 0;
+		if (r == -EOPNOTSUPP) {
+			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: ring-full exits");
+			tap_skip("EPTMMU_RUN_GUEST needs a vmx vCPU", "g64 ring: every page logged");
+			goto out;
+		}
+		if (!r && rg.exit_reason == EPTMMU_EXIT_INTR)
+			continue;
+		if (r || (rg.exit_reason != EPTMMU_EXIT_RING_FULL &&
+			  rg.exit_reason != EPTMMU_EXIT_UCALL)) {
+			tap_diag("g64 ring: EPTMMU_RUN_GUEST: %s, exit %s gpa %#llx errno %u",
+				 strerror(-r), exit_name(rg.exit_reason),
+				 rg.exit_gpa, rg.exit_errno);
+			ok = false;
+			break;
+		}
+		if (rg.exit_reason == EPTMMU_EXIT_UCALL) {
+			ok = rg.regs.rdi == G_UCALL_DONE;
+			if (!ok)
+				tap_diag("g64 ring: ucall %llu, want DONE", rg.regs.rdi);
+			break;
+		}
+		fulls++;
+		dring_collect(&ring, g64r_note, &seen);
+		r = reset_dirty_rings(vm);
+		if (r < 0) {
+			tap_diag("g64 ring: RESET_DIRTY_RINGS: %s", strerror(-r));
+			ok = false;
+			break;
+		}
+	}
+	dring_collect(&ring, g64r_note, &seen);
+	reset_dirty_rings(vm);
+	tap_ok(ok && fulls >= G64R_PAGES / RF_SOFT,
+	       "g64 ring: the 64-bit guest's run stopped %llu times with RING_FULL (want >= %u) and went on to DONE",
+	       fulls, G64R_PAGES / RF_SOFT);
+	for (p = 0; p < G64R_PAGES; p++) {
+		logged += seen.count[p] >= 1;
+		twice += seen.count[p] > 1;
+		seen.bad += seen.count[p] > 2;
+		if (*(u64 *)(mem + p * PAGE_SIZE) != G_TOUCH_VALUE(p, 1))
+			seen.bad++;
+	}
+	tap_ok(ok && logged == G64R_PAGES && twice <= fulls && !seen.bad &&
+	       seen.entries == G64R_PAGES + twice,
+	       "g64 ring: %llu entries, %llu of %u pages logged (%llu twice, at most one per ring-full exit), %llu wrong entries or pages",
+	       seen.entries, logged, G64R_PAGES, twice, seen.bad);
+out:
+	dring_unmap(&ring);
+	close(vcpu);
+	g64_fini(&g);
+	close_vm(vm);
+	munmap(mem, size);
+	free(seen.count);
+	close(devfd);
+	return tap_done();
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1054,19 +1786,27 @@ static void usage(FILE *f)
 		"  -s SEED      random seed (default 0)\n"
 		"  -L GiB       only this: a sparsely written slot of GiB, full-range\n"
 		"               GET, CLEAR and GET again in each logging mode\n"
+		"  -G           only this: a 64-bit guest (EPTMMU_RUN_GUEST, vmx vCPU)\n"
+		"               over a dirty ring, through ring-full exits\n"
+		"  -r ENTRIES   the runs over dirty rings of ENTRIES per vCPU (a power\n"
+		"               of two, %u..%u), then the ring's own cases\n"
 		"Output is TAP; exit 0 iff all pass.\n",
-		opt.mib, opt.vcpus, opt.iters, opt.writes);
+		opt.mib, opt.vcpus, opt.iters, opt.writes,
+		EPTMMU_DIRTY_RING_MIN_ENTRIES, EPTMMU_DIRTY_RING_MAX_ENTRIES);
 }
 
 int main(int argc, char **argv)
 {
 	struct eptmmu_vm_stats st;
-	unsigned int runs = 0, i, big_gib = 0;
+	unsigned int runs = 0, i, big_gib = 0, nmodes = ARRAY_SIZE(modes);
+	bool g64_ring = false;
+	const struct mode *mt = modes;
+	int ntap = RUN_TAP;
 	int ch, start, vm;
 	bool ept_ad;
 	u64 target;
 
-	while ((ch = getopt(argc, argv, "m:v:i:w:s:L:h")) != -1) {
+	while ((ch = getopt(argc, argv, "m:v:i:w:s:L:r:Gh")) != -1) {
 		switch (ch) {
 		case 'm':
 			opt.mib = parse_num(optarg, 1, 4096);
@@ -1086,6 +1826,13 @@ int main(int argc, char **argv)
 		case 'L':
 			big_gib = parse_num(optarg, 1, EPTMMU_MAX_MEMSLOT_SIZE >> 30);
 			break;
+		case 'G':
+			g64_ring = true;
+			break;
+		case 'r':
+			opt.ring = parse_num(optarg, EPTMMU_DIRTY_RING_MIN_ENTRIES,
+					     EPTMMU_DIRTY_RING_MAX_ENTRIES);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1100,9 +1847,18 @@ int main(int argc, char **argv)
 	}
 	if (big_gib)
 		return big_main(big_gib);
+	if (g64_ring)
+		return g64_ring_main();
 
-	/* Each section ends with the audit of its VMs: one more line. */
-	tap_plan(ARRAY_SIZE(modes) * (RUN_TAP + 1) + INV_TAP + 1);
+	if (opt.ring) {
+		mt = ring_modes;
+		nmodes = ARRAY_SIZE(ring_modes);
+		ntap = RING_RUN_TAP;
+		/* Each section ends with the audit of its VMs: one more line. */
+		tap_plan(nmodes * (ntap + 1) + RING_INV_TAP + RING_CASES_TAP + 1);
+	} else {
+		tap_plan(nmodes * (ntap + 1) + INV_TAP + 1);
+	}
 	devfd = xopen_dev();
 	vm = xcreate_vm(devfd);
 	xvm_stats(vm, &st);
@@ -1113,24 +1869,30 @@ int main(int argc, char **argv)
 		gpa_base = GPA_VMX;
 	if (vmx && opt.mib > 1024)
 		die("-m %u: the vmx vCPU's slots lie between 1 and 4 GiB", opt.mib);
-	for (i = 0; i < ARRAY_SIZE(modes); i++)
-		runs += ept_ad || !(modes[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
+	for (i = 0; i < nmodes; i++)
+		runs += ept_ad || !(mt[i].flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
 	target = (opt.writes + runs - 1) / runs;
 	tap_diag("%s vCPU, EPT A/D %s; %u MiB, %u vCPUs, >= %lu iterations, >= %llu writes per run, seed %llu",
 		 vmx ? "vmx" : "soft", ept_ad ? "on" : "off", opt.mib,
 		 opt.vcpus, opt.iters, target, opt.seed);
 
 	start = tap_count();
-	t_invalid(ept_ad);
-	finish("invalid", start, INV_TAP);
-	audit_step_report("invalid");
+	if (opt.ring) {
+		t_ring(ept_ad);
+		finish("ring", start, RING_INV_TAP + RING_CASES_TAP);
+		audit_step_report("ring");
+	} else {
+		t_invalid(ept_ad);
+		finish("invalid", start, INV_TAP);
+		audit_step_report("invalid");
+	}
 
-	for (i = 0; i < ARRAY_SIZE(modes); i++) {
-		const struct mode *m = &modes[i];
+	for (i = 0; i < nmodes; i++) {
+		const struct mode *m = &mt[i];
 		int c;
 
 		if ((m->flags & EPTMMU_MEM_DIRTY_LOG_DBIT) && !ept_ad) {
-			for (c = 0; c < RUN_TAP; c++)
+			for (c = 0; c < ntap; c++)
 				tap_ok(true, "%s: %s # SKIP VM has no EPT A/D",
 				       m->name, run_checks[c]);
 			tap_skip("VM has no EPT A/D", "%s: MMU audit", m->name);
@@ -1138,7 +1900,7 @@ int main(int argc, char **argv)
 		}
 		start = tap_count();
 		dl_run(m, i, target);
-		finish(m->name, start, RUN_TAP);
+		finish(m->name, start, ntap);
 		audit_step_report(m->name);
 	}
 	close(devfd);

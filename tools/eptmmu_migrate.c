@@ -44,8 +44,9 @@
  * Dirty logs.  The copy loop asks a "dirty source" for the pages to send;
  * the bitmap one drives EPTMMU_GET_DIRTY_LOG (with manual protect:
  * NO_CLEAR then EPTMMU_CLEAR_DIRTY_LOG of exactly the pages found, or the
- * clearing GET), and a per-vCPU ring can be another behind the same
- * three calls.  The one rule of the contract: collect() re-protects what
+ * clearing GET), the ring one collects every vCPU's dirty ring and
+ * resets them (with D bits, plus a clearing GET: the CPU's D bits are
+ * logged by no vCPU), behind the same three calls.  The one rule of the contract: collect() re-protects what
  * it reports before returning, and only then may those pages be copied;
  * a page written after its copy started is then reported again.
  *
@@ -109,6 +110,7 @@ static struct {
 	const char *csv;
 	const char *transport;
 	const char *listen, *connect;
+	unsigned int ring;
 	bool dest;
 	int dest_fd, dest_wfd;
 } opt = {
@@ -122,6 +124,7 @@ static struct {
 	.post_ms = 300,
 	.rate = 5000,
 	.dirty = "bitmap",
+	.ring = 4096,
 	.transport = "pair",
 	.dest_fd = -1,
 	.dest_wfd = -1,
@@ -154,6 +157,7 @@ struct vcpu_thread {
 	u64 start_pos;
 	u64 reads, bad_reads;
 	u64 bad_page, bad_want, bad_got;
+	u64 ring_full;		/* EPTMMU_EXIT_RING_FULL: waited for a reset */
 	u32 bad_word;
 	bool failed;
 	char why[200];
@@ -169,6 +173,7 @@ struct workload {
 	u64 chunk;		/* pages per vCPU */
 	int vm;
 	int backend;
+	u32 ring_entries;	/* per-vCPU dirty ring; 0: none */
 	bool ept_ad;
 	atomic_bool stop;
 	bool running;
@@ -267,6 +272,14 @@ static void *vcpu_main(void *arg)
 		for (k = n; k-- > done / 2;)
 			wl->model[t->sidx[k]] = t->old[k];
 		t->pos += done / 2;
+		if (!r && run.exit_reason == EPTMMU_EXIT_RING_FULL) {
+			/* Undone accesses were rolled back: wait for a reset. */
+			struct timespec nap = { .tv_nsec = 100 * 1000 };
+
+			t->ring_full++;
+			nanosleep(&nap, NULL);
+			continue;
+		}
 		if (r || (run.exit_reason != EPTMMU_EXIT_DONE &&
 			  run.exit_reason != EPTMMU_EXIT_INTR)) {
 			if (r)
@@ -308,6 +321,9 @@ static const char *wl_create(struct workload *wl, int devfd)
 	/* Accepted and ignored by the soft vCPU; the vmx one needs it. */
 	if (setup_guest_code(wl->vm, GUEST_CODE_SLOT, GUEST_CODE_GPA))
 		return "setting the vmx guest code failed";
+	/* The ring's size is the VM's, fixed before its first vCPU. */
+	if (wl->ring_entries && enable_dirty_ring(wl->vm, wl->ring_entries))
+		return "EPTMMU_ENABLE_DIRTY_RING failed";
 	for (v = 0; v < wl->p->vcpus; v++) {
 		wl->vt[v].wl = wl;
 		wl->vt[v].idx = v;
@@ -446,11 +462,14 @@ struct dirty_source {
 	const int *vcpu_fds;
 	unsigned int nvcpus;
 	u64 *bm;
+	struct dring rings[MAX_VCPUS];
+	u32 ring_entries;
 };
 
 struct dirty_source_ops {
 	const char *name;
 	const char *what;
+	bool ring;		/* the VM needs dirty rings (before its vCPUs) */
 	int (*start)(struct dirty_source *ds);
 	long (*collect)(struct dirty_source *ds, u64 *set);
 	void (*stop)(struct dirty_source *ds);
@@ -515,11 +534,75 @@ static void bitmap_stop(struct dirty_source *ds)
 	ds->bm = NULL;
 }
 
+static int ring_start(struct dirty_source *ds)
+{
+	unsigned int v;
+	int r = bitmap_start(ds);
+
+	for (v = 0; !r && v < ds->nvcpus; v++)
+		r = dring_map(&ds->rings[v], ds->vcpu_fds[v], ds->ring_entries);
+	return r;
+}
+
+static void ring_mark(u32 slot, u64 off, void *arg)
+{
+	struct dirty_source *ds = arg;
+
+	/* The one slot logs; anything else would be a kernel bug. */
+	if (slot != ds->slot || off >= ds->npages)
+		die("source: ring entry names slot %u page %llu", slot, off);
+	ds->bm[off / 64] |= 1ULL << (off % 64);
+}
+
+/*
+ * Every vCPU's ring, then the reset that re-protects what they held:
+ * after it the pages may be copied.  With D bits, the writes no vCPU
+ * logged are in the D bits: a clearing GET adds them (R-RING-NOVCPU).
+ */
+static long ring_collect(struct dirty_source *ds, u64 *set)
+{
+	u64 words = bm_words(ds->npages), w, *d;
+	unsigned int v;
+	int r;
+
+	for (v = 0; v < ds->nvcpus; v++)
+		dring_collect(&ds->rings[v], ring_mark, ds);
+	r = reset_dirty_rings(ds->vm);
+	if (r < 0)
+		return r;
+	if (ds->log_flags & EPTMMU_MEM_DIRTY_LOG_DBIT) {
+		d = calloc(words, sizeof(u64));
+		if (!d)
+			return -ENOMEM;
+		r = dirty_log_ioctl(ds->vm, EPTMMU_GET_DIRTY_LOG, ds->slot, 0,
+				    0, 0, d);
+		for (w = 0; w < words; w++)
+			ds->bm[w] |= d[w];
+		free(d);
+		if (r)
+			return r;
+	}
+	r = bitmap_or(ds, set);
+	memset(ds->bm, 0, words * sizeof(u64));
+	return r;
+}
+
+static void ring_stop(struct dirty_source *ds)
+{
+	unsigned int v;
+
+	for (v = 0; v < ds->nvcpus; v++)
+		dring_unmap(&ds->rings[v]);
+	bitmap_stop(ds);
+}
+
 static const struct dirty_source_ops dirty_sources[] = {
 	{ "bitmap", "dirty bitmap, manual protect (GET with NO_CLEAR, then CLEAR)",
-	  bitmap_start, bitmap_manual_collect, bitmap_stop },
+	  false, bitmap_start, bitmap_manual_collect, bitmap_stop },
 	{ "bitmap-get", "dirty bitmap, clearing GET",
-	  bitmap_start, bitmap_get_collect, bitmap_stop },
+	  false, bitmap_start, bitmap_get_collect, bitmap_stop },
+	{ "ring", "per-vCPU dirty rings (--ring entries), reset after each collect",
+	  true, ring_start, ring_collect, ring_stop },
 };
 
 static const struct dirty_source_ops *dirty_source_by_name(const char *name)
@@ -1149,7 +1232,8 @@ static bool migrate(const struct conn *c, int devfd, int m, const struct dirty_s
 		.mode = m,
 		.post_ms = opt.post_ms,
 	};
-	struct workload wl = { .p = &p, .vm = -1 };
+	struct workload wl = { .p = &p, .vm = -1,
+			       .ring_entries = dso->ring ? opt.ring : 0 };
 	struct dirty_source ds = { .ops = dso };
 	struct dest_result res;
 	struct vcpu_state st = { 0 };
@@ -1189,6 +1273,7 @@ static bool migrate(const struct conn *c, int devfd, int m, const struct dirty_s
 			     (m == MODE_DBIT ? EPTMMU_MEM_DIRTY_LOG_DBIT : 0),
 		.gpa = GPA_BASE, .npages = p.pages, .hva = wl.mem,
 		.vcpu_fds = vfds, .nvcpus = p.vcpus,
+		.ring_entries = wl.ring_entries,
 	};
 
 	/* The guest runs before anything is sent, as a guest being migrated does. */
@@ -1263,6 +1348,18 @@ static bool migrate(const struct conn *c, int devfd, int m, const struct dirty_s
 	csv_row(mn, "final", rounds, sent, sent, ms, (t_ready - t_mig) / 1e6,
 		downtime, "");
 	dso->stop(&ds);
+	if (dso->ring) {
+		u64 full = 0, overflow = ~0ULL;
+
+		for (v = 0; v < p.vcpus; v++)
+			full += wl.vt[v].ring_full;
+		if (vm_stat(wl.vm, "dirty_ring_overflow", &overflow))
+			overflow = 0;	/* no debugfs: the audit line says so */
+		tap_diag("%s: %u-entry rings: %llu ring-full exits waited out, %llu entries overflowed",
+			 mn, opt.ring, full, overflow);
+		if (overflow)
+			die("source: %llu dirty-ring entries overflowed", overflow);
+	}
 
 	/* The source side of the checks, at the stop point. */
 	pre_writes = wl_writes(&wl, false);
@@ -1383,6 +1480,7 @@ static void usage(FILE *f)
 			dirty_sources[i].name, dirty_sources[i].what,
 			i ? "" : " (default)");
 	fprintf(f, "\n"
+		"  -G, --ring N        entries per vCPU of -d ring's rings (default %u)\n"
 		"  -T, --transport T   how the started destination is reached: pair (a\n"
 		"                      UNIX socketpair, default; pipes if the kernel has no\n"
 		"                      sockets), pipe, unix (a socket path) or tcp\n"
@@ -1396,7 +1494,8 @@ static void usage(FILE *f)
 		"  -h, --help\n"
 		"Output is TAP: progress and rounds as '#' lines, %d results per\n"
 		"migration, then 'verdict: PASS' or 'verdict: FAIL'.  Exit 0 iff all\n"
-		"passed, 1 if a check failed, 2 on a usage or setup error.\n", NTAP);
+		"passed, 1 if a check failed, 2 on a usage or setup error.\n",
+		opt.ring, NTAP);
 }
 
 int main(int argc, char **argv)
@@ -1414,6 +1513,7 @@ int main(int argc, char **argv)
 		{ "post", required_argument, NULL, 'p' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "dirty", required_argument, NULL, 'd' },
+		{ "ring", required_argument, NULL, 'G' },
 		{ "transport", required_argument, NULL, 'T' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "connect", required_argument, NULL, 'C' },
@@ -1430,7 +1530,7 @@ int main(int argc, char **argv)
 	int ch, devfd, m, status = 0, failed;
 	struct conn c;
 
-	while ((ch = getopt_long(argc, argv, "M:m:v:r:H:P:t:R:w:p:s:d:T:h", lo,
+	while ((ch = getopt_long(argc, argv, "M:m:v:r:H:P:t:R:w:p:s:d:G:T:h", lo,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'M':
@@ -1468,6 +1568,10 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			opt.dirty = optarg;
+			break;
+		case 'G':
+			opt.ring = parse_num(optarg, EPTMMU_DIRTY_RING_MIN_ENTRIES,
+					     EPTMMU_DIRTY_RING_MAX_ENTRIES);
 			break;
 		case 'T':
 			opt.transport = optarg;

@@ -696,6 +696,8 @@ static const char *const stat_names[] = {
 	"pf_mmio_spte_created", "pf_guest_pt", "pf_guest_linear", "pages_4k",
 	"pages_2m", "pages_1g",
 	"remote_tlb_flush", "vcpus", "pml", "pml_logged", "pml_full_exits",
+	"dirty_ring_pushed", "dirty_ring_reset", "dirty_ring_full_exits",
+	"dirty_ring_overflow",
 };
 
 /*

@@ -6,6 +6,10 @@
  *
  *   eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M [-I]]
  *               [-s anon|thp|hugetlb] [--csv] [-q]
+ *   eptmmu_perf -R [-b bytes] [-i iterations] [-s ...] [--csv]
+ *
+ * -R measures one thing only (harvest_cost_main()): a harvest of a
+ * sparse and of a dense dirty set, by the bitmap and by the dirty ring.
  *
  * One memslot covers all guest memory; vCPU i (a thread with its own vCPU
  * fd) owns slice i of -b bytes.  Phases, each timed on the wall clock and,
@@ -91,6 +95,7 @@ static struct {
 	enum backing backing;
 	bool csv;
 	bool quiet;
+	bool harvest_cost;
 } opt = {
 	.vcpus = 1,
 	.bytes = 64 << 20,
@@ -186,6 +191,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: eptmmu_perf [-v vcpus] [-b bytes] [-i iterations] [-m wp|dbit] [-M [-I]]\n"
 		"                   [-s anon|thp|hugetlb] [--csv] [-q]\n"
+		"       eptmmu_perf -R [-b bytes] [-i iterations] [-s ...] [--csv]\n"
 		"  -v N      vCPU threads, each with its own slice of memory (default 1)\n"
 		"  -b SIZE   bytes per vCPU, suffixes K/M/G (default 64M)\n"
 		"  -i N      dirty-logging iterations (default 2)\n"
@@ -195,6 +201,10 @@ static void usage(FILE *f)
 		"  -I        with -M: the log starts all set, the first CLEAR protects\n"
 		"  -s SRC    backing: anon (4K pages, default), thp (MADV_HUGEPAGE),\n"
 		"            hugetlb (MAP_HUGETLB, needs reserved 2M pages)\n"
+		"  -R        only this: the cost of one harvest of a dirty set of 64 pages\n"
+		"            (shown as 0%%), 1%% and 50%% of -b bytes (one vCPU, write\n"
+		"            protection), the bitmap's GET + CLEAR beside the dirty\n"
+		"            ring's collect + reset\n"
 		"  --csv     machine-readable lines only (progress still on stderr)\n"
 		"  -q        no progress lines\n");
 }
@@ -208,7 +218,7 @@ static void parse_args(int argc, char **argv)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "v:b:i:m:MIs:qh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "v:b:i:m:MIs:qRh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'v':
 			opt.vcpus = parse_num(optarg, 1, EPTMMU_MAX_VCPUS);
@@ -248,6 +258,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'q':
 			opt.quiet = true;
+			break;
+		case 'R':
+			opt.harvest_cost = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1144,6 +1157,220 @@ static bool check_memory(u64 tag)
 	return true;
 }
 
+/* ---- -R: the cost of a harvest, the bitmap beside the dirty ring ---- */
+
+/* Pages of the "pct 0" set, whatever the size: the bitmap's fixed cost. */
+#define HC_FEW		64
+
+/*
+ * A set of @pct % of the pages, spread evenly: every (100 / @pct)-th;
+ * for @pct 0, HC_FEW pages spread over the slot.
+ * Each pass writes each page of the set once, after the harvest before
+ * re-protected it: every write faults, and the log holds the set exactly.
+ */
+struct hc_set {
+	struct eptmmu_access *acc;
+	u64 n;
+};
+
+static void hc_set_make(struct hc_set *s, unsigned int pct, u64 tag)
+{
+	u64 stride = pct ? 100 / pct : npages / HC_FEW, i;
+
+	s->n = npages / stride;
+	s->acc = calloc(s->n ? s->n : 1, sizeof(*s->acc));
+	if (!s->acc)
+		die("calloc");
+	for (i = 0; i < s->n; i++)
+		s->acc[i] = access_of(EPTMMU_ACCESS_WRITE,
+				      GPA_BASE + i * stride * PAGE_SIZE, 8, tag);
+}
+
+static void hc_count(u32 slot, u64 off, void *arg)
+{
+	u64 *n = arg;
+
+	(void)slot;
+	(void)off;
+	(*n)++;
+}
+
+/* Collect the ring and reset it: the ring's harvest.  Entries, or die. */
+static u64 hc_ring_harvest(int vmfd, struct dring *ring)
+{
+	u64 n = 0;
+	int r;
+
+	dring_collect(ring, hc_count, &n);
+	r = reset_dirty_rings(vmfd);
+	if (r < 0 || (u64)r != n)
+		die("RESET_DIRTY_RINGS returned %d for %llu entries", r, n);
+	return n;
+}
+
+/*
+ * One pass over @s; with @ring, each ring-full exit is harvested on the
+ * way (its time is the harvest's, as a VMM's would be).  Return the ns
+ * spent harvesting so far and add the entries to @found.
+ */
+static u64 hc_dirty(int vcpufd, int vmfd, struct dring *ring,
+		    const struct hc_set *s, u64 *found, u64 *full)
+{
+	struct eptmmu_run run;
+	u64 done = 0, ns = 0, t0;
+	u32 n;
+	int r;
+
+	while (done < s->n) {
+		n = s->n - done > BATCH ? BATCH : s->n - done;
+		r = run_vcpu(vcpufd, s->acc + done, n, &run);
+		if (r)
+			die("EPTMMU_RUN: %s", strerror(-r));
+		done += run.done;
+		if (run.exit_reason == EPTMMU_EXIT_DONE)
+			continue;
+		if (!ring || run.exit_reason != EPTMMU_EXIT_RING_FULL)
+			die("EPTMMU_RUN exit %s at gpa %#llx",
+			    exit_name(run.exit_reason), run.exit_gpa);
+		(*full)++;
+		t0 = now_ns();
+		*found += hc_ring_harvest(vmfd, ring);
+		ns += now_ns() - t0;
+	}
+	return ns;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One configuration: a VM of -b bytes, populated, logging by write
+ * protection; a warm-up pass, then -i timed passes, each a dirty pass of
+ * the set and its harvest: GET with NO_CLEAR plus CLEAR (manual protect,
+ * what a migration does), or collecting the ring and resetting it.
+ */
+static bool hc_run(int devfd, bool ring, unsigned int pct, bool ept_ad)
+{
+	u64 words = (npages + 63) / 64, found, full = 0, ns, t0, tag = 1;
+	double *s = calloc(opt.iters, sizeof(double)), med;
+	struct dring dr = { 0 };
+	struct hc_set all, set;
+	u64 *bm = calloc(words, 8);
+	unsigned int it;
+	bool ok = true;
+	int vmfd, vcpufd, r;
+
+	if (!s || !bm)
+		die("calloc");
+	vmfd = xcreate_vm(devfd);
+	if (ring && enable_dirty_ring(vmfd, EPTMMU_DIRTY_RING_MAX_ENTRIES))
+		die("EPTMMU_ENABLE_DIRTY_RING");
+	r = set_memslot(vmfd, 0, 0, GPA_BASE, npages * PAGE_SIZE, mem);
+	if (r)
+		die("EPTMMU_SET_MEMSLOT: %s", strerror(-r));
+	vcpufd = xcreate_vcpu(vmfd);
+	if (ring && dring_map(&dr, vcpufd, EPTMMU_DIRTY_RING_MAX_ENTRIES))
+		die("mmap of the dirty ring");
+	hc_set_make(&all, 100, tag);
+	found = 0;
+	hc_dirty(vcpufd, vmfd, NULL, &all, &found, &full);
+	free(all.acc);
+	r = set_memslot(vmfd, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, GPA_BASE,
+			npages * PAGE_SIZE, mem);
+	if (r)
+		die("turning logging on: %s", strerror(-r));
+	for (it = 0; it <= opt.iters; it++) {
+		hc_set_make(&set, pct, ++tag);
+		found = 0;
+		ns = hc_dirty(vcpufd, vmfd, ring ? &dr : NULL, &set, &found,
+			      &full);
+		t0 = now_ns();
+		if (ring) {
+			found += hc_ring_harvest(vmfd, &dr);
+		} else {
+			r = dirty_log_ioctl(vmfd, EPTMMU_GET_DIRTY_LOG, 0,
+					    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, bm);
+			if (!r)
+				r = dirty_log_ioctl(vmfd, EPTMMU_CLEAR_DIRTY_LOG,
+						    0, 0, 0, npages, bm);
+			if (r)
+				die("GET/CLEAR_DIRTY_LOG: %s", strerror(-r));
+			found = bitmap_count(bm, words);
+		}
+		ns += now_ns() - t0;
+		/* Pass 0 warms up (its log also holds the populate's pages). */
+		if (it && found != set.n) {
+			fprintf(stderr, "eptmmu_perf: %s %u%%: harvested %llu pages, %llu were written\n",
+				ring ? "ring" : "bitmap", pct, found, set.n);
+			ok = false;
+		}
+		if (it)
+			s[it - 1] = ns / 1e9;
+		free(set.acc);
+	}
+	qsort(s, opt.iters, sizeof(double), cmp_double);
+	med = opt.iters % 2 ? s[opt.iters / 2] :
+	      (s[opt.iters / 2 - 1] + s[opt.iters / 2]) / 2;
+	if (opt.csv)
+		printf("harvest,%s,%s,%u,%llu,%llu,%u,%.6f,%.6f,%.6f,%.1f,%llu\n",
+		       ept_ad ? "on" : "off", ring ? "ring" : "bitmap", pct,
+		       (unsigned long long)(npages * PAGE_SIZE), set.n,
+		       opt.iters, med, s[0], s[opt.iters - 1],
+		       set.n ? med * 1e9 / set.n : 0.0, full);
+	else
+		printf("  %-7s %3u%%  %9llu  %12.3f  %12.1f  %10.1f  %8llu\n",
+		       ring ? "ring" : "bitmap", pct, set.n, med * 1e3,
+		       set.n ? med * 1e9 / set.n : 0.0,
+		       med / (npages * PAGE_SIZE / (double)(1ULL << 30)) * 1e3,
+		       full);
+	dring_unmap(&dr);
+	close(vcpufd);
+	close(vmfd);
+	free(bm);
+	free(s);
+	return ok;
+}
+
+/*
+ * -R: what one harvest costs for a sparse (1 %) and a dense (50 %) dirty
+ * set, and for HC_FEW pages whatever the size (shown as 0 %), the
+ * bitmap's GET + CLEAR beside the ring's collect + reset, so that
+ * "the ring's cost follows the pages dirtied, the bitmap's the memslot's
+ * size" is a measured figure.
+ */
+static int harvest_cost_main(void)
+{
+	static const unsigned int pcts[] = { 0, 1, 50 };
+	struct eptmmu_vm_stats st;
+	int devfd = xopen_dev(), probe;
+	bool ok = true;
+	unsigned int p;
+
+	probe = xcreate_vm(devfd);
+	xvm_stats(probe, &st);
+	close(probe);
+	npages = opt.bytes / PAGE_SIZE;
+	map_memory();
+	if (opt.csv)
+		printf("harvest_fields,ept_ad,log,dirty_pct,bytes,pages_dirty,iters,median_s,min_s,max_s,ns_per_dirty_page,ring_full_exits\n");
+	else
+		printf("eptmmu_perf -R: harvest cost over %llu MiB (%llu pages), ept_ad=%s, write protection, 1 vCPU, median of %u\n"
+		       "  log     dirty  pages      harvest ms  ns/dirty page  ms per GiB  ring-full\n",
+		       (unsigned long long)(opt.bytes >> 20), npages,
+		       st.ept_ad ? "on" : "off", opt.iters);
+	for (p = 0; p < ARRAY_SIZE(pcts); p++) {
+		ok &= hc_run(devfd, false, pcts[p], st.ept_ad);
+		ok &= hc_run(devfd, true, pcts[p], st.ept_ad);
+	}
+	close(devfd);
+	munmap(mem, maplen);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct eptmmu_fault_latency lat;
@@ -1157,6 +1384,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	warn_coarse_clock();
+	if (opt.harvest_cost)
+		return harvest_cost_main();
 	npages = opt.bytes / PAGE_SIZE * opt.vcpus;
 
 	devfd = xopen_dev();

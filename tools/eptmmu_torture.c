@@ -46,7 +46,14 @@
  * and how to replay it.
  *
  *   eptmmu_torture [-s SEED] [-d SECONDS] [-v NVMS] [-t VCPUS] [-H MMTHREADS]
- *                  [-m SLOT_MIB] [-l] [-c] [-x] [-V] [-K KERNEL]
+ *                  [-m SLOT_MIB] [-R ENTRIES] [-l] [-c] [-x] [-V] [-K KERNEL]
+ *
+ * -R ENTRIES gives each VM dirty rings of ENTRIES per vCPU: every harvest
+ * of a slot first collects all the VM's rings (entries of other slots are
+ * kept for those slots' next harvests) and resets them, then harvests the
+ * slot's bitmap as before (it holds the D bits, which no vCPU logs), and
+ * a RUN may also end with a ring-full exit, after which its vCPU thread
+ * waits a little for the VM thread's next harvest.
  *
  * -l lightens the load (debug kernels); -c concentrates every agent on
  * the first HOT_PAGES pages of each slot half of the time, with no pause
@@ -118,6 +125,7 @@ struct slot {
 	atomic_ullong *need;	/* per page: lowest harvest index + 1 */
 	u64 *lastrep;		/* per page: last reporting harvest + 1 */
 	bool dbit, manual;	/* this session's mode */
+	u64 *ring_rep;		/* -R: pages the rings reported, not yet harvested */
 	bool initset;		/* manual, the log starts all set */
 	/* Backed by a shared memfd (as VMMs back RAM), not anonymous. */
 	int memfd;
@@ -133,6 +141,7 @@ struct counters {
 	atomic_ullong dirty_records, dirty_checked, dirty_lost;
 	atomic_ullong spte_checked, spte_stale, other_bad;
 	atomic_ullong sessions, dbit_sessions, manual_sessions, initset_sessions;
+	atomic_ullong ring_entries, ring_full;
 	atomic_ullong final_checked;
 	atomic_ullong audits, audit_bad;
 	atomic_ullong ev[16];
@@ -166,12 +175,14 @@ struct vm {
 	struct slot slot[NSLOTS];
 	struct page_ev *pev;		/* NSLOTS * slot_pages */
 	struct word *words[MAX_VCPUS];	/* per thread: page * WORDS_PER */
+	struct dring ring[MAX_VCPUS];	/* -R: each vCPU's, mapped */
 	atomic_ullong opcnt[OP_NR];
 };
 
 static struct {
 	u64 seed, duration;
 	unsigned int nvms, nvcpus, nmm, slot_mib;
+	unsigned int ring;		/* -R: entries per vCPU ring, 0: none */
 	bool light, hot, failfast, verbose;
 	const char *kernel;
 	bool ad, have_thp, have_ksm, have_idle, have_pfn, have_offline;
@@ -383,6 +394,8 @@ static bool exit_allowed(const struct eptmmu_run *run, const struct win *w)
 				 run->exit_errno == EACCES);
 	case EPTMMU_EXIT_INTR:
 		return true;
+	case EPTMMU_EXIT_RING_FULL:
+		return cfg.ring;
 	default:
 		return false;
 	}
@@ -471,6 +484,11 @@ static void vcpu_batch(struct vcpu_arg *va, u64 *counter)
 	}
 	atomic_fetch_sub(&s->inflight, 1);
 	if (run.done < n) {
+		if (run.exit_reason == EPTMMU_EXIT_RING_FULL) {
+			/* Room comes with the VM thread's next harvest. */
+			atomic_fetch_add(&cnt.ring_full, 1);
+			sleep_us(200);
+		}
 		if (exit_allowed(&run, &pl[run.done].win)) {
 			atomic_fetch_add(&cnt.exits_allowed, 1);
 		} else {
@@ -766,6 +784,43 @@ static u32 slot_flags(struct slot *s, bool logging)
 	return f;
 }
 
+struct drain {
+	struct vm *vm;
+	u64 n;
+};
+
+static void ring_note(u32 slot, u64 off, void *arg)
+{
+	struct drain *d = arg;
+
+	d->n++;
+	if (slot >= NSLOTS || off >= d->vm->slot_pages) {
+		fail(&cnt.other_bad, "vm%d: a dirty-ring entry names slot %u page %llu",
+		     d->vm->id, slot, (unsigned long long)off);
+		return;
+	}
+	d->vm->slot[slot].ring_rep[off / 64] |= 1ULL << (off % 64);
+}
+
+/*
+ * -R: every ring of @vm into its slots' ring_rep, then the reset, which
+ * re-protects the pages before it returns.  The VM thread only.
+ */
+static void ring_drain(struct vm *vm)
+{
+	struct drain d = { .vm = vm };
+	unsigned int t;
+	int r;
+
+	for (t = 0; t < cfg.nvcpus; t++)
+		dring_collect(&vm->ring[t], ring_note, &d);
+	r = reset_dirty_rings(vm->fd);
+	if (r < 0 || (u64)r != d.n)
+		fail(&cnt.other_bad, "vm%d: RESET_DIRTY_RINGS returned %d for %llu entries collected",
+		     vm->id, r, (unsigned long long)d.n);
+	atomic_fetch_add(&cnt.ring_entries, d.n);
+}
+
 static void harvest(struct vm_arg *xa, unsigned int si)
 {
 	struct vm *vm = xa->vm;
@@ -778,6 +833,9 @@ static void harvest(struct vm_arg *xa, unsigned int si)
 	for (p = 0; p < vm->slot_pages; p++)
 		snap[p] = atomic_exchange(&s->need[p], 0);
 	memset(xa->bm, 0, words * 8);
+	/* After the snapshot: the entries of every write it holds are in. */
+	if (cfg.ring)
+		ring_drain(vm);
 	if (s->manual) {
 		r = dirty_log_ioctl(vm->fd, EPTMMU_GET_DIRTY_LOG, si,
 				    EPTMMU_DIRTY_LOG_NO_CLEAR, 0, 0, xa->bm);
@@ -792,6 +850,11 @@ static void harvest(struct vm_arg *xa, unsigned int si)
 		fail(&cnt.other_bad, "vm%d slot %u: dirty-log harvest: %s", vm->id, si,
 		     strerror(-r));
 		return;
+	}
+	if (cfg.ring) {
+		for (p = 0; p < words; p++)
+			xa->bm[p] |= s->ring_rep[p];
+		memset(s->ring_rep, 0, words * 8);
 	}
 	for (p = 0; p < vm->slot_pages; p++) {
 		if (xa->bm[p / 64] >> (p % 64) & 1)
@@ -1098,6 +1161,9 @@ static void vm_setup(struct vm *vm, int id)
 
 	vm->id = id;
 	vm->fd = xcreate_vm(devfd);
+	/* The ring size is the VM's, fixed before its first vCPU. */
+	if (cfg.ring && enable_dirty_ring(vm->fd, cfg.ring))
+		die("EPTMMU_ENABLE_DIRTY_RING of %u entries", cfg.ring);
 	vm->slot_pages = size / PAGE_SIZE;
 	vm->mem = xmap(NSLOTS * size, SZ_2M);
 	if (cfg.have_thp)
@@ -1127,7 +1193,8 @@ static void vm_setup(struct vm *vm, int id)
 		}
 		s->need = calloc(vm->slot_pages, sizeof(*s->need));
 		s->lastrep = calloc(vm->slot_pages, sizeof(*s->lastrep));
-		if (!s->need || !s->lastrep)
+		s->ring_rep = calloc(vm->slot_pages / 64 + 1, 8);
+		if (!s->need || !s->lastrep || !s->ring_rep)
 			die("calloc");
 		pthread_rwlock_init(&s->hole, NULL);
 		atomic_store(&s->gpa, GPA_HOME(si, 0));
@@ -1145,7 +1212,9 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: eptmmu_torture [-s SEED] [-d SECONDS] [-v NVMS] [-t VCPUS]\n"
-		"                      [-H MM_THREADS] [-m SLOT_MIB] [-l] [-x] [-V] [-K KERNEL]\n"
+		"                      [-H MM_THREADS] [-m SLOT_MIB] [-R ENTRIES] [-l] [-x] [-V]\n"
+		"                      [-K KERNEL]\n"
+		"  -R  dirty rings of ENTRIES per vCPU, collected at every harvest\n"
 		"  -l  light load (debug kernels)   -x  stop at the first failure\n"
 		"  -c  every agent on a few hot pages half of the time\n"
 		"  -V  verbose                      -K  kernel name for the replay line\n");
@@ -1244,7 +1313,7 @@ int main(int argc, char **argv)
 	size_t len;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:d:v:t:H:m:lcxVK:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:v:t:H:m:R:lcxVK:")) != -1) {
 		switch (opt) {
 		case 's':
 			cfg.seed = parse_num(optarg, 0, ~0UL);
@@ -1265,6 +1334,10 @@ int main(int argc, char **argv)
 			cfg.slot_mib = parse_num(optarg, 2, MAX_SLOT_MIB);
 			if (cfg.slot_mib % 2)
 				usage();
+			break;
+		case 'R':
+			cfg.ring = parse_num(optarg, EPTMMU_DIRTY_RING_MIN_ENTRIES,
+					     EPTMMU_DIRTY_RING_MAX_ENTRIES);
 			break;
 		case 'l':
 			cfg.light = true;
@@ -1319,6 +1392,9 @@ int main(int argc, char **argv)
 			va[v][t] = (struct vcpu_arg){ .vm = &vms[v], .idx = t,
 				.rng = pat(base, t) };
 			va[v][t].fd = xcreate_vcpu(vms[v].fd);
+			if (cfg.ring && dring_map(&vms[v].ring[t], va[v][t].fd,
+						  cfg.ring))
+				die("mmap of a dirty ring");
 			pthread_create(&va[v][t].th, NULL, vcpu_thread,
 				       &va[v][t]);
 		}
@@ -1391,6 +1467,19 @@ int main(int argc, char **argv)
 	       "exits: every RUN that stopped early (%llu) did so inside an event that allows it (%llu did not)",
 	       (unsigned long long)cnt.exits_allowed,
 	       (unsigned long long)cnt.exit_bad);
+	if (cfg.ring) {
+		u64 overflow = 0, o;
+
+		for (v = 0; v < cfg.nvms; v++)
+			if (!vm_stat(vms[v].fd, "dirty_ring_overflow", &o))
+				overflow += o;
+		tap_diag("dirty rings of %u entries: %llu entries collected, %llu ring-full exits, %llu entries overflowed",
+			 cfg.ring, (unsigned long long)cnt.ring_entries,
+			 (unsigned long long)cnt.ring_full,
+			 (unsigned long long)overflow);
+		if (overflow || !cnt.ring_entries)
+			cnt.dirty_lost += !cnt.ring_entries + overflow;
+	}
 	ok &= tap_ok(cnt.dirty_checked && !cnt.dirty_lost,
 	       "dirty log: %llu writes recorded, %llu checked at harvests of %llu sessions (%llu manual clear, %llu of them initially set), %llu lost",
 	       (unsigned long long)cnt.dirty_records,

@@ -168,16 +168,3 @@ bool g64_call(struct g64 *g, int vcpu, unsigned int idx, enum g_prog prog,
 	tap_diag("%s: guest: SYNC %llu where DONE was due", what, e->arg[0]);
 	return false;
 }
-
-int vm_stat(int vm, const char *name, u64 *v)
-{
-	char path[128], buf[32];
-	int r;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/eptmmu/%d-%d/%s",
-		 getpid(), vm, name);
-	r = read_file(path, buf, sizeof(buf));
-	if (!r)
-		*v = strtoull(buf, NULL, 10);
-	return r;
-}

@@ -70,7 +70,4 @@ bool g64_call(struct g64 *g, int vcpu, unsigned int idx, enum g_prog prog,
 	      u64 a0, u64 a1, u64 a2, u64 a3, struct g64_exit *e,
 	      const char *what);
 
-/* A counter of VM @vm's debugfs directory (abi.rst): 0 or -errno. */
-int vm_stat(int vm, const char *name, u64 *v);
-
 #endif /* _EPTMMU_TOOLS_G64_H */

@@ -389,6 +389,7 @@ const char *exit_name(u32 reason)
 		[EPTMMU_EXIT_FAULT] = "FAULT",
 		[EPTMMU_EXIT_INTR] = "INTR",
 		[EPTMMU_EXIT_GUEST] = "GUEST",
+		[EPTMMU_EXIT_RING_FULL] = "RING_FULL",
 		[EPTMMU_EXIT_UCALL] = "UCALL",
 	};
 
@@ -698,5 +699,81 @@ int read_file(const char *path, char *buf, size_t size)
 	buf[n] = 0;
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = 0;
+	return 0;
+}
+
+/* ---- the dirty ring ---- */
+
+int enable_dirty_ring(int vmfd, u32 entries)
+{
+	struct eptmmu_dirty_ring_config cfg = { .entries = entries };
+
+	return ioctl(vmfd, EPTMMU_ENABLE_DIRTY_RING, &cfg) ? -errno : 0;
+}
+
+int dring_map(struct dring *r, int vcpufd, u32 entries)
+{
+	void *p = mmap(NULL, (size_t)entries * sizeof(*r->gfns),
+		       PROT_READ | PROT_WRITE, MAP_SHARED, vcpufd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	r->gfns = p;
+	r->entries = entries;
+	r->next = 0;
+	return 0;
+}
+
+void dring_unmap(struct dring *r)
+{
+	if (r->gfns)
+		munmap(r->gfns, (size_t)r->entries * sizeof(*r->gfns));
+	r->gfns = NULL;
+}
+
+/*
+ * The flags word is the entry's lock: acquire before reading slot and
+ * offset (the kernel stores flags last, with release), release when
+ * handing the entry back with F_RESET (the kernel's reset reads flags
+ * with acquire before it reads slot and offset).  An entry still flagged
+ * F_RESET is one collected in an earlier lap, not yet reset.
+ */
+u64 dring_collect(struct dring *r, void (*fn)(u32 slot, u64 offset, void *arg),
+		  void *arg)
+{
+	u64 n = 0;
+
+	for (;; n++) {
+		struct eptmmu_dirty_gfn *e = &r->gfns[r->next & (r->entries - 1)];
+		u32 f = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+
+		if (!(f & EPTMMU_DIRTY_GFN_F_DIRTY) ||
+		    (f & EPTMMU_DIRTY_GFN_F_RESET))
+			return n;
+		fn(e->slot, e->offset, arg);
+		__atomic_store_n(&e->flags, f | EPTMMU_DIRTY_GFN_F_RESET,
+				 __ATOMIC_RELEASE);
+		r->next++;
+	}
+}
+
+int reset_dirty_rings(int vmfd)
+{
+	int r = ioctl(vmfd, EPTMMU_RESET_DIRTY_RINGS, 0);
+
+	return r < 0 ? -errno : r;
+}
+
+int vm_stat(int vmfd, const char *name, u64 *val)
+{
+	char path[128], buf[32];
+	int r;
+
+	snprintf(path, sizeof(path), AUDIT_DIR "/%d-%d/%s", getpid(), vmfd,
+		 name);
+	r = read_file(path, buf, sizeof(buf));
+	if (r)
+		return r;
+	*val = strtoull(buf, NULL, 10);
 	return 0;
 }

@@ -198,6 +198,29 @@ int write_file(const char *path, const char *s);
  */
 int read_file(const char *path, char *buf, size_t size);
 
+/*
+ * A vCPU's dirty ring as user space maps it; @next is the first entry not
+ * collected yet.
+ */
+struct dring {
+	struct eptmmu_dirty_gfn *gfns;
+	u32 entries;
+	u32 next;
+};
+
+/* EPTMMU_ENABLE_DIRTY_RING: 0 or -errno. */
+int enable_dirty_ring(int vmfd, u32 entries);
+/* Map the ring of @vcpufd: 0 or -errno. */
+int dring_map(struct dring *r, int vcpufd, u32 entries);
+void dring_unmap(struct dring *r);
+/* Hand each new entry to @fn, flag it F_RESET; return how many. */
+u64 dring_collect(struct dring *r, void (*fn)(u32 slot, u64 offset, void *arg),
+		  void *arg);
+/* EPTMMU_RESET_DIRTY_RINGS: entries reset, or -errno. */
+int reset_dirty_rings(int vmfd);
+/* The VM's debugfs counter @name (abi.rst, "statistics"): 0 or -errno. */
+int vm_stat(int vmfd, const char *name, u64 *val);
+
 void tap_plan(int n);
 bool tap_ok(bool cond, const char *fmt, ...) __printf(2, 3);
 void tap_diag(const char *fmt, ...) __printf(1, 2);

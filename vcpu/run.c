@@ -74,7 +74,13 @@ static int run_batch(struct eptmmu_vcpu *vcpu, struct eptmmu_run *run,
 			return -EFAULT;
 		if (eptmmu_check_access(vcpu, &a))
 			return -EINVAL;
-		exit = eptmmu_vcpu_access(vcpu, &a, &run->exit_errno);
+		/* R-RING-SOFT-FULL: no access starts in a soft-full ring. */
+		if (eptmmu_dirty_ring_soft_full(vcpu))
+			exit = EPTMMU_EXIT_RING_FULL;
+		else
+			exit = eptmmu_vcpu_access(vcpu, &a, &run->exit_errno);
+		if (exit == EPTMMU_EXIT_RING_FULL)
+			atomic64_inc(&vcpu->vm->stats.ring_full_exits);
 		if (exit != EPTMMU_EXIT_DONE) {
 			run->exit_reason = exit;
 			if (exit != EPTMMU_EXIT_GUEST)

@@ -257,6 +257,8 @@ static int soft_access(struct eptmmu_vcpu *vcpu, struct eptmmu_access *a,
 			WRITE_ONCE(vcpu->stats.mmio_exits, vcpu->stats.mmio_exits + 1);
 			return EPTMMU_EXIT_MMIO;
 		}
+		if (fr == EPTMMU_FAULT_RING_FULL)
+			return EPTMMU_EXIT_RING_FULL;
 		if (fr < 0) {
 			*exit_errno = -fr;
 			return EPTMMU_EXIT_FAULT;

@@ -667,8 +667,9 @@ static void vmx_pml_drain(struct vmx_vcpu *vv)
 
 		if (!slot || gfn - slot->base_gfn >= slot->npages)
 			slot = eptmmu_gfn_to_slot(slots, gfn);
+		/* Into the vCPU's dirty ring in a ring VM (R-RING-NOVCPU). */
 		if (slot)
-			eptmmu_mark_dirty(slot, gfn);
+			eptmmu_vcpu_mark_dirty(vcpu, slot, gfn);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
 	vmcs_write(GUEST_PML_INDEX, EPTMMU_PML_ENTRIES - 1);
@@ -879,6 +880,8 @@ static int vmx_do(struct vmx_vcpu *vv, struct eptmmu_access *a, bool fetch,
 			if (fetch && !ours)
 				return EPTMMU_EXIT_DONE;
 			fr = eptmmu_page_fault(vcpu, e->gpa, qual);
+			if (fr == EPTMMU_FAULT_RING_FULL)
+				return EPTMMU_EXIT_RING_FULL;
 			if (fr == EPTMMU_FAULT_MMIO) {
 				if (!ours)
 					return guest_error(vv, e->reason,
@@ -956,6 +959,11 @@ static int vmx_guest_fault(struct vmx_vcpu *vv, struct eptmmu_run_guest *rg)
 	if ((e->reason & 0xffff) == EXIT_REASON_EPT_MISCONFIG)
 		qual = EPT_VIOLATION_ACC_READ;
 	fr = eptmmu_page_fault(&vv->vcpu, e->gpa, qual);
+	/* Not handled: the guest faults again once the ring has room. */
+	if (fr == EPTMMU_FAULT_RING_FULL) {
+		rg->exit_gpa = e->gpa;
+		return EPTMMU_EXIT_RING_FULL;
+	}
 	if (fr == EPTMMU_FAULT_MMIO) {
 		WRITE_ONCE(vv->vcpu.stats.mmio_exits,
 			   vv->vcpu.stats.mmio_exits + 1);
@@ -1030,6 +1038,12 @@ static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
 	vv->rflags = g->rflags | GUEST_RFLAGS_FIXED;
 	vv->cr3 = g->cr3;
 	for (;;) {
+		/* R-RING-SOFT-FULL: no entry with a soft-full ring. */
+		if (eptmmu_dirty_ring_soft_full(vcpu)) {
+			rg->exit_gpa = 0;
+			exit = EPTMMU_EXIT_RING_FULL;
+			break;
+		}
 		r = vmx_enter_once(vv, VMX_MODE_LONG);
 		if (r == -EIO) {
 			exit = guest_error(vv, e->reason |
@@ -1051,6 +1065,8 @@ static int vmx_run_guest(struct eptmmu_vcpu *vcpu, struct eptmmu_run_guest *rg)
 		rg->exit_qual = e->qual;
 		rg->exit_intr = e->intr_info;
 	}
+	if (exit == EPTMMU_EXIT_RING_FULL)
+		atomic64_inc(&vcpu->vm->stats.ring_full_exits);
 	for (i = 0; i < ARRAY_SIZE(vmx_gprs); i++)
 		ur[vmx_gprs[i].off] = vv->regs[vmx_gprs[i].reg];
 	g->rip = vv->rip;

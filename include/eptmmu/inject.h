@@ -51,6 +51,11 @@ enum eptmmu_park_point {
 	EPTMMU_PARK_DIRTY_LOG_RESCHED,
 	/* Sleepable: the same, yielding, with mmu_lock dropped. */
 	EPTMMU_PARK_DIRTY_LOG_YIELDED,
+	/*
+	 * Dirty-ring push, any context (the fast path's RCU section): the
+	 * first stores of an entry made, the last not yet.
+	 */
+	EPTMMU_PARK_RING_PUSH,
 	EPTMMU_PARK_NR
 };
 
@@ -132,6 +137,13 @@ struct eptmmu_inject {
 	bool dirty_log_no_yield;
 	/* A dirty-log yield drops the lock without flushing first. */
 	bool dirty_log_yield_noflush;
+	/*
+	 * A dirty-ring push stores the entry's flags before its slot and
+	 * offset, as an unordered store may become visible (R-RING-ORDER).
+	 */
+	bool ring_no_release;
+	/* A dirty-ring reset frees entries without re-protecting their pages. */
+	bool ring_reset_no_protect;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.

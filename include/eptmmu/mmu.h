@@ -136,6 +136,19 @@ struct eptmmu_vcpu_kstats {
 	u64 pml_full_exits;
 };
 
+/*
+ * A vCPU's dirty ring (mmu/ring.c, R-RING-ORDER).  @gfns is shared with
+ * user space.  @dirty_index is written only by the thread running the
+ * vCPU, @reset_index only by EPTMMU_RESET_DIRTY_RINGS (under slots_lock);
+ * both run freely, an entry is gfns[index & (entries - 1)].
+ */
+struct eptmmu_dirty_ring {
+	struct eptmmu_dirty_gfn *gfns;	/* NULL: the VM logs into bitmaps */
+	u32 entries;
+	u32 dirty_index;
+	u32 reset_index;
+};
+
 struct eptmmu_vcpu {
 	struct eptmmu_vm *vm;
 	const struct eptmmu_vcpu_ops *ops;
@@ -148,6 +161,7 @@ struct eptmmu_vcpu {
 	struct eptmmu_fault_latency latency;	/* under run_lock */
 	int last_fault_level;		/* leaf level the slow path installed */
 	u64 guest_rip;			/* vmx: where EPTMMU_EXIT_GUEST stopped */
+	struct eptmmu_dirty_ring ring;
 };
 
 struct eptmmu_vm {
@@ -161,6 +175,8 @@ struct eptmmu_vm {
 	 */
 	bool pml;
 	u8 backend;			/* EPTMMU_BACKEND_*, fixed at creation */
+	/* Entries of each vCPU's dirty ring, 0 for none; before any vCPU. */
+	u32 dirty_ring_entries;
 	/* Page of the vmx guest's code, or EPTMMU_NO_GUEST_CODE; any time. */
 	u64 guest_code_gpa;
 
@@ -214,6 +230,9 @@ struct eptmmu_vm {
 		atomic64_t pages[PG_LEVEL_1G + 1];
 		/* Slow faults served by GUP-fast, without mmap_lock. */
 		atomic64_t gup_fast;
+		/* Dirty ring: entries pushed, reset, full exits, hard fulls. */
+		atomic64_t ring_pushed, ring_reset, ring_full_exits;
+		atomic64_t ring_overflow;
 	} stats;
 };
 
@@ -314,9 +333,40 @@ static inline bool eptmmu_slot_logs_pml(const struct eptmmu_vm *vm,
 	       !(slot->flags & EPTMMU_MEM_DIRTY_LOG_DBIT);
 }
 
+/*
+ * Log a write made outside any vCPU's thread (a zap or a harvest taking
+ * a D bit): into the slot's bitmap, in a ring VM too (R-RING-NOVCPU).
+ */
 static inline void eptmmu_mark_dirty(struct eptmmu_slot *slot, u64 gfn)
 {
 	if (slot->dirty_bitmap && gfn - slot->base_gfn < slot->npages)
+		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
+}
+
+void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
+			    struct eptmmu_slot *slot, u64 offset);
+
+/**
+ * eptmmu_vcpu_mark_dirty() - log a write of the vCPU running on this thread
+ * @vcpu: the vCPU; the caller runs it (holds its run_lock)
+ * @slot: the memslot of @gfn, from an array the caller holds (SRCU)
+ * @gfn: the page written
+ *
+ * Into @vcpu's dirty ring when the VM has rings, else the bitmap.  Any
+ * context: takes no lock and does not sleep.  A page-modification-log
+ * drain calls it for each gpa logged, from the vCPU's thread, and may log
+ * at most 512 between two checks of eptmmu_dirty_ring_soft_full() (before
+ * each access, at each fault): EPTMMU_DIRTY_RING_RSVD_ENTRIES keeps that
+ * much room (R-RING-SOFT-FULL).
+ */
+static inline void eptmmu_vcpu_mark_dirty(struct eptmmu_vcpu *vcpu,
+					  struct eptmmu_slot *slot, u64 gfn)
+{
+	if (!slot->dirty_bitmap || gfn - slot->base_gfn >= slot->npages)
+		return;
+	if (vcpu->ring.gfns)
+		eptmmu_dirty_ring_push(vcpu, slot, gfn - slot->base_gfn);
+	else
 		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
 }
 
@@ -445,6 +495,7 @@ void eptmmu_stats_debugfs_add(struct eptmmu_vm *vm, struct dentry *dir);
 /* mmu/fault.c */
 #define EPTMMU_FAULT_RETRY	1	/* state changed: try the access again */
 #define EPTMMU_FAULT_MMIO	2	/* no memslot: an MMIO exit */
+#define EPTMMU_FAULT_RING_FULL	3	/* the dirty ring is soft-full: exit */
 
 int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
 int eptmmu_slot_max_level(const struct eptmmu_slot *slot, u64 gfn);
@@ -459,6 +510,19 @@ void eptmmu_dirty_log_stop(struct eptmmu_vm *vm, struct eptmmu_slot *slot);
 int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log);
 void eptmmu_dirty_log_sync(struct eptmmu_vm *vm);
+
+/* mmu/ring.c */
+int eptmmu_enable_dirty_ring(struct eptmmu_vm *vm,
+			     const struct eptmmu_dirty_ring_config *cfg);
+int eptmmu_dirty_ring_alloc(struct eptmmu_vm *vm, struct eptmmu_vcpu *vcpu);
+void eptmmu_dirty_ring_free(struct eptmmu_vcpu *vcpu);
+bool eptmmu_dirty_ring_soft_full(struct eptmmu_vcpu *vcpu);
+int eptmmu_reset_dirty_rings(struct eptmmu_vm *vm);
+int eptmmu_dirty_ring_mmap(struct eptmmu_vcpu *vcpu, struct vm_area_struct *vma);
+bool eptmmu_dirty_ring_holds(struct eptmmu_vm *vm, u32 slot, u64 offset);
+void eptmmu_dirty_log_clear_pages(struct eptmmu_vm *vm,
+				  const struct eptmmu_dirty_gfn *pages,
+				  size_t n);
 
 /* acctrack/notifier.c */
 int eptmmu_notifier_register(struct eptmmu_vm *vm);

@@ -182,6 +182,65 @@ struct eptmmu_dirty_log {
 #define EPTMMU_CLEAR_DIRTY_LOG	_IOW(EPTMMU_IO, 0x14, struct eptmmu_dirty_log)
 
 /*
+ * The dirty ring (Documentation/abi.rst, "The dirty ring"): each vCPU
+ * logs the pages its writes dirty into a ring of struct eptmmu_dirty_gfn
+ * that user space maps from the vCPU fd (offset 0, MAP_SHARED, read and
+ * write, entries * sizeof(struct eptmmu_dirty_gfn) bytes).
+ */
+#define EPTMMU_DIRTY_RING_MIN_ENTRIES	1024
+#define EPTMMU_DIRTY_RING_MAX_ENTRIES	65536
+/*
+ * EPTMMU_RUN stops with EPTMMU_EXIT_RING_FULL once this few free
+ * entries are left: room for what the vCPU may still log before it
+ * looks again (a hardware page-modification log drains 512 at once).
+ */
+#define EPTMMU_DIRTY_RING_RSVD_ENTRIES	576
+
+/* Set by the kernel: the entry names a dirtied page. */
+#define EPTMMU_DIRTY_GFN_F_DIRTY	(1u << 0)
+/* Set by user space once it has collected the entry. */
+#define EPTMMU_DIRTY_GFN_F_RESET	(1u << 1)
+
+/**
+ * struct eptmmu_dirty_gfn - one dirty-ring entry
+ * @flags: EPTMMU_DIRTY_GFN_F_*; the kernel stores it last, with release
+ *	semantics, and user space must read it first, with acquire
+ *	semantics, and store F_RESET with release semantics after reading
+ *	@slot and @offset
+ * @slot: the memslot id
+ * @offset: the page, relative to the memslot's first page
+ */
+struct eptmmu_dirty_gfn {
+	__u32 flags;
+	__u32 slot;
+	__u64 offset;
+};
+
+/**
+ * struct eptmmu_dirty_ring_config - EPTMMU_ENABLE_DIRTY_RING
+ * @entries: entries per vCPU ring: a power of two, from
+ *	EPTMMU_DIRTY_RING_MIN_ENTRIES to EPTMMU_DIRTY_RING_MAX_ENTRIES
+ * @flags: must be 0
+ *
+ * Makes the VM log the writes of its vCPUs into per-vCPU dirty rings
+ * instead of its memslots' bitmaps.  Only before the VM's first vCPU.
+ * Errors: EINVAL (@entries or @flags bad), EBUSY (a vCPU exists), EEXIST
+ * (the VM already has rings).
+ */
+struct eptmmu_dirty_ring_config {
+	__u32 entries;
+	__u32 flags;
+};
+
+#define EPTMMU_ENABLE_DIRTY_RING	_IOW(EPTMMU_IO, 0x30, struct eptmmu_dirty_ring_config)
+/*
+ * Take back every ring's collected entries (F_RESET set), in order from
+ * each ring's oldest: re-protect their pages and make the entries free.
+ * Returns how many were reset.  EINVAL: the VM has no rings.
+ */
+#define EPTMMU_RESET_DIRTY_RINGS	_IO(EPTMMU_IO, 0x31)
+
+/*
  * EPTMMU_RUN's guest on a vmx vCPU runs 32-bit code with paging off: it
  * reaches 4 GiB.  (EPTMMU_RUN_GUEST's 64-bit guests reach any gpa.)
  */
@@ -286,7 +345,12 @@ struct eptmmu_access {
  */
 #define EPTMMU_EXIT_GUEST	4
 #define EPTMMU_GUEST_NO_CODE	0xffff
-/* 5 is reserved for another exit. */
+/*
+ * The vCPU's dirty ring has no more than EPTMMU_DIRTY_RING_RSVD_ENTRIES
+ * free entries: collect and reset, then run again.  @exit_gpa is the
+ * access that was not made.
+ */
+#define EPTMMU_EXIT_RING_FULL	5
 /*
  * EPTMMU_RUN_GUEST only: the guest executed VMCALL (a ucall: its
  * registers say what it wants); @regs.rip is past the VMCALL.
@@ -398,7 +462,8 @@ struct eptmmu_regs {
  * struct eptmmu_run_guest - run 64-bit guest code until it calls out
  * @regs: in/out: the guest's registers
  * @flags: must be 0
- * @exit_reason: out: EPTMMU_EXIT_UCALL, _MMIO, _FAULT, _INTR or _GUEST
+ * @exit_reason: out: EPTMMU_EXIT_UCALL, _MMIO, _FAULT, _INTR, _GUEST or
+ *	_RING_FULL
  * @exit_gpa: out: for MMIO and FAULT the guest-physical address
  * @exit_qual: out: for GUEST, the VM exit's qualification
  * @exit_errno: out: for FAULT a positive errno (as in struct eptmmu_run);
@@ -415,7 +480,10 @@ struct eptmmu_regs {
  * and the guest goes on.  The call returns when the guest executes VMCALL
  * (EXIT_UCALL), touches a gpa in no memslot (EXIT_MMIO: calling again
  * retries the access), meets a fault the MMU cannot resolve (EXIT_FAULT),
- * a signal is pending (EXIT_INTR: calling again goes on), or the guest
+ * a signal is pending (EXIT_INTR: calling again goes on), the vCPU's
+ * dirty ring is soft-full (EXIT_RING_FULL: reset the rings, then calling
+ * again goes on; @exit_gpa is the fault's gpa, or 0 when the run stopped
+ * before entering the guest), or the guest
  * cannot go on (EXIT_GUEST: an exception, HLT, I/O, an MSR or CR access,
  * or a failed VM entry; @regs.rip is where).  External interrupts and
  * NMIs exit to the host, never reach the guest; x87/SSE is off
