@@ -481,16 +481,21 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	if (!slot)
 		goto out;
 	words = DIV_ROUND_UP(slot->npages, 64);
-	/* Find out now, while nothing is harvested, if the buffer is bad. */
-	r = -EFAULT;
-	if (clear_user(ubuf, words * sizeof(u64)))
-		goto out;
-	r = -ENOMEM;
-	buf = kvcalloc(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
-	if (!buf)
-		goto out;
 	dbit = eptmmu_slot_logs_dbit(slot);
 	pml = eptmmu_slot_logs_pml(vm, slot);
+	/*
+	 * Find out now, while nothing is harvested, if the buffer is bad.  A
+	 * peek harvests nothing: its copy failing is soon enough, and the
+	 * pass over the user's buffer would be a third of its cost.
+	 */
+	r = -EFAULT;
+	if (!(keep && !dbit) && clear_user(ubuf, words * sizeof(u64)))
+		goto out;
+	r = -ENOMEM;
+	/* Every word is written below: by the peek or by the harvest. */
+	buf = kvmalloc_array(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		goto out;
 	/* R-PML-DRAIN: what the CPU logged is in the bitmap from here on. */
 	if (pml)
 		eptmmu_dirty_log_sync(vm);
