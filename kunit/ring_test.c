@@ -100,6 +100,72 @@ static void push_publishes_payload_first_broken(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, ring_publication_ok(test, true));
 }
 
+static struct {
+	struct eptmmu_vm *vm;
+	struct eptmmu_dirty_ring *ring;
+	int collected, freed;
+} rst;
+
+/*
+ * User space while the push is parked between its last two stores:
+ * collect entry 0 if it is published, flag it F_RESET, and reset.
+ */
+static void collect_and_reset_while_parked(struct worker *w)
+{
+	struct eptmmu_dirty_gfn *e = &rst.ring->gfns[0];
+
+	w->result = wait_parked() ? 0 : -ETIMEDOUT;
+	if (smp_load_acquire(&e->flags) & EPTMMU_DIRTY_GFN_F_DIRTY) {
+		rst.collected = 1;
+		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY |
+				  EPTMMU_DIRTY_GFN_F_RESET);
+	}
+	rst.freed = eptmmu_reset_dirty_rings(rst.vm);
+	atomic_set(&sp.release, 1);
+}
+
+/* R-RING-ORDER */
+/*
+ * Whatever user space collected, a reset frees: the push raises
+ * dirty_index (below which the reset trusts entries) before it publishes
+ * the entry.  Return whether the reset made during the push freed every
+ * entry collected then.
+ */
+static bool ring_reset_frees_collected(struct kunit *test, bool broken)
+{
+	struct env *env = env_create(test, 64 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = collect_and_reset_while_parked };
+
+	rst.vm = env->vm;
+	rst.ring = ring_env(test, env);
+	rst.collected = 0;
+	rst.freed = -1;
+	WRITE_ONCE(eptmmu_inject.ring_index_after_publish, broken);
+	arm_park(test, EPTMMU_PARK_RING_INDEX);
+	start_worker(test, &w);
+	guest_write(test, env, PAGE_WRITTEN * PAGE_SIZE, 1);
+	finish_worker(test, &w);
+	WRITE_ONCE(eptmmu_inject.ring_index_after_publish, false);
+	KUNIT_ASSERT_EQ(test, w.result, 0);
+	kunit_info(test, "during the push: %d collected, %d freed\n",
+		   rst.collected, rst.freed);
+	/* The entry not freed then is freed now, and the page is logged. */
+	if (rst.freed < rst.collected)
+		KUNIT_EXPECT_EQ(test, eptmmu_reset_dirty_rings(env->vm), 1);
+	return rst.freed == rst.collected;
+}
+
+static void reset_frees_what_was_collected(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, ring_reset_frees_collected(test, false));
+}
+
+static void reset_frees_what_was_collected_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, ring_reset_frees_collected(test, true));
+}
+
 /* R-RING-SOFT-FULL */
 /*
  * The gate is at the fault entry too, not only before each access of a
@@ -134,6 +200,8 @@ static void fault_refused_when_soft_full(struct kunit *test)
 static struct kunit_case ring_cases[] = {
 	KUNIT_CASE(push_publishes_payload_first),
 	KUNIT_CASE(push_publishes_payload_first_broken),
+	KUNIT_CASE(reset_frees_what_was_collected),
+	KUNIT_CASE(reset_frees_what_was_collected_broken),
 	KUNIT_CASE(fault_refused_when_soft_full),
 	{}
 };

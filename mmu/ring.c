@@ -156,11 +156,25 @@ void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
 		WRITE_ONCE(e->slot, slot->id);
 		WRITE_ONCE(e->offset, offset);
 		eptmmu_park(EPTMMU_PARK_RING_PUSH);
-		/* Pairs with the collector's load-acquire of @flags. */
-		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY);
 	}
-	/* Read by the reset, which trusts only entries below it. */
+	if (eptmmu_broken(ring_index_after_publish)) {
+		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY);
+		eptmmu_park(EPTMMU_PARK_RING_INDEX);
+		WRITE_ONCE(ring->dirty_index, at + 1);
+		goto out;
+	}
+	/*
+	 * Raised before the entry is published: the reset trusts only
+	 * entries below it, and must find below it every entry user space
+	 * could have collected (the release below carries it to the
+	 * collector, whose F_RESET release carries it to the reset).
+	 */
 	WRITE_ONCE(ring->dirty_index, at + 1);
+	eptmmu_park(EPTMMU_PARK_RING_INDEX);
+	/* Pairs with the collector's load-acquire of @flags. */
+	if (!eptmmu_broken(ring_no_release))
+		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY);
+out:
 	atomic64_inc(&vcpu->vm->stats.ring_pushed);
 }
 EXPORT_SYMBOL_IF_KUNIT(eptmmu_dirty_ring_push);
@@ -174,15 +188,21 @@ EXPORT_SYMBOL_IF_KUNIT(eptmmu_dirty_ring_push);
 static u32 reset_ring(struct eptmmu_vm *vm, struct eptmmu_dirty_ring *ring,
 		      struct eptmmu_dirty_gfn *buf)
 {
-	u32 start = ring->reset_index, end = READ_ONCE(ring->dirty_index);
-	u32 mask = ring->entries - 1, n, i;
+	u32 start = ring->reset_index, mask = ring->entries - 1, n, i;
 
 	lockdep_assert_held(&vm->slots_lock);
-	for (n = 0; start + n != end && n < EPTMMU_RING_RESET_BATCH; n++) {
+	for (n = 0; n < EPTMMU_RING_RESET_BATCH; n++) {
 		struct eptmmu_dirty_gfn *e = &ring->gfns[(start + n) & mask];
 
 		/* Pairs with the collector's store-release of F_RESET. */
 		if (!(smp_load_acquire(&e->flags) & EPTMMU_DIRTY_GFN_F_RESET))
+			break;
+		/*
+		 * Read after the acquire, so an entry user space collected is
+		 * below it (the push raised it first); F_RESET on an entry
+		 * never pushed is user space's mistake, and stops the reset.
+		 */
+		if (start + n == READ_ONCE(ring->dirty_index))
 			break;
 		buf[n].slot = READ_ONCE(e->slot);
 		buf[n].offset = READ_ONCE(e->offset);
@@ -238,6 +258,7 @@ int eptmmu_reset_dirty_rings(struct eptmmu_vm *vm)
 	kfree(buf);
 	return total;
 }
+EXPORT_SYMBOL_IF_KUNIT(eptmmu_reset_dirty_rings);
 
 static unsigned long ring_pages(const struct eptmmu_dirty_ring *ring)
 {

@@ -72,6 +72,7 @@ static const struct {
 	EPTMMU_KNOB(dirty_log_yield_noflush),
 	EPTMMU_KNOB(ring_no_release),
 	EPTMMU_KNOB(ring_reset_no_protect),
+	EPTMMU_KNOB(ring_index_after_publish),
 	EPTMMU_KNOB(spte_plain_access),
 	EPTMMU_KNOB(pt_free_early),
 	EPTMMU_KNOB(walk_takes_mmu_lock),

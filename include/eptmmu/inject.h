@@ -56,6 +56,12 @@ enum eptmmu_park_point {
 	 * first stores of an entry made, the last not yet.
 	 */
 	EPTMMU_PARK_RING_PUSH,
+	/*
+	 * Dirty-ring push, any context: between raising dirty_index and
+	 * publishing the flags (with ring_index_after_publish: after, and
+	 * before).
+	 */
+	EPTMMU_PARK_RING_INDEX,
 	EPTMMU_PARK_NR
 };
 
@@ -144,6 +150,11 @@ struct eptmmu_inject {
 	bool ring_no_release;
 	/* A dirty-ring reset frees entries without re-protecting their pages. */
 	bool ring_reset_no_protect;
+	/*
+	 * A dirty-ring push publishes the entry before it raises dirty_index:
+	 * a reset then may not free an entry user space collected.
+	 */
+	bool ring_index_after_publish;
 	/*
 	 * Detector checks (kunit/detect.c): each must turn its debug
 	 * kernel's run red.
