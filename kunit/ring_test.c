@@ -115,6 +115,7 @@ static void collect_and_reset_while_parked(struct worker *w)
 	struct eptmmu_dirty_gfn *e = &rst.ring->gfns[0];
 
 	w->result = wait_parked() ? 0 : -ETIMEDOUT;
+	/* As user space: acquire the flags, release F_RESET (R-RING-ORDER). */
 	if (smp_load_acquire(&e->flags) & EPTMMU_DIRTY_GFN_F_DIRTY) {
 		rst.collected = 1;
 		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY |

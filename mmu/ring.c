@@ -158,6 +158,7 @@ void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
 		eptmmu_park(EPTMMU_PARK_RING_PUSH);
 	}
 	if (eptmmu_broken(ring_index_after_publish)) {
+		/* The old order: published, then counted (R-RING-ORDER). */
 		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY);
 		eptmmu_park(EPTMMU_PARK_RING_INDEX);
 		WRITE_ONCE(ring->dirty_index, at + 1);
@@ -171,8 +172,8 @@ void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
 	 */
 	WRITE_ONCE(ring->dirty_index, at + 1);
 	eptmmu_park(EPTMMU_PARK_RING_INDEX);
-	/* Pairs with the collector's load-acquire of @flags. */
 	if (!eptmmu_broken(ring_no_release))
+		/* Pairs with the collector's load-acquire of @flags. */
 		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY);
 out:
 	atomic64_inc(&vcpu->vm->stats.ring_pushed);
