@@ -118,6 +118,7 @@ static void collect_and_reset_while_parked(struct worker *w)
 	/* As user space: acquire the flags, release F_RESET (R-RING-ORDER). */
 	if (smp_load_acquire(&e->flags) & EPTMMU_DIRTY_GFN_F_DIRTY) {
 		rst.collected = 1;
+		/* Pairs with the reset's load-acquire of the flags. */
 		smp_store_release(&e->flags, EPTMMU_DIRTY_GFN_F_DIRTY |
 				  EPTMMU_DIRTY_GFN_F_RESET);
 	}
