@@ -238,7 +238,7 @@ results+=("$EPTMMU_OUT/result-rules.json")
 # Jobs that do not mind how slowly they run: the Bochs runs (one emulator
 # thread each, whose guest clock counts instructions, so a run starved of
 # CPU sees the same guest) and the SPIN model.  They start at once, at
-# the lowest priority (nice 19), and take whatever CPU the QEMU kernels
+# the lowest priority (SCHED_IDLE), and take whatever CPU the QEMU kernels
 # and make compat's boots leave idle: those run at normal priority, one
 # at a time, because a QEMU guest does mind: its two vCPU threads wait for
 # each other (TCG's exclusive sections), and a stolen CPU makes its
@@ -506,7 +506,7 @@ bochs_exec() {
 	local id=$1 k=$2 model=$3 cpus=$4 bappend=$5 log=$6 bz=$7 ksrc=$8
 	local t1=$SECONDS brc=0 rc=0
 	shift 8
-	# Wall-clock bound: a run at nice 19 may wait most of the QEMU
+	# Wall-clock bound: a run at SCHED_IDLE may wait most of the QEMU
 	# kernels' time for a CPU (alone, the longest takes ~5 min).
 	BOCHS_CPUS=$cpus BOCHS_APPEND=$bappend \
 		bash "$EPTMMU_TOP/scripts/bochs.sh" "$model" "$bz" \
@@ -594,7 +594,11 @@ built() {
 # as soon as what each needs is built.  lanes.rc says the dispatcher got
 # through its list; jobs.list names the jobs it started, in order.
 lanes() {
-	renice -n 19 -p $BASHPID >/dev/null
+	# SCHED_IDLE, not just nice 19: a QEMU vCPU thread that wakes then
+	# preempts them at once, where against a nice-19 task it may wait
+	# out the task's slice, which TCG's vCPU threads, waking each other
+	# all the time, pay for many times over.
+	chrt -i -p 0 $BASHPID >/dev/null
 	job model model_stage
 	[ "${EPTMMU_BOCHS:-1}" != 0 ] || { wait; return 0; }
 	built plain && bochs_run plain corei7_sandy_bridge_2600k 2

@@ -2226,6 +2226,7 @@ static int run_guest_raw(int vcpu, struct eptmmu_run_guest *rg)
 struct rf_ctx {
 	struct g64 *g;
 	int vcpu;
+	u64 gpa;	/* the page it writes (the flag: the next), or GPA_DATA */
 	bool ok;
 	struct g64_exit e;
 };
@@ -2233,11 +2234,11 @@ struct rf_ctx {
 static void *rf_thread(void *arg)
 {
 	struct rf_ctx *c = arg;
+	u64 gpa = c->gpa ? c->gpa : GPA_DATA;
 
 	c->ok = pin_to(1) &&
-		g64_call(c->g, c->vcpu, 0, G_PROG_SPIN, GPA_DATA,
-			 GPA_DATA + PAGE_SIZE, 0, 0, &c->e,
-			 "remote_flush: the looping guest");
+		g64_call(c->g, c->vcpu, 0, G_PROG_SPIN, gpa, gpa + PAGE_SIZE,
+			 0, 0, &c->e, "the looping guest");
 	return NULL;
 }
 
@@ -2349,6 +2350,109 @@ static void t_remote_flush(void)
 	tap_ok(ran == RF_TRIALS && !lost,
 	       "remote_flush: each time its writes after the harvest were logged (%u lost)",
 	       lost);
+	g64_fix_fini(&x);
+}
+
+/*
+ * The same looping guest, and from CPU 0 a zap: the page it writes is
+ * mapped anew (mmap MAP_FIXED of another page of the memfd over it), so
+ * the MMU notifier zaps its leaf.  The old page stays alive, seen through
+ * a second mapping, so a stale write is visible (and harmless).  Once the
+ * mmap has returned, not one more write may reach the old page: the zap's
+ * flush kicked the guest out of its translation (R-ZAP-FLUSH,
+ * R-VMX-FLUSH); its writes fault and go to the new page.  Without the
+ * kick it writes on into the old page until its next VM exit.
+ */
+#define RZ_GPA		(GPA_DATA + 0x1000000ULL)
+#define RZ_SLOT		2
+#define RZ_WATCH_NS	200000000ULL
+
+static void t_remote_zap(void)
+{
+	unsigned int trial, stale = 0, ran = 0;
+	volatile u32 *old, *cur;
+	struct g64_fix x;
+	struct rf_ctx c;
+	pthread_t th;
+	u8 *a, *b;
+	int mfd;
+
+	if (!is_vmx()) {
+		skip_rest("a guest that loops without exiting needs the vmx vCPU");
+		return;
+	}
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip_rest("needs two CPUs: the guest's and the zapper's");
+		return;
+	}
+	if (!g64_fix_init(&x, 1, 0, 112, 0, 0))
+		return;
+	/* memfd pages 0..RF_TRIALS: the written page of each trial; the last: the flag. */
+	mfd = memfd_create("eptmmu-remote-zap", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, (RF_TRIALS + 2) * PAGE_SIZE))
+		die("memfd: %s", strerror(errno));
+	a = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	b = mmap(NULL, (RF_TRIALS + 2) * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, mfd, 0);
+	if (a == MAP_FAILED || b == MAP_FAILED ||
+	    mmap(a + PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, mfd,
+		 (RF_TRIALS + 1) * PAGE_SIZE) == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	if (set_memslot(x.f.vm, RZ_SLOT, 0, RZ_GPA, 2 * PAGE_SIZE, a) ||
+	    !g64_map(&x.g, RZ_GPA, RZ_GPA, 2 * PAGE_SIZE))
+		die("remote_zap: the slot");
+	pin_to(0);
+	for (trial = 0; trial < RF_TRIALS; trial++) {
+		volatile u32 *flag = (volatile u32 *)(a + PAGE_SIZE);
+		u64 t0;
+		u32 v;
+		bool moved;
+
+		old = (volatile u32 *)(b + trial * PAGE_SIZE);
+		cur = (volatile u32 *)(b + (trial + 1) * PAGE_SIZE);
+		*flag = 0;
+		*old = 0;
+		*cur = 0;
+		c = (struct rf_ctx){ .g = &x.g, .vcpu = x.f.vcpu, .gpa = RZ_GPA };
+		if (pthread_create(&th, NULL, rf_thread, &c))
+			die("pthread_create");
+		moved = rf_wait_change(old, 0);
+		/* The zap: the written page now maps memfd page trial + 1. */
+		if (mmap(a, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, mfd,
+			 (trial + 1) * PAGE_SIZE) == MAP_FAILED)
+			die("mmap: %s", strerror(errno));
+		v = *old;
+		/* Any write to the old page from here on is a stale one. */
+		for (t0 = now_ns(); *old == v && now_ns() - t0 < RZ_WATCH_NS; )
+			;
+		if (*old != v) {
+			stale++;
+			tap_diag("remote_zap: trial %u: the guest wrote the old page (%#x, then %#x) after the zap returned",
+				 trial, v, *old);
+		}
+		moved = moved && rf_wait_change(cur, 0);
+		*flag = 1;
+		pthread_join(th, NULL);
+		if (!c.ok)
+			break;
+		if (!moved) {
+			tap_diag("remote_zap: trial %u: the guest stopped writing", trial);
+			break;
+		}
+		ran++;
+	}
+	tap_ok(ran == RF_TRIALS,
+	       "remote_zap: %u times a guest looping on CPU 1 went on writing, into the new page, after a zap from CPU 0",
+	       ran);
+	tap_ok(ran == RF_TRIALS && !stale,
+	       "remote_zap: no write reached the zapped page after the zap returned (%u trials with stale writes)",
+	       stale);
+	set_memslot(x.f.vm, RZ_SLOT, 0, RZ_GPA, 0, NULL);
+	munmap(a, 2 * PAGE_SIZE);
+	munmap(b, (RF_TRIALS + 2) * PAGE_SIZE);
+	close(mfd);
 	g64_fix_fini(&x);
 }
 
@@ -3020,6 +3124,7 @@ static const struct tap_test tests[] = {
 	{ "host_events", t_host_events, 2, "machine checks and NMIs in the guest go to the host" },
 	{ "cpu_hotplug", t_cpu_hotplug, 2, "a CPU offline during a flush, then the vCPU on it" },
 	{ "remote_flush", t_remote_flush, 2, "a harvest kicks a guest looping on another CPU" },
+	{ "remote_zap", t_remote_zap, 2, "a zap kicks a guest looping on another CPU" },
 	{ "g64_hello", t_g64_hello, 3, "a 64-bit guest in C writes through its page tables" },
 	{ "g64_pattern", t_g64_pattern, 2, "4-level guest paging; guest-PT faults told apart" },
 	{ "g64_assert", t_g64_assert, 2, "guest assertions reach the host" },
