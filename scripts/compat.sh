@@ -171,10 +171,12 @@ if [ "$BOOT" = 1 ]; then
 				expect+=("$name:tap")
 			done
 		done
-		# Debian's kernels all have event tracing: the eptmmu events
-		# and the debugfs stats, through tracefs and eptmmu_stat.
-		echo "step obs sh -c 'insmod /eptmmu.ko && /eptmmu_obs_test -r -S /eptmmu_stat; r=\$?; rmmod eptmmu; exit \$r'"
-		expect+=(obs:tap)
+		# No eptmmu_obs_test here: enabling events flips static keys,
+		# and Debian's kernels patch them into live code (JUMP_LABEL),
+		# which QEMU's multi-threaded TCG does not make coherent at
+		# once on the other vCPU: 6.12-cloud oopsed on the patching's
+		# int3 in ttwu_do_activate().  The test kernels (no
+		# JUMP_LABEL) run it.
 		# The aging checks can fail on these kernels: with aging that
 		# never answers young (a knob of the EPTMMU_TEST=1 build),
 		# reclaim takes the guest's pages and DAMON sees no access.
@@ -211,7 +213,7 @@ if [ "$BOOT" = 1 ]; then
 		cp "$d/src-test/eptmmu.ko" "$d/eptmmu-test.ko"
 		make_initramfs "$d/initrd.gz" "$kplan" "$d/src/eptmmu.ko" \
 			"$d/eptmmu-test.ko" \
-			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture,migrate,obs_test,stat} \
+			"$TOOLSDIR"/eptmmu_{selftest,dirty_log_test,mm_test,vmx_test,torture,migrate} \
 			"${mods[@]}"
 		qrc=0
 		t0=$SECONDS
