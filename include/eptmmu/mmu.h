@@ -362,12 +362,10 @@ void eptmmu_dirty_ring_push(struct eptmmu_vcpu *vcpu,
 static inline void eptmmu_vcpu_mark_dirty(struct eptmmu_vcpu *vcpu,
 					  struct eptmmu_slot *slot, u64 gfn)
 {
-	if (!slot->dirty_bitmap || gfn - slot->base_gfn >= slot->npages)
-		return;
-	if (vcpu->ring.gfns)
+	if (!vcpu->ring.gfns)
+		eptmmu_mark_dirty(slot, gfn);
+	else if (slot->dirty_bitmap && gfn - slot->base_gfn < slot->npages)
 		eptmmu_dirty_ring_push(vcpu, slot, gfn - slot->base_gfn);
-	else
-		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
 }
 
 /* mmu/vm.c */
