@@ -293,15 +293,44 @@ static void cursor_find(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 }
 
 /*
+ * The leaves of @in (bits of @gfn's word) in the 4K table @spt, whose
+ * first entry maps @base.  This loop is what a CLEAR costs per page, and
+ * most pages are settled leaves losing W: a load, a test and a store.  The
+ * flush they owe is already requested (reprotect_mask()), and @dbit is a
+ * constant (both callers in reprotect_mask()).
+ */
+static __always_inline void reprotect_table(struct eptmmu_vm *vm, u64 *spt,
+					    u64 base, u64 gfn, u64 in,
+					    bool dbit, bool *flush)
+{
+	for (; in; in &= in - 1) {
+		u64 g = gfn + __ffs64(in);
+		u64 *sptep = &spt[g - base];
+		u64 old = READ_ONCE(*sptep);
+
+		if (!dbit && eptmmu_wrprot_settled(vm, sptep, old, PG_LEVEL_4K))
+			continue;
+		if (dbit && !(old & VMX_EPT_DIRTY_BIT))
+			continue;
+		if (needs_protect(old, PG_LEVEL_4K, dbit))
+			wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old, dbit, flush);
+	}
+}
+
+/*
  * Re-protect the pages of @mask at @gfn (64 pages); write lock held.
  * W withdrawn, or with @dbit D cleared instead, on the leaves whose D is
  * set (and recorded: eptmmu_leaf_changed()): D-bit slots and PML slots
- * (a D the CPU sets after the read is a write PML logs again).
+ * (a D the CPU sets after the read is a write PML logs again).  It always
+ * owes a flush, whatever the leaves read back: aging without A/D drops W
+ * with no flush (R-AGE-NOFLUSH), and a TLB entry with D set writes
+ * without setting D again.
  */
 static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 			   u64 gfn, u64 mask, bool dbit, bool *flush)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
+	*flush = true;
 	while (mask) {
 		u64 first = gfn + __ffs64(mask), in, top;
 
@@ -314,18 +343,12 @@ static void reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c,
 		mask &= ~in;
 		if (!c->spt)
 			continue;
-		while (in) {
-			u64 g = gfn + __ffs64(in);
-			u64 *sptep = &c->spt[g - c->base];
-			u64 old = READ_ONCE(*sptep);
-
-			in &= in - 1;
-			if (dbit && !(old & VMX_EPT_DIRTY_BIT))
-				continue;
-			if (needs_protect(old, PG_LEVEL_4K, dbit))
-				wrprot_leaf(vm, sptep, g, PG_LEVEL_4K, old,
-					    dbit, flush);
-		}
+		if (dbit)
+			reprotect_table(vm, c->spt, c->base, gfn, in, true,
+					flush);
+		else
+			reprotect_table(vm, c->spt, c->base, gfn, in, false,
+					flush);
 	}
 }
 

@@ -412,6 +412,36 @@ DECLARE_TRACEPOINT(eptmmu_spte_changed);
 #endif
 
 /**
+ * eptmmu_wrprot_settled() - withdraw W from a settled leaf, inline
+ * @vm: the VM, mmu_lock held for write
+ * @sptep: the entry
+ * @snap: what the caller read from @sptep
+ * @level: its level
+ *
+ * The one case a CLEAR or a harvest repeats for every page the guest
+ * wrote: W withdrawn from a settled leaf (spte_is_settled()).  Nothing
+ * else writes it meanwhile, so @snap is what is replaced and a plain store
+ * does; it loses neither the page nor D, so there is nothing to record or
+ * count.  Withdrawing W always needs the flush, which the caller owes.
+ * With the leaf event on, the out-of-line writer is left to trace it.
+ *
+ * Return: true if the store was made; false if the caller must go through
+ * __eptmmu_set_leaf_locked().
+ */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the settled re-protect, inline. */
+static __always_inline bool eptmmu_wrprot_settled(struct eptmmu_vm *vm,
+						  u64 *sptep, u64 snap,
+						  int level)
+{
+	if (!spte_is_settled(snap, level) || eptmmu_leaf_event_on())
+		return false;
+	lockdep_assert_held_write(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
+	WRITE_ONCE(*sptep, snap & ~(u64)VMX_EPT_WRITABLE_MASK);
+	return true;
+}
+
+/**
  * eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
  * @vm: the VM
  * @sptep: the entry
@@ -421,26 +451,16 @@ DECLARE_TRACEPOINT(eptmmu_spte_changed);
  * @new: the value to store
  * @flush: set when the change needs a TLB flush before the caller returns
  *
- * See __eptmmu_set_leaf_locked().  Inline here, the one case a CLEAR or a
- * harvest repeats for every page the guest wrote: W withdrawn from a
- * settled leaf (spte_is_settled()).  Nothing else writes it meanwhile, so
- * @snap is what is replaced and a plain store does; it loses neither the
- * page nor D, so there is nothing to record or count; and withdrawing W
- * always needs the flush.  With the leaf event on, the out-of-line writer
- * traces it.  The rest of the store policy stays out of line.
+ * See __eptmmu_set_leaf_locked(); a settled re-protect takes
+ * eptmmu_wrprot_settled() instead, without a call.
  */
-/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the settled re-protect, inline. */
 static __always_inline void eptmmu_set_leaf_locked(struct eptmmu_vm *vm,
 						   u64 *sptep, u64 gfn,
 						   int level, u64 snap, u64 new,
 						   bool *flush)
 {
-	if (spte_is_settled(snap, level) &&
-	    new == (snap & ~(u64)VMX_EPT_WRITABLE_MASK) &&
-	    !eptmmu_leaf_event_on()) {
-		lockdep_assert_held_write(&vm->mmu_lock);
-		eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
-		WRITE_ONCE(*sptep, new);
+	if (new == (snap & ~(u64)VMX_EPT_WRITABLE_MASK) &&
+	    eptmmu_wrprot_settled(vm, sptep, snap, level)) {
 		*flush = true;
 		return;
 	}
