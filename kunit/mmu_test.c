@@ -523,6 +523,9 @@ static bool invalidation_race(struct kunit *test, bool broken, bool fast)
 	expect_audit(test, env, broken);
 	/* Never leave a stale mapping behind, even in the broken run. */
 	eptmmu_zap_gfn_range(env->vm, gfn, gfn + 1, true);
+	/* The broken fault kept its reference to what it mapped stale. */
+	if (broken && mapped == old_pfn)
+		put_page(old_page);
 	if (!broken) {
 		KUNIT_EXPECT_EQ(test, p->result, EPTMMU_FAULT_RETRY);
 		KUNIT_EXPECT_EQ(test, env->vcpu->stats.slow_retries, 1ULL);

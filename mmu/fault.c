@@ -23,6 +23,7 @@ struct fault {
 	bool host_writable;
 	int host_level;
 	int level;
+	bool stale;		/* broken=skip_invalidate_recheck let it race */
 };
 
 /**
@@ -267,14 +268,18 @@ int eptmmu_slot_max_level(const struct eptmmu_slot *s, u64 gfn)
 /* R-INVAL-SEQ */
 static bool invalidation_raced(struct eptmmu_vm *vm, struct fault *f)
 {
+	bool raced;
+
 	lockdep_assert_held_read(&vm->mmu_lock);
-	if (eptmmu_broken(skip_invalidate_recheck))
+	raced = (vm->mmu_invalidate_in_progress &&
+		 f->hva >= vm->mmu_invalidate_start &&
+		 f->hva < vm->mmu_invalidate_end) ||
+		vm->mmu_invalidate_seq != f->seq;
+	if (eptmmu_broken(skip_invalidate_recheck)) {
+		f->stale = raced;
 		return false;
-	if (vm->mmu_invalidate_in_progress &&
-	    f->hva >= vm->mmu_invalidate_start &&
-	    f->hva < vm->mmu_invalidate_end)
-		return true;
-	return vm->mmu_invalidate_seq != f->seq;
+	}
+	return raced;
 }
 
 static void count_map(struct eptmmu_vm *vm, int level)
@@ -525,7 +530,15 @@ int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual)
 		eptmmu_vcpu_mark_dirty(vcpu, f.slot, f.gfn);
 	if (!r)
 		vcpu->last_fault_level = f.level;
-	put_page(f.page);
+	/*
+	 * The broken variant maps pages an invalidation has already let go
+	 * of; the host may free them, and the stale leaf's zap would then
+	 * mark a freed page dirty (the host's "Bad page state" under a later
+	 * step).  It keeps those pages' references instead: what the tests
+	 * see is the stale leaf, and the host stays intact.
+	 */
+	if (r || !f.stale)
+		put_page(f.page);
 out:
 	srcu_read_unlock(&vm->srcu, idx);
 	if (r == EPTMMU_FAULT_RETRY)
