@@ -70,7 +70,11 @@ struct eptmmu_inject {
 	bool spte_plain_store;
 	/* eptmmu_flush_remote_tlbs() does nothing: vCPU TLBs go stale. */
 	bool skip_flush;
-	/* The slow fault ignores invalidations that raced with it. */
+	/*
+	 * The slow fault ignores invalidations that raced with it (and keeps
+	 * the references of the pages it so maps: the host cannot free them
+	 * under the stale leaves).
+	 */
 	bool skip_invalidate_recheck;
 	/* Locked writers decide the flush from their snapshot, not xchg. */
 	bool flush_from_snapshot;
