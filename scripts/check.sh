@@ -514,11 +514,13 @@ step migrate-ring-pml /eptmmu_migrate -v 1 -m 4 -P 0 -r 0 -t 32 -R 8 -w 100 -p 1
 step migrate-pml sh -c '/eptmmu_migrate -M wp -m 1 -r 0 -t 4 -R 4 -w 2 -p 2; r=\$?; rmmod eptmmu; exit \$r'
 step vmxtest-nopml sh -c 'insmod /eptmmu.ko backend=vmx ept_pml=off && /eptmmu_vmx_test $vt --pml 0 dirty_dbit dirty_wp dirty_wp_race'
 step dirtylog-nopml sh -c '/eptmmu_dirty_log_test $dl; r=\$?; rmmod eptmmu; exit \$r'
+step vmx-flush-nokick-pml-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_flush_no_kick || exit 2; /eptmmu_vmx_test $vt --pml 1 remote_flush >/tmp/o; r=\$?; cat /tmp/o; rmmod eptmmu; test \$r -ne 0 && grep -q "^not ok .*after the harvest were logged" /tmp/o'
 step pml-drain-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=pml_no_drain || exit 2; /eptmmu_vmx_test --backend vmx pml_drain >/tmp/o; r=\$?; cat /tmp/o; test \$r -ne 0 && grep -q "^not ok .*harvest made while it ran reported" /tmp/o'
 EOF
 	PML_EXPECT=(vmxtest-pml:tap vmxtest-g64-pml:tap dirtylog-pml:tap
 		    migrate-ring-pml:tap migrate-pml:tap
-		    vmxtest-nopml:tap dirtylog-nopml:tap pml-drain-broken:rc)
+		    vmxtest-nopml:tap dirtylog-nopml:tap
+		    vmx-flush-nokick-pml-broken:rc pml-drain-broken:rc)
 }
 
 # bochs_exec ID KERNEL MODEL CPUS APPEND LOG BZIMAGE KSRC EXPECT...
