@@ -76,7 +76,7 @@ append="console=ttyS0,115200 panic=-1 loglevel=7 ${BOCHS_APPEND:-}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck disable=SC1091
 . "$here/lib.sh"
-(ensure_packages bochs bochsbios vgabios bochs-term isolinux syslinux-common xorriso) ||
+(ensure_packages "${EPTMMU_BOCHS_PACKAGES[@]}") ||
 	exit 2
 
 bios=/usr/share/bochs/BIOS-bochs-latest

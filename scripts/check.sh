@@ -22,7 +22,9 @@ set -euo pipefail
 kernels=${EPTMMU_KERNELS-plain plain-6.1 lockdep rt kcsan}
 
 t0=$SECONDS
-ensure_packages "${EPTMMU_PACKAGES[@]}"
+jobpkgs=("${EPTMMU_MODEL_PACKAGES[@]}")
+[ "${EPTMMU_BOCHS:-1}" = 0 ] || jobpkgs+=("${EPTMMU_BOCHS_PACKAGES[@]}")
+ensure_packages "${EPTMMU_PACKAGES[@]}" "${jobpkgs[@]}"
 mkdir -p "$EPTMMU_OUT"
 say "packages ready ($((SECONDS - t0)) s)"
 

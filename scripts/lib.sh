@@ -10,6 +10,10 @@ export EPTMMU_CACHE
 EPTMMU_PACKAGES=(linux-source-6.12 linux-source-6.1 qemu-system-x86 busybox-static bc bison
 	flex libelf-dev libssl-dev cpio kmod dwarves python3 build-essential
 	xz-utils gzip rsync python3-docutils)
+# What scripts/bochs.sh and scripts/model.sh need; make check installs them
+# before its jobs start, which would otherwise install them side by side.
+EPTMMU_BOCHS_PACKAGES=(bochs bochsbios vgabios bochs-term isolinux syslinux-common xorriso)
+EPTMMU_MODEL_PACKAGES=(spin gcc)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -24,9 +28,15 @@ ensure_packages() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
 	say "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+	# One install at a time: make check's jobs start together, and dpkg
+	# refuses a second apt-get outright ("Could not get lock").  The
+	# timeout covers an apt-get of someone else's.
+	(
+		flock -w 900 9 || die "waited 15 min for another install"
+		apt-get -o DPkg::Lock::Timeout=600 update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+			install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	) 9>/var/lock/eptmmu-apt.lock
 }
 
 # kernel_build VARIANT -> sets KBUILD (O= dir) and KSRC

@@ -13,9 +13,8 @@ model=$here/model
 
 if ! command -v spin >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
 	echo "# installing spin and gcc" >&2
-	if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
-	{ $sudo apt-get update -qq &&
-	  $sudo apt-get install -y -qq --no-install-recommends spin gcc; } >&2 ||
+	# shellcheck disable=SC1091
+	(. "$here/scripts/lib.sh" && ensure_packages "${EPTMMU_MODEL_PACKAGES[@]}") >&2 ||
 		{ echo "Bail out! cannot install spin"; exit 1; }
 fi
 
