@@ -165,8 +165,8 @@ kvm_limit() {
 	*G) m=\$(( \${1%G} * 1024 )) ;;
 	*) m=\${1%M} ;;
 	esac
-	l=\$(( 300 * ((m + 63) / 64) ))
-	[ \$l -ge 600 ] || l=600
+	l=\$(( 60 * ((m + 63) / 64) ))
+	[ \$l -ge 300 ] || l=300
 	echo \$l
 }
 for rep in \$(seq 1 $REPS); do
@@ -174,7 +174,7 @@ for rep in \$(seq 1 $REPS); do
 	step cpu2-r\$rep time sh -c "awk '\$spin' & awk '\$spin' & wait"
 	for b in $BYTES; do
 		for v in 1 2; do
-			# Bounded (5 min per 64 MiB, at least 10): one 2-vCPU
+			# Bounded (1 min per 64 MiB, at least 5): one 2-vCPU
 			# 256M run under nested SVM once made no progress for
 			# 15 min; the rest of the plan still runs.
 			step kvm-v\$v-b\$b-r\$rep timeout -s KILL \$(kvm_limit \$b) \
