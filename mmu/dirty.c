@@ -414,17 +414,31 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
  * only writers meanwhile are faults and the fast path setting bits
  * (slots_lock keeps out CLEAR, other GETs and whoever frees the bitmap).
  * A bit set after its word was read stays set for the next GET.  With
- * D bits the log is in the SPTEs and the harvest must take them.
+ * D bits the log is in the SPTEs and the harvest must take them.  Each
+ * word goes straight from the bitmap to the user's buffer, as KVM's
+ * manual-protect GET copies its bitmap, with no kernel copy between
+ * (which cost as much as the copy itself); a buffer that faults part way
+ * gets -EFAULT, and nothing changed.
  */
 /* R-DIRTY-PEEK */
-static void peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
-			u64 *buf, size_t words)
+static int peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
+		       u64 __user *ubuf, size_t words)
 {
+	atomic_long_t *bm = (atomic_long_t *)slot->dirty_bitmap;
+	u64 pages = 0;
 	size_t w;
 
 	lockdep_assert_held(&vm->slots_lock);
 	for (w = 0; w < words; w++)
-		buf[w] = atomic_long_read((atomic_long_t *)&slot->dirty_bitmap[w]);
+		if (put_user((u64)atomic_long_read(&bm[w]), &ubuf[w]))
+			return -EFAULT;
+	if (trace_eptmmu_dirty_log_pages_enabled()) {
+		for (w = 0; w < words; w++)
+			pages += hweight64(atomic_long_read(&bm[w]));
+		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id,
+					     pages);
+	}
+	return 0;
 }
 
 /**
@@ -506,26 +520,23 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 	words = DIV_ROUND_UP(slot->npages, 64);
 	dbit = eptmmu_slot_logs_dbit(slot);
 	pml = eptmmu_slot_logs_pml(vm, slot);
-	/*
-	 * Find out now, while nothing is harvested, if the buffer is bad.  A
-	 * peek harvests nothing: its copy failing is soon enough, and the
-	 * pass over the user's buffer would be a third of its cost.
-	 */
-	r = -EFAULT;
-	if (!(keep && !dbit) && clear_user(ubuf, words * sizeof(u64)))
-		goto out;
-	r = -ENOMEM;
-	/* Every word is written below: by the peek or by the harvest. */
-	buf = kvmalloc_array(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
-	if (!buf)
-		goto out;
 	/* R-PML-DRAIN: what the CPU logged is in the bitmap from here on. */
 	if (pml)
 		eptmmu_dirty_log_sync(vm);
+	/* A peek harvests nothing: its copy failing is soon enough. */
 	if (keep && !dbit) {
-		peek_bitmap(vm, slot, buf, words);
-		goto copy;
+		r = peek_bitmap(vm, slot, ubuf, words);
+		goto out;
 	}
+	/* Find out now, while nothing is harvested, if the buffer is bad. */
+	r = -EFAULT;
+	if (clear_user(ubuf, words * sizeof(u64)))
+		goto out;
+	r = -ENOMEM;
+	/* Every word is written below, by the harvest. */
+	buf = kvmalloc_array(words, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		goto out;
 
 	write_lock(&vm->mmu_lock);
 	rcu_read_lock();
@@ -555,8 +566,10 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
-copy:
-	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id, buf, slot->npages);
+	if (trace_eptmmu_dirty_log_pages_enabled())
+		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id,
+					     bitmap_weight((unsigned long *)buf,
+							   slot->npages));
 	r = 0;
 	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
 		/*
@@ -642,7 +655,10 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
-	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_CLEAR, slot->id, buf, log->num_pages);
+	if (trace_eptmmu_dirty_log_pages_enabled())
+		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_CLEAR, slot->id,
+					     bitmap_weight((unsigned long *)buf,
+							   log->num_pages));
 	r = 0;
 out:
 	mutex_unlock(&vm->slots_lock);

@@ -285,8 +285,8 @@ TRACE_EVENT(eptmmu_dirty_log,
  * @npages bits, counted only while the event is on.
  */
 TRACE_EVENT(eptmmu_dirty_log_pages,
-	TP_PROTO(int op, u32 slot, const u64 *bitmap, u64 npages),
-	TP_ARGS(op, slot, bitmap, npages),
+	TP_PROTO(int op, u32 slot, u64 pages),
+	TP_ARGS(op, slot, pages),
 
 	TP_STRUCT__entry(
 		__field(int, op)
@@ -297,8 +297,7 @@ TRACE_EVENT(eptmmu_dirty_log_pages,
 	TP_fast_assign(
 		__entry->op = op;
 		__entry->slot = slot;
-		__entry->pages = bitmap_weight((const unsigned long *)bitmap,
-					       npages);
+		__entry->pages = pages;
 	),
 
 	TP_printk("%s slot %u pages %llu",
