@@ -221,7 +221,12 @@ static void swap_slots(struct eptmmu_vm *vm, struct eptmmu_slots *new)
 	rcu_assign_pointer(vm->slots, new);
 	if (dbit < vm->nr_dbit_slots)
 		WRITE_ONCE(vm->nr_dbit_slots, dbit);
-	synchronize_srcu(&vm->srcu);
+	/*
+	 * Expedited, as KVM's memslot swap: the same guarantee, without the
+	 * normal grace period's batching delay, which dirty-log start and
+	 * stop (a flags update each) would otherwise wait out every time.
+	 */
+	synchronize_srcu_expedited(&vm->srcu);
 	kfree(old);
 }
 
