@@ -425,20 +425,33 @@ static int peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 		       u64 __user *ubuf, size_t words)
 {
 	atomic_long_t *bm = (atomic_long_t *)slot->dirty_bitmap;
+	bool tracing = trace_eptmmu_dirty_log_pages_enabled();
 	u64 pages = 0;
 	size_t w;
 
 	lockdep_assert_held(&vm->slots_lock);
-	for (w = 0; w < words; w++)
-		if (put_user((u64)atomic_long_read(&bm[w]), &ubuf[w]))
+	for (w = 0; w < words; w++) {
+		u64 v = atomic_long_read(&bm[w]);
+
+		if (put_user(v, &ubuf[w]))
 			return -EFAULT;
-	if (trace_eptmmu_dirty_log_pages_enabled()) {
-		for (w = 0; w < words; w++)
-			pages += hweight64(atomic_long_read(&bm[w]));
+		if (tracing)
+			pages += hweight64(v);
+	}
+	if (tracing)
 		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id,
 					     pages);
-	}
 	return 0;
+}
+
+/* The dirty-log event for @npages bits of @buf, counted only while it is on. */
+static void trace_log_pages(int op, struct eptmmu_slot *slot, const u64 *buf,
+			    u64 npages)
+{
+	if (trace_eptmmu_dirty_log_pages_enabled())
+		trace_eptmmu_dirty_log_pages(op, slot->id,
+					     bitmap_weight((const unsigned long *)buf,
+							   npages));
 }
 
 /**
@@ -566,10 +579,7 @@ int eptmmu_get_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
-	if (trace_eptmmu_dirty_log_pages_enabled())
-		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id,
-					     bitmap_weight((unsigned long *)buf,
-							   slot->npages));
+	trace_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot, buf, slot->npages);
 	r = 0;
 	if (copy_to_user(ubuf, buf, words * sizeof(u64))) {
 		/*
@@ -655,10 +665,7 @@ int eptmmu_clear_dirty_log(struct eptmmu_vm *vm, struct eptmmu_dirty_log *log)
 		eptmmu_flush_remote_tlbs(vm);
 	rcu_read_unlock();
 	write_unlock(&vm->mmu_lock);
-	if (trace_eptmmu_dirty_log_pages_enabled())
-		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_CLEAR, slot->id,
-					     bitmap_weight((unsigned long *)buf,
-							   log->num_pages));
+	trace_log_pages(EPTMMU_TRACE_LOG_CLEAR, slot, buf, log->num_pages);
 	r = 0;
 out:
 	mutex_unlock(&vm->slots_lock);

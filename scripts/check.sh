@@ -411,7 +411,7 @@ EOF
 step vmxtest-noad sh -c 'insmod /eptmmu.ko backend=vmx ept_ad=off && /eptmmu_vmx_test --backend vmx --ad 0; r=$?; rmmod eptmmu; exit $r'
 EOF
 			bexpect+=(vmxtest-noad:tap)
-			# R-VMX-HOSTSEG and R-VMX-EVENT (one CPU, FSGSBASE):
+			# R-VMX-HOSTSEG and R-VMX-EVENT (FSGSBASE):
 			# the old behaviours must fail their tests here.
 			cat >>"$plan" <<'EOF'
 step vmx-hostseg-broken sh -c 'insmod /eptmmu.ko backend=vmx broken=vmx_host_seg_clobber || exit 2; /eptmmu_vmx_test --backend vmx host_segments >/tmp/o; r=$?; cat /tmp/o; rmmod eptmmu; test $r -ne 0 && grep -q "^not ok .*GS base set by WRGSBASE" /tmp/o'
