@@ -414,33 +414,43 @@ static void dirty_log_cond_resched(struct eptmmu_vm *vm, bool *flush,
  * only writers meanwhile are faults and the fast path setting bits
  * (slots_lock keeps out CLEAR, other GETs and whoever frees the bitmap).
  * A bit set after its word was read stays set for the next GET.  With
- * D bits the log is in the SPTEs and the harvest must take them.  Each
- * word goes straight from the bitmap to the user's buffer, as KVM's
+ * D bits the log is in the SPTEs and the harvest must take them.  The
+ * bitmap goes straight to the user's buffer in one copy, as KVM's
  * manual-protect GET copies its bitmap, with no kernel copy between
  * (which cost as much as the copy itself); a buffer that faults part way
  * gets -EFAULT, and nothing changed.
+ *
+ * The copy reads the live bitmap with plain loads, a byte or a word at a
+ * time, while faults set bits in it atomically: a race by design, so it
+ * is marked data_race() for KCSAN.  Bits are only ever set while
+ * slots_lock is held here, so whatever mix of before and after the copy
+ * sees of a word holds every bit set before the GET began and only bits
+ * that are set: a torn word is as good a snapshot as a whole one.  With
+ * the event on, the words go one at a time (atomic reads) so that the
+ * count is of exactly what user space got.
  */
 /* R-DIRTY-PEEK */
 static int peek_bitmap(struct eptmmu_vm *vm, struct eptmmu_slot *slot,
 		       u64 __user *ubuf, size_t words)
 {
 	atomic_long_t *bm = (atomic_long_t *)slot->dirty_bitmap;
-	bool tracing = trace_eptmmu_dirty_log_pages_enabled();
 	u64 pages = 0;
 	size_t w;
 
 	lockdep_assert_held(&vm->slots_lock);
+	if (!trace_eptmmu_dirty_log_pages_enabled()) {
+		/* The bit sets racing the copy are harmless, as above. */
+		return data_race(copy_to_user(ubuf, slot->dirty_bitmap,
+					      words * sizeof(u64))) ? -EFAULT : 0;
+	}
 	for (w = 0; w < words; w++) {
 		u64 v = atomic_long_read(&bm[w]);
 
 		if (put_user(v, &ubuf[w]))
 			return -EFAULT;
-		if (tracing)
-			pages += hweight64(v);
+		pages += hweight64(v);
 	}
-	if (tracing)
-		trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id,
-					     pages);
+	trace_eptmmu_dirty_log_pages(EPTMMU_TRACE_LOG_HARVEST, slot->id, pages);
 	return 0;
 }
 

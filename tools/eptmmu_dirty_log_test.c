@@ -874,7 +874,7 @@ struct bad_log {
 	int err;
 };
 
-#define NR_BAD_GET	6
+#define NR_BAD_GET	7
 #define NR_BAD_CLEAR	9
 #define INV_TAP		(NR_BAD_GET + 1 + NR_BAD_CLEAR + 1 + 4)
 
@@ -970,6 +970,10 @@ static void t_invalid(bool ept_ad)
 			{ "GET_DIRTY_LOG with num_pages = the slot's pages",
 			  EPTMMU_GET_DIRTY_LOG,
 			  { .num_pages = INV_PAGES, .bitmap = PTR(bm) }, EINVAL },
+			{ "GET_DIRTY_LOG with NO_CLEAR and a read-only bitmap",
+			  EPTMMU_GET_DIRTY_LOG,
+			  { .flags = EPTMMU_DIRTY_LOG_NO_CLEAR, .bitmap = PTR(ro) },
+			  EFAULT },
 			{ "GET_DIRTY_LOG with a read-only bitmap",
 			  EPTMMU_GET_DIRTY_LOG, { .bitmap = PTR(ro) }, EFAULT },
 		};
