@@ -104,29 +104,15 @@ static int host_mapping_level(struct mm_struct *mm, unsigned long hva)
  * @vm: the VM (its mm)
  * @hva: a host address
  *
- * On a thread of the VM's mm (every ioctl is) the tables are read as the
- * lockless slow-fault path reads them, interrupts off, with no mm
- * reference and no mmap_lock to take: dirty-log stop asks once per 2M of
- * the slot, and the reference and the lock were most of what a question
- * cost.  Another thread (a KUnit kthread) takes mmap_lock for read;
- * callers may hold slots_lock (nothing that holds mmap_lock ever takes
- * slots_lock).  Either way the answer may be stale once returned, which
- * is why a level found here only decides what to zap, never what to map.
+ * Takes mmap_lock for read; callers may hold slots_lock (nothing that
+ * holds mmap_lock ever takes slots_lock).
  *
  * Return: PG_LEVEL_4K, PG_LEVEL_2M or PG_LEVEL_1G.
  */
 int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva)
 {
 	int level = PG_LEVEL_4K;
-	unsigned long flags;
 
-	if (current->mm == vm->mm) {
-		/* current's mm, so its users cannot drop to zero under us. */
-		local_irq_save(flags);
-		level = host_mapping_level(vm->mm, hva);
-		local_irq_restore(flags);
-		return level;
-	}
 	if (!mmget_not_zero(vm->mm))
 		return level;
 	mmap_read_lock(vm->mm);
