@@ -50,10 +50,24 @@ else
 	done
 fi
 
+# The signed image can reach the mirror after its headers (6.12.118's
+# headers and -unsigned image came first): the -unsigned package installs
+# the same /boot/vmlinuz-KERNEL, so it stands in until the signed one is
+# there.
+image_pkg() {
+	local c
+	c=$(apt-cache policy "linux-image-$1" | awk '/Candidate:/ { print $2 }')
+	if [ -n "$c" ] && [ "$c" != "(none)" ]; then
+		echo "linux-image-$1"
+	else
+		echo "linux-image-$1-unsigned"
+	fi
+}
+
 pkgs=()
 for k in "${KERNELS[@]}"; do
 	pkgs+=("linux-headers-$k")
-	[ "$BOOT" = 1 ] && pkgs+=("linux-image-$k")
+	[ "$BOOT" = 1 ] && pkgs+=("$(image_pkg "$k")")
 done
 ensure_packages "${pkgs[@]}"
 mkdir -p "$COMPAT_OUT"
