@@ -340,6 +340,20 @@ prebuild() {
 # Bochs is one host thread however many CPUs it emulates, and its guest
 # clock counts instructions (clock: sync=none), so runs on other host
 # cores see the same guest: each run is a job (above).
+# bochs_step_limit KERNEL PLAN: the guest seconds after which /init's
+# watchdog describes a step's tasks and kills it (lib.sh).  A Bochs
+# guest's clock counts instructions (its TSC does, and the kernel takes
+# it for the model's 3.5 GHz), so a step's guest time does not depend on
+# the host's load; the longest steps take 3 s (plain), 31 s (lockdep)
+# and 21 s (kcsan).  With both CPUs busy a plain guest second costs up to
+# ~150 s of host time, so the bounds stay low, for a stuck step to be
+# killed well inside bochs_exec's 2400 s.
+bochs_step_limit() {
+	local s=8
+	[ "$1" = plain ] || s=60
+	sed -i "1i STEP_LIMIT=$s" "$2"
+}
+
 # bochs_run KERNEL MODEL CPUS [BOCHS_APPEND]
 bochs_run() {
 	local k=$1 model=$2 cpus=$3 bappend=${4:-} want ad plan log bexpect
@@ -366,6 +380,7 @@ bochs_run() {
 	plan=$EPTMMU_OUT/plan-bochs-$k-$model.sh
 	case $model in *skylake*)
 		bochs_pml_plan "$plan" "$want"
+		bochs_step_limit "$k" "$plan"
 		make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" \
 			"$MODDIR"/src/eptmmu.ko "$TOOLSDIR"/eptmmu_vmx_test \
 			"$TOOLSDIR"/eptmmu_migrate \
@@ -482,6 +497,7 @@ EOF
 			bexpect+=(kunit:kunit)
 		fi
 	fi
+	bochs_step_limit "$k" "$plan"
 	make_initramfs "$EPTMMU_OUT/initrd-$id.gz" "$plan" \
 		"$MODDIR"/src/eptmmu{,_test,_detect}.ko \
 		"$TOOLSDIR"/eptmmu_vmx_test "$TOOLSDIR"/eptmmu_demo \

@@ -31,7 +31,9 @@ import os
 import re
 import sys
 
-MARK = re.compile(r'eptmmu-harness: (BOOTED|BEGIN|END|DONE)\s*(\S*)\s*(?:rc=(-?\d+))?')
+MARK = re.compile(r'eptmmu-harness: (BOOTED|BEGIN|END|DONE|WATCHDOG)\s*(\S*)\s*(?:rc=(-?\d+))?')
+# /init's description of a stuck step's tasks (its watchdog, lib.sh).
+STUCK = re.compile(r'^eptmmu-watchdog\[([^\]]+)\]: task (.*)$')
 STAMP = re.compile(r'^\[\s*\d+\.\d+\]\s?')
 OUT = re.compile(r'^eptmmu-out\[([^\]]+)\]: ?(.*)$')
 
@@ -175,6 +177,12 @@ def run(args):
             done = True
         elif what == 'BEGIN':
             steps[name] = {'begin': idx, 'end': None, 'rc': None}
+        elif what == 'WATCHDOG':
+            tasks = [m.group(2) for m in
+                     (STUCK.match(t) for _, t, _ in lines[idx + 1:])
+                     if m and m.group(1) == name and '(init)' not in m.group(2)]
+            problem(f'step {name}: stuck, killed by the step watchdog ({text.split(" after ")[-1]}); '
+                    f'tasks: {"; ".join(tasks)[:300]} (stacks: eptmmu-watchdog lines in the log)')
         elif what == 'END' and name in steps:
             steps[name]['end'] = idx
             steps[name]['rc'] = int(rc) if rc is not None else None

@@ -95,14 +95,56 @@ mount -t tmpfs tmpfs /tmp
 cd /
 # Markers go through printk so they are ordered with the kernel's output.
 mark() { echo "eptmmu-harness: $*" >/dev/kmsg; }
+# say TAG LINE...: each line of stdin to the log as "TAG: line".
+say() { while IFS= read -r l; do echo "$1: $l" >/dev/kmsg; done; }
+# A step that outlives STEP_LIMIT seconds of guest time (a plan may set
+# it; none when unset) is stuck: every user task (one with an exe) and every task in D
+# state is described with its kernel stack, then the step's session is
+# killed so the rest of the plan still runs and the log says where it
+# hung instead of ending at the host's wall-clock bound.
+stuck() {
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		read -r st <"$t/stat" 2>/dev/null || continue
+		st=${st##*) }
+		st=${st%% *}
+		[ -e "${t%/task/*}/exe" ] || [ "$st" = D ] || continue
+		echo "task ${t##*/} ($(cat "$t/comm")) state $st wchan $(cat "$t/wchan")"
+		cat "$t/stack"
+	done 2>/dev/null | say "eptmmu-watchdog[$1]"
+	for f in /sys/kernel/debug/eptmmu/*/*; do
+		[ -f "$f" ] && [ "${f##*/}" != audit ] && echo "$f: $(cat "$f")"
+	done 2>/dev/null | say "eptmmu-watchdog[$1]"
+}
+watchdog() {
+	n=0
+	while [ $n -lt "$STEP_LIMIT" ]; do sleep 1; n=$((n + 1)); done
+	mark "WATCHDOG $1 after ${STEP_LIMIT}s"
+	stuck "$1"
+	sid=$(cat /tmp/sid)
+	for s in /proc/[0-9]*/stat; do
+		read -r st <"$s" 2>/dev/null || continue
+		# shellcheck disable=SC2086 # the fields after "(comm) "
+		set -- ${st##*) }
+		s=${s#/proc/}
+		[ "$4" = "$sid" ] && kill -9 "${s%/stat}"
+	done
+}
 # step NAME CMD...: run CMD with its output framed by markers, through
 # printk so the parser sees it in order; END records CMD's exit status.
+# CMD runs in a session of its own (setsid, which does not fork here:
+# the background job is not a group leader), for the watchdog to kill.
 step() {
 	name=$1
 	shift
 	mark "BEGIN $name"
-	("$@"; echo $? >/tmp/rc) 2>&1 |
-		while IFS= read -r l; do echo "eptmmu-out[$name]: $l" >/dev/kmsg; done
+	wd=
+	if [ "${STEP_LIMIT:-0}" -gt 0 ]; then
+		watchdog "$name" &
+		wd=$!
+	fi
+	(setsid "$@" </dev/null & echo $! >/tmp/sid; wait $!; echo $? >/tmp/rc) 2>&1 |
+		say "eptmmu-out[$name]"
+	[ -n "$wd" ] && kill "$wd" 2>/dev/null
 	mark "END $name rc=$(cat /tmp/rc)"
 }
 mark "BOOTED $(uname -r)"
