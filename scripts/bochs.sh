@@ -47,9 +47,9 @@
 # SIGINT) BOCHS_GRACE seconds after DONE appears, or at TIMEOUT_S.
 #
 # How Bochs is run headless: this Debian build has no "nogui" display, so
-# it uses "display_library: term" inside a pseudo-terminal made by
-# script(1), with TERM=xterm and stdin from /dev/null; "-rc FILE" feeds the
-# built-in debugger a single "c" (continue) so it does not stop at its
+# it uses "display_library: term" with TERM=xterm, stdin from /dev/null
+# and its output to a file, its screen drained (below); "-rc FILE" feeds
+# the built-in debugger a single "c" (continue) so it does not stop at its
 # prompt.  The kernel and initrd are loaded by ISOLINUX from an El Torito
 # CD image, so the kernel needs no block or PCI drivers.
 #
@@ -94,10 +94,23 @@ rm -f "$serial" "$blog"
 : >"$serial"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/eptmmu-bochs.XXXXXX")
-spid=   # script(1), whose child is timeout(1), whose child is bochs-bin
+spid=   # timeout(1), whose child is bochs-bin
+
+dpid=   # cat(1) draining the term display's pty
+
+# drain_screen: once Bochs has named the pty it draws its screen on, read
+# it (to /dev/null) until Bochs closes it.
+drain_screen() {
+	local pts
+	pts=$(sed -n 's/^Bochs connected to screen "\(\/dev\/pts\/[0-9]*\)".*/\1/p' \
+		"$tmp/term.out" 2>/dev/null | head -n 1)
+	[ -c "$pts" ] || return 0
+	cat "$pts" >/dev/null 2>&1 &
+	dpid=$!
+}
 
 # stop_bochs: SIGKILL bochs-bin (it ignores SIGTERM and stops in its
-# debugger on SIGINT), then reap script(1), which exits once Bochs is gone.
+# debugger on SIGINT), then reap timeout(1), which exits once Bochs is gone.
 stop_bochs() {
 	local bx _
 	[ -n "$spid" ] || return 0
@@ -113,6 +126,10 @@ stop_bochs() {
 	kill -KILL "$spid" 2>/dev/null || true
 	{ wait "$spid"; } 2>/dev/null && brc=0 || brc=$?
 	spid=
+	if [ -n "$dpid" ]; then
+		kill "$dpid" 2>/dev/null || true
+		wait "$dpid" 2>/dev/null || true
+	fi
 }
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
@@ -174,10 +191,16 @@ debug: action=ignore
 EOF
 echo c >"$tmp/debugger.rc"
 
-# --- Run.  script(1) gives Bochs's term display a pseudo-terminal (and a
-# session of its own).  run.sh records its pid, which exec keeps for
-# bochs-bin.  The inner timeout(1) (--foreground: Bochs must stay in the
-# terminal's foreground process group or curses stops it with SIGTTOU) is
+# --- Run.  Bochs's term display does not draw on its own stdout: it
+# opens a pseudo-terminal, says 'Bochs connected to screen "/dev/pts/N"'
+# there and draws on that pty, for a user to attach to.  Nothing reads it
+# unless we do: once its ~20 KB buffer is full (cursor updates every
+# wall-clock second: ~6 min), Bochs sleeps in the write for good and the
+# guest freezes until TIMEOUT_S, which is how the longer Bochs runs of a
+# loaded make check timed out.  So the loop below drains that pty for
+# the whole run (drain_screen).  Bochs itself writes only its start-up
+# messages to term.out, a plain file: it needs no terminal.  run.sh
+# records its pid, which exec keeps for bochs-bin.  The timeout(1) is
 # only a backstop that kills Bochs even if this script itself is killed;
 # the loop below enforces TIMEOUT_S.
 cat >"$tmp/run.sh" <<EOF
@@ -186,9 +209,8 @@ exec bochs-bin -q -f '$tmp/bochsrc' -rc '$tmp/debugger.rc'
 EOF
 start=$(date +%s)
 deadline=$((start + limit))
-SHELL=/bin/sh TERM=xterm script -qfec \
-	"exec timeout --foreground -s KILL $((limit + 30)) /bin/sh '$tmp/run.sh'" \
-	"$tmp/term.out" </dev/null >/dev/null 2>&1 &
+TERM=xterm timeout -s KILL $((limit + 30)) /bin/sh "$tmp/run.sh" \
+	</dev/null >"$tmp/term.out" 2>&1 &
 spid=$!
 
 result=
@@ -196,6 +218,7 @@ done_at=
 brc=
 while kill -0 "$spid" 2>/dev/null; do
 	now=$(date +%s)
+	[ -n "$dpid" ] || drain_screen
 	if [ -z "$done_at" ] && grep -aq 'eptmmu-harness: DONE' "$serial"; then
 		done_at=$now
 	fi
