@@ -342,9 +342,9 @@ prebuild() {
 # cores see the same guest: each run is a job (above).
 # bochs_step_limit KERNEL PLAN: the guest seconds after which /init's
 # watchdog describes a step's tasks and kills it (lib.sh).  A Bochs
-# guest's clock counts instructions (its TSC does, and the kernel takes
-# it for the model's 3.5 GHz), so a step's guest time does not depend on
-# the host's load; the longest steps take 3 s (plain), 31 s (lockdep)
+# guest's clock runs on Bochs ticks (the kernel takes the TSC for the
+# model's 3.5 GHz), so a step's guest time does not depend on the host's
+# load; the longest steps take 3 s (plain), 31 s (lockdep)
 # and 21 s (kcsan).  With both CPUs busy a plain guest second costs up to
 # ~150 s of host time, so the bounds stay low, for a stuck step to be
 # killed well inside bochs_exec's 2400 s.
