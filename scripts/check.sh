@@ -269,6 +269,20 @@ job() {
 	echo "$id" >>"$EPTMMU_OUT/jobs.list"
 }
 
+# bochs_step_limit KERNEL PLAN: the guest seconds after which /init's
+# watchdog describes a step's tasks and kills it (lib.sh).  A Bochs
+# guest's clock runs on Bochs ticks (the kernel takes the TSC for the
+# model's 3.5 GHz), so a step's guest time does not depend on the host's
+# load; the longest steps take 3 s (plain), 31 s (lockdep)
+# and 21 s (kcsan).  With both CPUs busy a plain guest second costs up to
+# ~150 s of host time, so the bounds stay low, for a stuck step to be
+# killed well inside bochs_exec's 2400 s.
+bochs_step_limit() {
+	local s=8
+	[ "$1" = plain ] || s=60
+	sed -i "1i STEP_LIMIT=$s" "$2"
+}
+
 # The protocol model: SPIN checks every interleaving of the agents in
 # each scenario, and finds the counterexample of each broken variant
 # (model/README.md).
@@ -340,20 +354,6 @@ prebuild() {
 # Bochs is one host thread however many CPUs it emulates, and its guest
 # clock counts instructions (clock: sync=none), so runs on other host
 # cores see the same guest: each run is a job (above).
-# bochs_step_limit KERNEL PLAN: the guest seconds after which /init's
-# watchdog describes a step's tasks and kills it (lib.sh).  A Bochs
-# guest's clock runs on Bochs ticks (the kernel takes the TSC for the
-# model's 3.5 GHz), so a step's guest time does not depend on the host's
-# load; the longest steps take 3 s (plain), 31 s (lockdep)
-# and 21 s (kcsan).  With both CPUs busy a plain guest second costs up to
-# ~150 s of host time, so the bounds stay low, for a stuck step to be
-# killed well inside bochs_exec's 2400 s.
-bochs_step_limit() {
-	local s=8
-	[ "$1" = plain ] || s=60
-	sed -i "1i STEP_LIMIT=$s" "$2"
-}
-
 # bochs_run KERNEL MODEL CPUS [BOCHS_APPEND]
 bochs_run() {
 	local k=$1 model=$2 cpus=$3 bappend=${4:-} want ad plan log bexpect

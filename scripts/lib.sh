@@ -98,10 +98,10 @@ mark() { echo "eptmmu-harness: $*" >/dev/kmsg; }
 # say TAG LINE...: each line of stdin to the log as "TAG: line".
 say() { while IFS= read -r l; do echo "$1: $l" >/dev/kmsg; done; }
 # A step that outlives STEP_LIMIT seconds of guest time (a plan may set
-# it; none when unset) is stuck: every user task (one with an exe) and every task in D
-# state is described with its kernel stack, then the step's session is
-# killed so the rest of the plan still runs and the log says where it
-# hung instead of ending at the host's wall-clock bound.
+# it; none when unset) is stuck: every user task (one with an exe) and
+# every task in D state is described with its kernel stack, then the
+# step's session is killed so the rest of the plan still runs and the
+# log says where it hung instead of ending at the host's wall-clock bound.
 stuck() {
 	for t in /proc/[0-9]*/task/[0-9]*; do
 		read -r st <"$t/stat" 2>/dev/null || continue
