@@ -88,6 +88,59 @@ bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
 	return true;
 }
 
+/**
+ * eptmmu_host_level_2m() - how large a page the host maps at @hva, 2M at least
+ * @mm: the address space, its mmap_lock held for read
+ * @c: the scan's cursor (struct eptmmu_host_cursor)
+ * @hva: a 2M-aligned host address
+ *
+ * For scans of 2M ranges, in ascending order: their PMDs lie side by side
+ * in one table, so a scan descends from the PGD once per 1G and then reads
+ * one PMD per range, where eptmmu_host_lookup() walks four levels for
+ * each (dirty-log stop over a large slot spent most of its time there).
+ * mmap_lock keeps the PMD table the cursor points at alive: only munmap
+ * and exit free one, with the lock held for write.  Entries are read as
+ * eptmmu_host_lookup() reads them, a snapshot that a host change may
+ * overtake.
+ *
+ * Return: PG_LEVEL_1G or PG_LEVEL_2M where the host maps a huge page, else
+ * PG_LEVEL_4K (small pages, or nothing).
+ */
+int eptmmu_host_level_2m(struct mm_struct *mm, struct eptmmu_host_cursor *c,
+			 unsigned long hva)
+{
+	unsigned long top = hva & PUD_MASK;
+	pgd_t *pgd;
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+
+	mmap_assert_locked(mm);
+	if (!c->valid || c->top != top) {
+		c->valid = true;
+		c->top = top;
+		c->pmd = NULL;
+		c->level = PG_LEVEL_4K;
+		pgd = pgd_offset(mm, top);
+		if (pgd_none(READ_ONCE(*pgd)))
+			return c->level;
+		p4d = READ_ONCE(*p4d_offset(pgd, top));
+		if (!p4d_present(p4d))
+			return c->level;
+		pud = READ_ONCE(*pud_offset(&p4d, top));
+		if (!pud_present(pud))
+			return c->level;
+		if (pud_leaf(pud))
+			c->level = PG_LEVEL_1G;
+		else
+			c->pmd = pmd_offset(&pud, top);
+	}
+	if (!c->pmd)
+		return c->level;
+	pmd = pmdp_get_lockless(c->pmd + pmd_index(hva));
+	return pmd_present(pmd) && pmd_leaf(pmd) ? PG_LEVEL_2M : PG_LEVEL_4K;
+}
+
 /*
  * How large a page the host maps at @hva.  Only a huge host mapping may
  * become a huge leaf: a huge folio mapped by small PTEs can have holes.
@@ -97,29 +150,6 @@ static int host_mapping_level(struct mm_struct *mm, unsigned long hva)
 	struct eptmmu_host_map h;
 
 	return eptmmu_host_lookup(mm, hva, &h) ? h.level : PG_LEVEL_4K;
-}
-
-/**
- * eptmmu_host_level() - how large a page the host maps at @hva now
- * @vm: the VM (its mm)
- * @hva: a host address
- *
- * Takes mmap_lock for read; callers may hold slots_lock (nothing that
- * holds mmap_lock ever takes slots_lock).
- *
- * Return: PG_LEVEL_4K, PG_LEVEL_2M or PG_LEVEL_1G.
- */
-int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva)
-{
-	int level = PG_LEVEL_4K;
-
-	if (!mmget_not_zero(vm->mm))
-		return level;
-	mmap_read_lock(vm->mm);
-	level = host_mapping_level(vm->mm, hva);
-	mmap_read_unlock(vm->mm);
-	mmput(vm->mm);
-	return level;
 }
 
 /**
@@ -142,7 +172,6 @@ int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva)
  */
 static bool resolve_page_fast(struct eptmmu_vm *vm, struct fault *f)
 {
-	struct eptmmu_host_map h;
 	unsigned long flags;
 
 	if (current->mm != vm->mm)
@@ -163,8 +192,7 @@ static bool resolve_page_fast(struct eptmmu_vm *vm, struct fault *f)
 	else
 		return false;
 	local_irq_save(flags);
-	f->host_level = eptmmu_host_lookup(vm->mm, f->hva, &h) ? h.level :
-								    PG_LEVEL_4K;
+	f->host_level = host_mapping_level(vm->mm, f->hva);
 	local_irq_restore(flags);
 	atomic64_inc(&vm->stats.gup_fast);
 	return true;

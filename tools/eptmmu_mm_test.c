@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * eptmmu_mm_test - drive real Linux memory-management paths (page idle
- * tracking, KSM, THP split and collapse, mprotect, munmap, compaction,
- * soft offline, reclaim of memfd and swapped-in anonymous pages the guest
- * wrote, a poisoned page, memory-cgroup reclaim and DAMON asking whether
- * the guest used a page)
+ * tracking, KSM, THP split and collapse, huge leaves back after dirty
+ * logging, mprotect, munmap, compaction, soft offline, reclaim of memfd
+ * and swapped-in anonymous pages the guest wrote, a poisoned page,
+ * memory-cgroup reclaim and DAMON asking whether the guest used a page)
  * under memory a VM has mapped, and check that the guest's view and the
  * process's view of that memory always agree.
  *
@@ -769,6 +769,83 @@ static void t_thp(void)
 	tap_diag("thp: after collapse the guest's accesses installed maps_2m +%llu maps_4k +%llu",
 		 s3.maps_2m - s2.maps_2m, s3.maps_4k - s2.maps_4k);
 	tap_ok(ok, "thp: after MADV_COLLAPSE guest and process agree on every page, both ways");
+out:
+	fix_fini(&f);
+}
+
+/* ---- 3b: dirty-log stop brings the huge leaves back ---- */
+
+#define LS_CHUNKS	4
+#define LS_SIZE		(LS_CHUNKS * SZ_2M)
+
+/* The levels of the leaves at the first, a middle and the last page of @chunk. */
+static bool ls_levels(struct fix *f, int chunk, int want, const char *what)
+{
+	static const size_t at[] = { 0, 301, 511 };
+	struct eptmmu_spte sp;
+	bool ok = true;
+	size_t i;
+	int l;
+
+	for (i = 0; i < ARRAY_SIZE(at); i++) {
+		l = get_spte(f->vm, f->gpa + chunk * SZ_2M + at[i] * PAGE_SIZE,
+			     &sp);
+		if (l != want) {
+			tap_diag("%s: 2M range %d page %zu: leaf level %d, want %d",
+				 what, chunk, at[i], l, want);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/*
+ * Four 2M ranges, the host backing the even ones with THPs and the odd
+ * ones with small pages (MADV_NOHUGEPAGE before the first touch).  Dirty
+ * logging splits the huge leaves; stopping it must zap the 4K leaves of
+ * the even ranges, which the next accesses map huge again, and keep those
+ * of the odd ones: a scan of the host's tables that reads the wrong PMD,
+ * ends a run early or runs one on would zap too little or too much.
+ */
+static void t_logstop(void)
+{
+	bool huge[LS_CHUNKS], ok;
+	struct eptmmu_spte sp;
+	struct fix f;
+	int c, r;
+
+	if (!fix_init(&f, LS_SIZE, SZ_2M, false))
+		return;
+	for (c = 0; c < LS_CHUNKS; c++)
+		madvise(f.mem + c * SZ_2M, SZ_2M,
+			c % 2 ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+	if (!guest_writes(&f, 60, 0, "logstop: first writes"))
+		goto out;
+	for (c = 0; c < LS_CHUNKS; c++)
+		huge[c] = get_spte(f.vm, f.gpa + c * SZ_2M, &sp) == 2;
+	if (!huge[0] || !huge[2] || huge[1] || huge[3]) {
+		skip_rest("the host backed the 2M ranges huge/small as %d%d%d%d, not 1010",
+			  huge[0], huge[1], huge[2], huge[3]);
+		goto out;
+	}
+	r = set_memslot(f.vm, 0, EPTMMU_MEM_LOG_DIRTY_PAGES, f.gpa, f.size,
+			f.mem);
+	ok = !r && guest_writes(&f, 61, 1, "logstop: writes while logging");
+	for (c = 0; ok && c < LS_CHUNKS; c++)
+		ok = ls_levels(&f, c, 1, "logging");
+	tap_ok(ok, "logstop: logging splits the 2M leaves, every range maps 4K");
+
+	r = set_memslot(f.vm, 0, 0, f.gpa, f.size, f.mem);
+	ok = !r;
+	for (c = 0; ok && c < LS_CHUNKS; c++)
+		ok = ls_levels(&f, c, c % 2 ? 1 : 0, "after stop");
+	tap_ok(ok, "logstop: stopping zaps the 4K leaves where the host maps huge, only there");
+
+	ok = guest_writes(&f, 62, 2, "logstop: writes after stop");
+	for (c = 0; ok && c < LS_CHUNKS; c++)
+		ok = ls_levels(&f, c, c % 2 ? 1 : 2, "after stop, rewritten");
+	tap_ok(ok && agree_both_ways(&f, 63, "after stop"),
+	       "logstop: the next writes map those ranges huge again, the others stay 4K, guest and process agree");
 out:
 	fix_fini(&f);
 }
@@ -1815,6 +1892,7 @@ static const struct tap_test tests[] = {
 	{ "idle", t_idle, 6, "idle page tracking ages through the notifier" },
 	{ "ksm", t_ksm, 5, "KSM merges and COW breaks under the guest" },
 	{ "thp", t_thp, 6, "THP split and MADV_COLLAPSE under the guest" },
+	{ "logstop", t_logstop, 3, "dirty-log stop maps huge again where the host does" },
 	{ "mprotect", t_mprotect, 4, "mprotect read-only and back" },
 	{ "remap", t_remap, 3, "munmap + mmap MAP_FIXED under a running vCPU" },
 	{ "compaction", t_compaction, 3, "compaction migrates guest-mapped pages" },

@@ -315,6 +315,22 @@ struct eptmmu_host_map {
 bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
 			struct eptmmu_host_map *h);
 
+/*
+ * Where a scan of 2M ranges is in the host's tables
+ * (eptmmu_host_level_2m()): the 1G range it last descended to, and what
+ * it found there.  Zeroed to start, and again whenever mmap_lock was
+ * dropped.
+ */
+struct eptmmu_host_cursor {
+	bool valid;
+	unsigned long top;	/* hva of that 1G range */
+	pmd_t *pmd;		/* its PMD table, or NULL */
+	int level;		/* without a PMD table: PG_LEVEL_1G or _4K */
+};
+
+int eptmmu_host_level_2m(struct mm_struct *mm, struct eptmmu_host_cursor *c,
+			 unsigned long hva);
+
 static inline bool eptmmu_slot_logs_dbit(const struct eptmmu_slot *slot)
 {
 	return (slot->flags & EPTMMU_MEM_LOG_DIRTY_PAGES) &&
@@ -442,6 +458,48 @@ static __always_inline bool eptmmu_wrprot_settled(struct eptmmu_vm *vm,
 }
 
 /**
+ * eptmmu_wrprot_settled_word() - eptmmu_wrprot_settled() for 64 leaves
+ * @vm: the VM, mmu_lock held for write
+ * @sptep: the first of 64 consecutive entries of a 4K table
+ *
+ * A dense CLEAR's whole bitmap word, if every one of its leaves is
+ * settled: one pass reads them all and tests once, a second withdraws W
+ * from each, neither with a branch per entry.  The argument for one leaf
+ * holds for as long as both passes last: nothing without mmu_lock changes
+ * a settled leaf, and the write lock keeps the other writers out, so the
+ * second pass reads what the first did.  A word whose first leaf is not
+ * settled (every leaf of a VM without A/D) is not read twice.  Under TCG,
+ * where the bench runs, each conditional branch ends a translation block;
+ * on a CPU the passes have none to mispredict.
+ *
+ * Return: true if the stores were made; false if the caller must take the
+ * leaves one at a time.
+ */
+/* R-MMULOCK-WRITE, R-FLUSH-REALOLD: the settled re-protect, 64 at a time. */
+static __always_inline bool eptmmu_wrprot_settled_word(struct eptmmu_vm *vm,
+						       u64 *sptep)
+{
+	u64 diff = 0;
+	unsigned int i;
+
+	if (eptmmu_leaf_event_on() || spte_settled_diff(READ_ONCE(*sptep)))
+		return false;
+	/* Unrolled: the loop's own compare and branch cost as much as a leaf. */
+#pragma GCC unroll 8
+	for (i = 0; i < 64; i++)
+		diff |= spte_settled_diff(READ_ONCE(sptep[i]));
+	if (diff)
+		return false;
+	lockdep_assert_held_write(&vm->mmu_lock);
+	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
+#pragma GCC unroll 8
+	for (i = 0; i < 64; i++)
+		WRITE_ONCE(sptep[i],
+			   READ_ONCE(sptep[i]) & ~(u64)VMX_EPT_WRITABLE_MASK);
+	return true;
+}
+
+/**
  * eptmmu_set_leaf_locked() - change a leaf with mmu_lock held for write
  * @vm: the VM
  * @sptep: the entry
@@ -517,7 +575,6 @@ void eptmmu_stats_debugfs_add(struct eptmmu_vm *vm, struct dentry *dir);
 
 int eptmmu_slow_page_fault(struct eptmmu_vcpu *vcpu, u64 gpa, u64 exit_qual);
 int eptmmu_slot_max_level(const struct eptmmu_slot *slot, u64 gfn);
-int eptmmu_host_level(struct eptmmu_vm *vm, unsigned long hva);
 
 /* mmu/dirty.c */
 /* GET/CLEAR_DIRTY_LOG may yield once per this many 64-page words. */

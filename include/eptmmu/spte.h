@@ -177,6 +177,19 @@ static __always_inline bool spte_can_fast_set_w(u64 spte)
 }
 
 /*
+ * Zero if and only if @spte, as a leaf, is settled (spte_is_settled()): the
+ * bits that decide it, against what they must be.  Arithmetic, so that a
+ * caller can OR it over many leaves and test once.
+ */
+static __always_inline u64 spte_settled_diff(u64 spte)
+{
+	const u64 set = SPTE_PRESENT | VMX_EPT_WRITABLE_MASK |
+			VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT;
+
+	return (spte & (set | SPTE_AD_DISABLED | SPTE_ACC_TRACKED)) ^ set;
+}
+
+/*
  * A writable A/D leaf whose A and D are set and that is not access-tracked:
  * nothing without mmu_lock changes it.  The CPU and the soft vCPU only set
  * A and D, which are set; the fast path only grants W or restores access,
@@ -186,11 +199,8 @@ static __always_inline bool spte_can_fast_set_w(u64 spte)
  */
 static __always_inline bool spte_is_settled(u64 spte, int level)
 {
-	const u64 set = SPTE_PRESENT | VMX_EPT_WRITABLE_MASK |
-			VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT;
-
-	return spte_is_present_leaf(spte, level) &&
-	       (spte & (set | SPTE_AD_DISABLED | SPTE_ACC_TRACKED)) == set;
+	/* Present, as spte_settled_diff() requires. */
+	return spte_is_last(spte, level) && !spte_settled_diff(spte);
 }
 
 static __always_inline u64 spte_pfn(u64 spte)
