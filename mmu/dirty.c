@@ -36,12 +36,22 @@
  */
 int eptmmu_dirty_log_alloc(struct eptmmu_slot *slot)
 {
-	slot->dirty_bitmap = kvcalloc(BITS_TO_LONGS(slot->npages),
-				      sizeof(long), GFP_KERNEL_ACCOUNT);
+	size_t words = BITS_TO_LONGS(slot->npages);
+	bool set = slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET;
+
+	/* A bitmap that starts set is written whole: no zeroing first. */
+	slot->dirty_bitmap = set ? kvmalloc_array(words, sizeof(long),
+						  GFP_KERNEL_ACCOUNT) :
+				   kvcalloc(words, sizeof(long),
+					    GFP_KERNEL_ACCOUNT);
 	if (!slot->dirty_bitmap)
 		return -ENOMEM;
-	if (slot->flags & EPTMMU_MEM_DIRTY_LOG_INITIALLY_SET)
-		bitmap_set(slot->dirty_bitmap, 0, slot->npages);
+	if (set) {
+		memset(slot->dirty_bitmap, 0xff, words * sizeof(long));
+		/* No bit past the slot's end: a GET copies whole words. */
+		slot->dirty_bitmap[words - 1] &=
+			BITMAP_LAST_WORD_MASK(slot->npages);
+	}
 	return 0;
 }
 
@@ -176,17 +186,22 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 		    eptmmu_slot_logs_pml(vm, slot);
 
 	lockdep_assert_held(&vm->slots_lock);
+	/*
+	 * The cache starts empty and is topped up only when a walk stops at
+	 * a huge leaf for want of a table: a slot mapped 4K already (or not
+	 * at all) allocates and zeroes nothing.
+	 */
 	while (start < end) {
-		if (eptmmu_pt_cache_topup(vm, &cache)) {
-			/* No memory to split: zapped leaves refault as 4K. */
-			eptmmu_zap_gfn_range(vm, start, end, true);
-			break;
-		}
 		read_lock(&vm->mmu_lock);
 		rcu_read_lock();
 		start = split_range(vm, start, end, &cache);
 		rcu_read_unlock();
 		read_unlock(&vm->mmu_lock);
+		if (start < end && eptmmu_pt_cache_topup(vm, &cache)) {
+			/* No memory to split: zapped leaves refault as 4K. */
+			eptmmu_zap_gfn_range(vm, start, end, true);
+			break;
+		}
 	}
 	start = slot->base_gfn;
 	/* R-DIRTY-INITIALLY-SET: every page is marked, none protected. */
@@ -195,10 +210,6 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 	while (start < end) {
 		bool flush = false;
 
-		if (eptmmu_pt_cache_topup(vm, &cache)) {
-			eptmmu_zap_gfn_range(vm, start, end, true);
-			break;
-		}
 		write_lock(&vm->mmu_lock);
 		rcu_read_lock();
 		start = protect_range(vm, start, end, dbit, &cache, &flush);
@@ -206,6 +217,10 @@ void eptmmu_dirty_log_start(struct eptmmu_vm *vm, struct eptmmu_slot *slot)
 			eptmmu_flush_remote_tlbs(vm);
 		rcu_read_unlock();
 		write_unlock(&vm->mmu_lock);
+		if (start < end && eptmmu_pt_cache_topup(vm, &cache)) {
+			eptmmu_zap_gfn_range(vm, start, end, true);
+			break;
+		}
 	}
 	eptmmu_pt_cache_free(vm, &cache);
 }
@@ -381,11 +396,13 @@ static __always_inline void reprotect_table(struct eptmmu_vm *vm, u64 *spt,
  * guest page, and a loop across a page boundary looks its next block up
  * on every iteration.  That alone made a CLEAR 3.5 times as slow in one
  * build and not in another; under 2K of padding keeps the figures about
- * the code rather than about where the linker put it.
+ * the code rather than about where the linker put it.  In a section of
+ * its own, so that the padding is the linker's and not instructions in
+ * the object that objtool would find unreachable.
  */
-static void __aligned(2048) reprotect_mask(struct eptmmu_vm *vm,
-					   struct wrprot_cursor *c, u64 gfn,
-					   u64 mask, bool dbit, bool *flush)
+static void __section(".text.eptmmu_reprotect") __aligned(2048)
+reprotect_mask(struct eptmmu_vm *vm, struct wrprot_cursor *c, u64 gfn,
+	       u64 mask, bool dbit, bool *flush)
 {
 	lockdep_assert_held_write(&vm->mmu_lock);
 	*flush = true;
