@@ -26,6 +26,21 @@ struct fault {
 	bool stale;		/* broken=skip_invalidate_recheck let it race */
 };
 
+/* The PUD over @hva, read once; false if it or a level above is empty. */
+static bool host_pud(struct mm_struct *mm, unsigned long hva, pud_t *pud)
+{
+	pgd_t *pgd = pgd_offset(mm, hva);
+	p4d_t p4d;
+
+	if (pgd_none(READ_ONCE(*pgd)))
+		return false;
+	p4d = READ_ONCE(*p4d_offset(pgd, hva));
+	if (!p4d_present(p4d))
+		return false;
+	*pud = READ_ONCE(*pud_offset(&p4d, hva));
+	return pud_present(*pud);
+}
+
 /**
  * eptmmu_host_lookup() - what the host's page tables map at @hva now
  * @mm: the address space; its mmap_lock held for read, or @mm is
@@ -48,21 +63,13 @@ struct fault {
 bool eptmmu_host_lookup(struct mm_struct *mm, unsigned long hva,
 			struct eptmmu_host_map *h)
 {
-	pgd_t *pgd = pgd_offset(mm, hva);
-	p4d_t p4d;
 	pud_t pud;
 	pmd_t pmd;
 	pte_t pte;
 
 	if (!irqs_disabled())
 		mmap_assert_locked(mm);
-	if (pgd_none(READ_ONCE(*pgd)))
-		return false;
-	p4d = READ_ONCE(*p4d_offset(pgd, hva));
-	if (!p4d_present(p4d))
-		return false;
-	pud = READ_ONCE(*pud_offset(&p4d, hva));
-	if (!pud_present(pud))
+	if (!host_pud(mm, hva, &pud))
 		return false;
 	if (pud_leaf(pud)) {
 		h->level = PG_LEVEL_1G;
@@ -110,8 +117,6 @@ int eptmmu_host_level_2m(struct mm_struct *mm, struct eptmmu_host_cursor *c,
 			 unsigned long hva)
 {
 	unsigned long top = hva & PUD_MASK;
-	pgd_t *pgd;
-	p4d_t p4d;
 	pud_t pud;
 	pmd_t pmd;
 
@@ -121,14 +126,7 @@ int eptmmu_host_level_2m(struct mm_struct *mm, struct eptmmu_host_cursor *c,
 		c->top = top;
 		c->pmd = NULL;
 		c->level = PG_LEVEL_4K;
-		pgd = pgd_offset(mm, top);
-		if (pgd_none(READ_ONCE(*pgd)))
-			return c->level;
-		p4d = READ_ONCE(*p4d_offset(pgd, top));
-		if (!p4d_present(p4d))
-			return c->level;
-		pud = READ_ONCE(*pud_offset(&p4d, top));
-		if (!pud_present(pud))
+		if (!host_pud(mm, top, &pud))
 			return c->level;
 		if (pud_leaf(pud))
 			c->level = PG_LEVEL_1G;
