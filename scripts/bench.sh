@@ -252,6 +252,8 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 # has gone down in it (three times in one sweep before the held VM
 # above; once a corrupted timer queue).  Then a new boot goes on after
 # the step that was running, up to 6 boots, one log.
+# The previous run's log stays beside it, for a figure to be checked.
+[ -s "$log" ] && mv "$log" "$log.prev"
 : >"$log"
 clock=$(guest_clock)
 boot=0 begun=0
@@ -313,7 +315,7 @@ for run in sorted(rc):
     elif run.startswith('kvm-') and rc[run] != 0:
         # KVM's own test under nested SVM in TCG: killed at its bound
         # (137), or its guest ended in a SHUTDOWN.  Its figures are
-        # missing; the medians are over the runs that finished.
+        # left out (below); the medians are over the runs that finished.
         print('  %s: KVM\'s test %s: %s' % (
             run, 'did not finish in its time bound (killed)' if rc[run] == 137
             else 'failed (rc=%d)' % rc[run], ' | '.join(other[run][-2:])[:160]))
@@ -607,10 +609,18 @@ pats = {
     'clear_log': re.compile(r'^Iteration \d+ clear dirty log time: ([0-9.]+)s'),
     'disable_log': re.compile(r'^Disabling dirty logging time: ([0-9.]+)s'),
 }
-kvm = {}
+end_re = re.compile(r'eptmmu-harness: END (kvm-\S+) rc=(\d+)')
+# A run that failed (its guest ended in a SHUTDOWN, or it was killed)
+# printed figures up to that point: a dirty pass cut short by the
+# failure looks fast.  Only runs that ended with rc=0 count.
+per_run, ok_runs = {}, set()
 with open(log, errors='replace') as f:
     for raw in f:
-        m = line_re.search(raw.rstrip('\r\n'))
+        raw = raw.rstrip('\r\n')
+        e = end_re.search(raw)
+        if e and e.group(2) == '0':
+            ok_runs.add(e.group(1))
+        m = line_re.search(raw)
         if not m:
             continue
         v, text = int(m.group(2)), m.group(5).strip()
@@ -618,7 +628,13 @@ with open(log, errors='replace') as f:
         for ph, rx in pats.items():
             mm = rx.match(text)
             if mm:
-                kvm.setdefault((size, v, ph), []).append(float(mm.group(1)))
+                per_run.setdefault(m.group(1), []).append(
+                    ((size, v, ph), float(mm.group(1))))
+kvm = {}
+for run, figs in per_run.items():
+    if run in ok_runs:
+        for key, val in figs:
+            kvm.setdefault(key, []).append(val)
 if not kvm:
     sys.exit('bench: no dirty_log_perf_test output in ' + log)
 
