@@ -216,30 +216,43 @@ static void second_zap_flushes_for_first_broken(struct kunit *test)
 #define SHMEM_GPA	(SLOT_GPA + SZ_1G)
 
 /*
- * Slot 1: one shared shmem page, as VMMs back guest RAM, read once by the
- * guest.  The host PTE is writable but clean, so the leaf is writable and
- * the folio clean.  Return the folio, referenced.
+ * Slot 1 at SHMEM_GPA, with @flags: @npages of a shared shmem file, as
+ * VMMs back guest RAM.  Return its address.
  */
-static struct folio *clean_shmem_leaf(struct kunit *test, struct env *env,
-				      unsigned long *hvap)
+static unsigned long shmem_slot(struct kunit *test, struct env *env,
+				u64 npages, u32 flags)
 {
 	struct eptmmu_memslot req = {
 		.slot = 1, .guest_phys_addr = SHMEM_GPA,
-		.memory_size = PAGE_SIZE,
+		.memory_size = npages * PAGE_SIZE, .flags = flags,
 	};
-	struct folio *folio;
 	struct file *file;
 	unsigned long hva;
-	u64 leaf, v = 0;
 
-	file = shmem_file_setup("eptmmu-kunit", PAGE_SIZE, 0);
+	file = shmem_file_setup("eptmmu-kunit", req.memory_size, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
-	hva = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	hva = vm_mmap(file, 0, req.memory_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, 0);
 	fput(file);
 	/* Unmapped with the test's mm (cleanup runs without it). */
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(hva));
 	req.userspace_addr = hva;
 	KUNIT_ASSERT_EQ(test, eptmmu_set_memslot(env->vm, &req), 0);
+	return hva;
+}
+
+/*
+ * Slot 1: one shared shmem page, read once by the guest.  The host PTE is
+ * writable but clean, so the leaf is writable and the folio clean.
+ * Return the folio, referenced.
+ */
+static struct folio *clean_shmem_leaf(struct kunit *test, struct env *env,
+				      unsigned long *hvap)
+{
+	unsigned long hva = shmem_slot(test, env, 1, 0);
+	struct folio *folio;
+	u64 leaf, v = 0;
+
 	KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA, EPTMMU_ACCESS_READ, &v),
 			EPTMMU_EXIT_DONE);
 	leaf = leaf_of(env->vm, SHMEM_GPA >> PAGE_SHIFT, NULL);
@@ -310,6 +323,80 @@ static void host_dirty_on_zap_broken(struct kunit *test)
 {
 	KUNIT_EXPECT_FALSE(test, guest_write_reaches_host(test, true, true, true));
 	KUNIT_EXPECT_FALSE(test, guest_write_reaches_host(test, false, false, true));
+}
+
+/*
+ * Without A/D, a dirty-log CLEAR: slot 1 is 64 shmem pages logged by
+ * write protection.  The guest reads each (the host PTE is writable and
+ * clean, so is the folio) and writes it: the fast path grants W and
+ * nothing tells the host.  The CLEAR of @mask takes W away again, the
+ * only record of those writes: a whole word goes through the 64-leaf
+ * re-protect, fewer bits one leaf at a time, both inline
+ * (eptmmu_wrprot_settled*()).  Return how many of @mask's folios are
+ * dirty afterwards; the pages outside @mask must keep W and stay clean.
+ */
+static unsigned int clear_noad_dirties_host(struct kunit *test, u64 mask,
+					    bool broken)
+{
+	struct env *env = env_create(test, PAGE_SIZE, PAGE_SIZE, 0, false);
+	unsigned long ubuf = map_aligned(test, PAGE_SIZE, PAGE_SIZE);
+	struct eptmmu_dirty_log log = {
+		.slot = 1, .bitmap = ubuf, .num_pages = 64,
+	};
+	u64 gfn = SHMEM_GPA >> PAGE_SHIFT, leaf, v, p;
+	struct folio **folios = kunit_kcalloc(test, 64, sizeof(*folios),
+					      GFP_KERNEL);
+	unsigned int dirty = 0;
+
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	shmem_slot(test, env, 64, EPTMMU_MEM_LOG_DIRTY_PAGES);
+	for (p = 0; p < 64; p++) {
+		v = 0;
+		KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA + p * PAGE_SIZE,
+					    EPTMMU_ACCESS_READ, &v),
+				EPTMMU_EXIT_DONE);
+		v = p;
+		KUNIT_ASSERT_EQ(test, guest(env->vcpu, SHMEM_GPA + p * PAGE_SIZE,
+					    EPTMMU_ACCESS_WRITE, &v),
+				EPTMMU_EXIT_DONE);
+		leaf = leaf_of(env->vm, gfn + p, NULL);
+		KUNIT_ASSERT_TRUE(test, spte_is_settled_noad(leaf, PG_LEVEL_4K));
+		folios[p] = page_folio(pfn_to_page(spte_pfn(leaf)));
+	}
+	for (p = 0; p < 64; p++)
+		KUNIT_ASSERT_FALSE_MSG(test, folio_test_dirty(folios[p]),
+				       "page %llu: written through EPT only", p);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)ubuf, &mask,
+					   sizeof(mask)), 0UL);
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, broken);
+	KUNIT_EXPECT_EQ(test, eptmmu_clear_dirty_log(env->vm, &log), 0);
+	WRITE_ONCE(eptmmu_inject.no_host_dirty, false);
+	/* The slot's leaves hold the pages: no reference is needed. */
+	for (p = 0; p < 64; p++) {
+		bool in = mask & BIT_ULL(p);
+
+		leaf = leaf_of(env->vm, gfn + p, NULL);
+		KUNIT_EXPECT_EQ(test, spte_is_writable(leaf), !in);
+		if (in)
+			dirty += folio_test_dirty(folios[p]);
+		else
+			KUNIT_EXPECT_FALSE(test, folio_test_dirty(folios[p]));
+	}
+	return dirty;
+}
+
+static void host_dirty_on_clear_noad(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, clear_noad_dirties_host(test, ~0ULL, false), 64u);
+	KUNIT_EXPECT_EQ(test, clear_noad_dirties_host(test, 0x8000000000000121ULL,
+						      false), 4u);
+}
+
+static void host_dirty_on_clear_noad_broken(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, clear_noad_dirties_host(test, ~0ULL, true), 0u);
+	KUNIT_EXPECT_EQ(test, clear_noad_dirties_host(test, 0x8000000000000121ULL,
+						      true), 0u);
 }
 
 /* ---- 4. write protection after aging ---- */
@@ -883,6 +970,8 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(host_dirty_on_zap_noad),
 	KUNIT_CASE(host_dirty_on_aging_noad),
 	KUNIT_CASE(host_dirty_on_zap_broken),
+	KUNIT_CASE(host_dirty_on_clear_noad),
+	KUNIT_CASE(host_dirty_on_clear_noad_broken),
 	KUNIT_CASE(wrprot_after_aging_flushes),
 	KUNIT_CASE(wrprot_after_aging_flushes_broken),
 	KUNIT_CASE(read_fault_keeps_dirty_leaf),

@@ -446,7 +446,9 @@ static void leaf_folios_apply(u64 pfn, int level,
  */
 static void set_folio_dirty(struct folio *folio)
 {
-	folio_set_dirty(folio);
+	/* Tested first, as eptmmu_host_page_dirty_4k() says why. */
+	if (!folio_test_dirty(folio))
+		folio_set_dirty(folio);
 }
 
 static void set_folio_accessed(struct folio *folio)
@@ -466,7 +468,9 @@ static void set_folio_accessed(struct folio *folio)
  */
 void eptmmu_host_page_dirty(u64 pfn, int level)
 {
-	if (!eptmmu_broken(no_host_dirty))
+	if (level == PG_LEVEL_4K)
+		eptmmu_host_page_dirty_4k(pfn);
+	else if (!eptmmu_broken(no_host_dirty))
 		leaf_folios_apply(pfn, level, set_folio_dirty);
 }
 

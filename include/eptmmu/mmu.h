@@ -16,6 +16,7 @@
 #define _EPTMMU_MMU_H
 
 #include <linux/atomic.h>
+#include <linux/mm.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
@@ -428,6 +429,44 @@ DECLARE_TRACEPOINT(eptmmu_spte_changed);
 #endif
 
 /**
+ * eptmmu_host_page_dirty_4k() - eptmmu_host_page_dirty() for one 4K page
+ * @pfn: the host frame a 4K leaf maps
+ *
+ * Inline, for the re-protects a CLEAR without A/D makes for every page
+ * the guest wrote.  The flag is tested first: a folio found dirty ends up
+ * as a set would leave it, and a clean racing the test could as well
+ * have come right after a set (cleaning is safe at all only because a
+ * cleaner unmaps the page first, and so zaps the leaf, which waits for
+ * mmu_lock).  Most folios a CLEAR meets are still dirty from the pass
+ * before: a test is a load where a set is a locked write.  Same contract
+ * as eptmmu_host_page_dirty().
+ */
+static __always_inline void eptmmu_host_page_dirty_4k(u64 pfn)
+{
+	struct page *page = pfn_to_page(pfn);
+	struct folio *folio = page_folio(page);
+
+	if (eptmmu_broken(no_host_dirty) || PageReserved(page) ||
+	    folio_test_dirty(folio))
+		return;
+	folio_set_dirty(folio);
+}
+
+/*
+ * Which settled form @snap is, as a leaf of @level: SPTE_SETTLED_AD,
+ * SPTE_SETTLED_NOAD (4K only: a huge leaf's pages go through the
+ * out-of-line writer), or 0.
+ */
+static __always_inline u64 eptmmu_settled_form(u64 snap, int level)
+{
+	if (spte_is_settled(snap, level))
+		return SPTE_SETTLED_AD;
+	if (level == PG_LEVEL_4K && spte_is_settled_noad(snap, level))
+		return SPTE_SETTLED_NOAD;
+	return 0;
+}
+
+/**
  * eptmmu_wrprot_settled() - withdraw W from a settled leaf, inline
  * @vm: the VM, mmu_lock held for write
  * @sptep: the entry
@@ -435,11 +474,16 @@ DECLARE_TRACEPOINT(eptmmu_spte_changed);
  * @level: its level
  *
  * The one case a CLEAR or a harvest repeats for every page the guest
- * wrote: W withdrawn from a settled leaf (spte_is_settled()).  Nothing
- * else writes it meanwhile, so @snap is what is replaced and a plain store
- * does; it loses neither the page nor D, so there is nothing to record or
- * count.  Withdrawing W always needs the flush, which the caller owes.
- * With the leaf event on, the out-of-line writer is left to trace it.
+ * wrote: W withdrawn from a settled leaf, with A/D (spte_is_settled()) or
+ * without (spte_is_settled_noad(), 4K).  Nothing but aging writes either
+ * meanwhile, so @snap is what is replaced, up to what aging did, and a
+ * plain store does.  With A/D it loses neither the page nor D, so there
+ * is nothing to record or count.  Without A/D W was the only record of a
+ * write, so the host page is marked dirty (R-HOST-DIRTY), as the
+ * out-of-line writer would; nothing else is recorded there either (no D,
+ * no count changes).  Withdrawing W always needs the flush, which the
+ * caller owes.  With the leaf event on, the out-of-line writer is left to
+ * trace it.
  *
  * Return: true if the store was made; false if the caller must go through
  * __eptmmu_set_leaf_locked().
@@ -449,11 +493,15 @@ static __always_inline bool eptmmu_wrprot_settled(struct eptmmu_vm *vm,
 						  u64 *sptep, u64 snap,
 						  int level)
 {
-	if (!spte_is_settled(snap, level) || eptmmu_leaf_event_on())
+	u64 form = eptmmu_settled_form(snap, level);
+
+	if (!form || eptmmu_leaf_event_on())
 		return false;
 	lockdep_assert_held_write(&vm->mmu_lock);
 	eptmmu_park(EPTMMU_PARK_LOCKED_WRITE);
 	WRITE_ONCE(*sptep, snap & ~(u64)VMX_EPT_WRITABLE_MASK);
+	if (form == SPTE_SETTLED_NOAD)
+		eptmmu_host_page_dirty_4k(spte_pfn(snap));
 	return true;
 }
 
@@ -463,14 +511,17 @@ static __always_inline bool eptmmu_wrprot_settled(struct eptmmu_vm *vm,
  * @sptep: the first of 64 consecutive entries of a 4K table
  *
  * A dense CLEAR's whole bitmap word, if every one of its leaves is
- * settled: one pass reads them all and tests once, a second withdraws W
- * from each, neither with a branch per entry.  The argument for one leaf
- * holds for as long as both passes last: nothing without mmu_lock changes
- * a settled leaf, and the write lock keeps the other writers out, so the
- * second pass reads what the first did.  A word whose first leaf is not
- * settled (every leaf of a VM without A/D) is not read twice.  Under TCG,
- * where the bench runs, each conditional branch ends a translation block;
- * on a CPU the passes have none to mispredict.
+ * settled in the form of the first: one pass reads them all and tests
+ * once, a second withdraws W from each, neither with a branch per entry;
+ * without A/D a third marks their host pages dirty.  The argument for one
+ * leaf holds for as long as the passes last: nothing but aging changes a
+ * settled leaf without mmu_lock, and the write lock keeps the other
+ * writers out.  What aging does between the passes the second pass keeps
+ * or undoes as for one leaf (Documentation/locking.rst,
+ * R-MMULOCK-WRITE).  A word whose first leaf is settled in neither form
+ * is not read twice.  Under TCG, where the bench runs, each conditional
+ * branch ends a translation block; on a CPU the passes have none to
+ * mispredict.
  *
  * Return: true if the stores were made; false if the caller must take the
  * leaves one at a time.
@@ -479,15 +530,16 @@ static __always_inline bool eptmmu_wrprot_settled(struct eptmmu_vm *vm,
 static __always_inline bool eptmmu_wrprot_settled_word(struct eptmmu_vm *vm,
 						       u64 *sptep)
 {
+	u64 form = eptmmu_settled_form(READ_ONCE(*sptep), PG_LEVEL_4K);
 	u64 diff = 0;
 	unsigned int i;
 
-	if (eptmmu_leaf_event_on() || spte_settled_diff(READ_ONCE(*sptep)))
+	if (!form || eptmmu_leaf_event_on())
 		return false;
 	/* Unrolled: the loop's own compare and branch cost as much as a leaf. */
 #pragma GCC unroll 8
 	for (i = 0; i < 64; i++)
-		diff |= spte_settled_diff(READ_ONCE(sptep[i]));
+		diff |= spte_settled_diff_as(READ_ONCE(sptep[i]), form);
 	if (diff)
 		return false;
 	lockdep_assert_held_write(&vm->mmu_lock);
@@ -496,6 +548,10 @@ static __always_inline bool eptmmu_wrprot_settled_word(struct eptmmu_vm *vm,
 	for (i = 0; i < 64; i++)
 		WRITE_ONCE(sptep[i],
 			   READ_ONCE(sptep[i]) & ~(u64)VMX_EPT_WRITABLE_MASK);
+	/* Aging keeps the frame: the entry still names the page written. */
+	if (form == SPTE_SETTLED_NOAD)
+		for (i = 0; i < 64; i++)
+			eptmmu_host_page_dirty_4k(spte_pfn(READ_ONCE(sptep[i])));
 	return true;
 }
 

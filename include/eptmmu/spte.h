@@ -176,17 +176,26 @@ static __always_inline bool spte_can_fast_set_w(u64 spte)
 	       (SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE);
 }
 
+/* What a settled leaf's deciding bits are, with A/D and without. */
+#define SPTE_SETTLED_AD		(SPTE_PRESENT | VMX_EPT_WRITABLE_MASK | \
+				 VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT)
+#define SPTE_SETTLED_NOAD	(SPTE_PRESENT | VMX_EPT_WRITABLE_MASK | \
+				 SPTE_AD_DISABLED)
+
 /*
- * Zero if and only if @spte, as a leaf, is settled (spte_is_settled()): the
- * bits that decide it, against what they must be.  Arithmetic, so that a
- * caller can OR it over many leaves and test once.
+ * Zero if and only if @spte, as a leaf, has the bits @set of a settled leaf
+ * (SPTE_SETTLED_AD: spte_is_settled(); SPTE_SETTLED_NOAD:
+ * spte_is_settled_noad()) and no other of those that decide it.
+ * Arithmetic, so that a caller can OR it over many leaves and test once.
  */
+static __always_inline u64 spte_settled_diff_as(u64 spte, u64 set)
+{
+	return (spte & (set | SPTE_AD_DISABLED | SPTE_ACC_TRACKED)) ^ set;
+}
+
 static __always_inline u64 spte_settled_diff(u64 spte)
 {
-	const u64 set = SPTE_PRESENT | VMX_EPT_WRITABLE_MASK |
-			VMX_EPT_ACCESS_BIT | VMX_EPT_DIRTY_BIT;
-
-	return (spte & (set | SPTE_AD_DISABLED | SPTE_ACC_TRACKED)) ^ set;
+	return spte_settled_diff_as(spte, SPTE_SETTLED_AD);
 }
 
 /*
@@ -201,6 +210,21 @@ static __always_inline bool spte_is_settled(u64 spte, int level)
 {
 	/* Present, as spte_settled_diff() requires. */
 	return spte_is_last(spte, level) && !spte_settled_diff(spte);
+}
+
+/*
+ * The same without A/D: a writable leaf that is not access-tracked.  The
+ * CPU and the soft vCPU never write a leaf without A/D, and the fast path
+ * has nothing to give it.  Unlike the A/D form, aging may replace it
+ * without mmu_lock (young to tracked, one cmpxchg: R-AGE-ATOMIC), which
+ * spte_has_volatile_bits() does not count either; it is what a CLEAR
+ * without A/D re-protects, and losing its W loses the only record of a
+ * write (R-HOST-DIRTY).
+ */
+static __always_inline bool spte_is_settled_noad(u64 spte, int level)
+{
+	return spte_is_last(spte, level) &&
+	       !spte_settled_diff_as(spte, SPTE_SETTLED_NOAD);
 }
 
 static __always_inline u64 spte_pfn(u64 spte)
