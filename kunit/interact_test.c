@@ -961,6 +961,75 @@ static void soft_ad_rewalks_after_zap_broken(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, soft_write_vs_zap_dirty(test, true));
 }
 
+/* ---- 9. dirty-log stop against a fault still on the old array ---- */
+/* R-MEMSLOT-SRCU */
+
+static struct env *stop_env;
+
+static void do_log_stop(struct worker *w)
+{
+	w->result = set_flags(stop_env, 0);
+}
+
+/*
+ * This thread plays a fault in flight: in an SRCU read section, holding
+ * the logging slot it found.  Dirty logging stops meanwhile.  The stop
+ * must not wait for the fault (@returned: done within 5 s while the
+ * reader is in), and the old array, with the bitmap the fault may still
+ * mark, must wait for it instead (@waited: still pending).  The reader
+ * then marks a page, as a fault would; the debug kernels' KASAN sees a
+ * mark into freed memory.
+ */
+static void stop_vs_reader(struct kunit *test, bool broken, bool *returned,
+			   bool *waited)
+{
+	struct env *env = env_create(test, 64 * PAGE_SIZE, PAGE_SIZE,
+				     EPTMMU_MEM_LOG_DIRTY_PAGES, true);
+	struct worker w = { .fn = do_log_stop, .vm = env->vm };
+	struct eptmmu_slot *slot;
+	int idx, i;
+
+	guest_write(test, env, 0, 1);
+	stop_env = env;
+	WRITE_ONCE(eptmmu_inject.stop_free_now, broken);
+	idx = srcu_read_lock(&env->vm->srcu);
+	/* The VM's only slot. */
+	slot = &eptmmu_slots(env->vm)->slots[0];
+	start_worker(test, &w);
+	for (i = 0; i < 250 && !completion_done(&w.done); i++)
+		msleep(20);
+	*returned = completion_done(&w.done);
+	*waited = atomic_read(&env->vm->old_slots) == 1;
+	/* Broken, the slot is gone with its array: never touch it. */
+	if (*returned && *waited)
+		eptmmu_mark_dirty(slot, slot->base_gfn + 1);
+	srcu_read_unlock(&env->vm->srcu, idx);
+	finish_worker(test, &w);
+	WRITE_ONCE(eptmmu_inject.stop_free_now, false);
+	KUNIT_EXPECT_EQ(test, w.result, 0);
+	/* Once the reader is out, the array goes. */
+	srcu_barrier(&env->vm->srcu);
+	KUNIT_EXPECT_EQ(test, atomic_read(&env->vm->old_slots), 0);
+}
+
+static void log_stop_outlives_reader(struct kunit *test)
+{
+	bool returned, waited;
+
+	stop_vs_reader(test, false, &returned, &waited);
+	KUNIT_EXPECT_TRUE_MSG(test, returned, "the stop waited for the reader");
+	KUNIT_EXPECT_TRUE_MSG(test, waited, "the array went under its reader");
+}
+
+static void log_stop_outlives_reader_broken(struct kunit *test)
+{
+	bool returned, waited;
+
+	stop_vs_reader(test, true, &returned, &waited);
+	KUNIT_EXPECT_TRUE(test, returned);
+	KUNIT_EXPECT_FALSE(test, waited);
+}
+
 static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(delete_keeps_slot_for_invalidations),
 	KUNIT_CASE(delete_keeps_slot_for_invalidations_broken),
@@ -987,6 +1056,8 @@ static struct kunit_case interact_cases[] = {
 	KUNIT_CASE(dirty_log_holds_bounded_broken),
 	KUNIT_CASE(soft_ad_rewalks_after_zap),
 	KUNIT_CASE(soft_ad_rewalks_after_zap_broken),
+	KUNIT_CASE(log_stop_outlives_reader),
+	KUNIT_CASE(log_stop_outlives_reader_broken),
 	{}
 };
 

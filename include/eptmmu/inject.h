@@ -95,6 +95,11 @@ struct eptmmu_inject {
 	 * zaps it (the old order): munmap meanwhile frees a mapped page.
 	 */
 	bool delete_unpublish_first;
+	/*
+	 * Dirty-log stop frees the replaced array and the slot's bitmap at
+	 * once, not after their readers: a fault in flight marks freed memory.
+	 */
+	bool stop_free_now;
 	/* A zap flushes only for what it cleared itself. */
 	bool zap_flush_own_only;
 	/* Write protection flushes only when the SPTE itself had W. */

@@ -62,6 +62,9 @@ struct eptmmu_slots {
 	int nr;
 	struct eptmmu_slot slots[EPTMMU_MAX_MEMSLOTS];	/* by base_gfn */
 	struct rcu_head rcu;
+	/* Freed with the array: a bitmap only the array still names. */
+	unsigned long *stale_bitmap;
+	atomic_t *pending;	/* the VM's old_slots, for the deferred free */
 };
 
 /* One page-table page: page->private of its page points here. */
@@ -185,6 +188,8 @@ struct eptmmu_vm {
 	struct mutex slots_lock;
 	struct srcu_struct srcu;
 	struct eptmmu_slots __rcu *slots;
+	/* Replaced arrays waiting for their readers (R-MEMSLOT-SRCU). */
+	atomic_t old_slots;
 	/*
 	 * Slots of the published array that log by D bits; written under
 	 * slots_lock, read under mmu_lock without it (R-DBIT-COUNT).
