@@ -446,9 +446,7 @@ static void leaf_folios_apply(u64 pfn, int level,
  */
 static void set_folio_dirty(struct folio *folio)
 {
-	/* Tested first, as eptmmu_host_page_dirty_4k() says why. */
-	if (!folio_test_dirty(folio))
-		folio_set_dirty(folio);
+	eptmmu_folio_set_dirty(folio);
 }
 
 static void set_folio_accessed(struct folio *folio)

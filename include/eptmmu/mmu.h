@@ -433,28 +433,33 @@ DECLARE_TRACEPOINT(eptmmu_spte_changed);
 #define eptmmu_leaf_event_on()	false
 #endif
 
+/*
+ * The folio's dirty flag, tested first: a folio found dirty ends up as a
+ * set would leave it, and a clean racing the test could as well have come
+ * right after a set (cleaning is safe at all only because a cleaner
+ * unmaps the page first, and so zaps the leaf, which waits for mmu_lock).
+ * Most folios a CLEAR meets are still dirty from the pass before: a test
+ * is a load where a set is a locked write.
+ */
+static __always_inline void eptmmu_folio_set_dirty(struct folio *folio)
+{
+	if (!folio_test_dirty(folio))
+		folio_set_dirty(folio);
+}
+
 /**
  * eptmmu_host_page_dirty_4k() - eptmmu_host_page_dirty() for one 4K page
  * @pfn: the host frame a 4K leaf maps
  *
  * Inline, for the re-protects a CLEAR without A/D makes for every page
- * the guest wrote.  The flag is tested first: a folio found dirty ends up
- * as a set would leave it, and a clean racing the test could as well
- * have come right after a set (cleaning is safe at all only because a
- * cleaner unmaps the page first, and so zaps the leaf, which waits for
- * mmu_lock).  Most folios a CLEAR meets are still dirty from the pass
- * before: a test is a load where a set is a locked write.  Same contract
- * as eptmmu_host_page_dirty().
+ * the guest wrote.  Same contract as eptmmu_host_page_dirty().
  */
 static __always_inline void eptmmu_host_page_dirty_4k(u64 pfn)
 {
 	struct page *page = pfn_to_page(pfn);
-	struct folio *folio = page_folio(page);
 
-	if (eptmmu_broken(no_host_dirty) || PageReserved(page) ||
-	    folio_test_dirty(folio))
-		return;
-	folio_set_dirty(folio);
+	if (!eptmmu_broken(no_host_dirty) && !PageReserved(page))
+		eptmmu_folio_set_dirty(page_folio(page));
 }
 
 /*
