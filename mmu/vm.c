@@ -269,15 +269,13 @@ static void swap_slots_deferred(struct eptmmu_vm *vm, struct eptmmu_slots *new,
 
 	lockdep_assert_held(&vm->slots_lock);
 	publish_slots(vm, new);
-	if (eptmmu_broken(stop_free_now)) {
-		kvfree(stale);
-		kfree(old);
-		return;
-	}
 	old->stale_bitmap = stale;
 	old->pending = &vm->old_slots;
 	atomic_inc(&vm->old_slots);
-	call_srcu(&vm->srcu, &old->rcu, free_old_slots);
+	if (eptmmu_broken(stop_free_now))
+		free_old_slots(&old->rcu);
+	else
+		call_srcu(&vm->srcu, &old->rcu, free_old_slots);
 }
 
 /*
